@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Sets up vigie on a fresh Debian machine (run as root): system packages,
+# a virtual environment in .venv and the package itself.
+#   bash scripts/setup.sh          runtime: nmap + vigie
+#   bash scripts/setup.sh --test   also the real servers and tools the tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+runtime_pkgs=(nmap ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core)
+test_pkgs=(nginx redis-server openssh-server vsftpd memcached knot knot-dnsutils postgresql
+           poppler-utils openssl iproute2 testssl.sh sslscan procps)
+
+missing=()
+pkgs=("${runtime_pkgs[@]}")
+[ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")
+python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Keep the distribution's daemons from starting on 0.0.0.0: tests start their own on loopback.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$want_test" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  .venv/bin/python -m pip install -q -e .
+fi
+echo "setup: ready (.venv/bin/vigie)"

@@ -1,0 +1,316 @@
+"""Settings: one TOML file plus ``VIGIE_<SECTION>_<KEY>`` environment overrides.
+
+Validated once at start. Unknown keys, bad values, bad CIDRs and bad cron
+expressions raise :class:`ConfigError` naming the key. Secrets (``*.password``)
+are read only from the environment and never printed unmasked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from vigie.errors import ConfigError
+from vigie.model import Severity
+
+DEFAULT_CONFIG_FILE = "vigie.toml"
+ENV_PREFIX = "VIGIE_"
+
+# Keys whose values are secrets: only the environment may set them.
+SECRET_KEYS = frozenset({("database", "password"), ("smtp", "password"), ("celery", "password")})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_networks(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a CIDR network ({exc})") from None
+    return values
+
+
+def _check_cron(value: str) -> str:
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a 5-field cron expression")
+    return value
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///./vigie.db"
+    password: SecretStr | None = None  # merged into the URL at connect time
+
+
+class DnsSettings(_Section):
+    resolvers: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=3.0, gt=0)
+    lifetime_s: float = Field(default=8.0, gt=0)
+    max_addresses: int = Field(default=16, ge=1)
+
+    @field_validator("resolvers")
+    @classmethod
+    def _resolvers(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parse_host_port(value, 53)
+        return values
+
+
+class ScopeSettings(_Section):
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    require_mandate: bool = False
+
+    _allow = field_validator("allow")(classmethod(lambda cls, v: _check_networks(v)))
+    _deny = field_validator("deny")(classmethod(lambda cls, v: _check_networks(v)))
+
+
+class ScanSettings(_Section):
+    ports: list[int] | Literal["top100"] = "top100"
+    concurrency: int = Field(default=64, ge=1, le=4096)
+    host_deadline_s: float = Field(default=120.0, gt=0)
+    probe_timeout_s: float = Field(default=5.0, gt=0)
+    syn_scan: bool = False
+    nmap_batch_size: int = Field(default=256, ge=1)
+    nmap_max_retries: int = Field(default=1, ge=0, le=10)
+    connections_per_host: int = Field(default=8, ge=1)
+    max_rate_per_s: float = Field(default=500.0, gt=0)
+    backoff_after_failures: int = Field(default=3, ge=1)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[int] | str) -> list[int] | str:
+        if isinstance(value, list):
+            for port in value:
+                if not 1 <= port <= 65535:
+                    raise ValueError(f"port {port} is outside 1..65535")
+        return value
+
+
+class TlsSettings(_Section):
+    extra_ca_file: Path | None = None
+    expiry_warning_days: int = Field(default=30, ge=0)
+    connections_per_server: int = Field(default=5, ge=1, le=64)
+
+    @field_validator("extra_ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a readable file")
+        return value
+
+
+class HttpSettings(_Section):
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+    total_timeout_s: float = Field(default=30.0, gt=0)
+    user_agent: str = "vigie/0.1 (CERT exposure scan)"
+    paths_file: Path | None = None
+
+
+class FindingsSettings(_Section):
+    resolve_after_scans: int = Field(default=2, ge=1)
+    severity_overrides: dict[str, Severity] = Field(default_factory=dict)
+
+
+class SmtpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    from_: str = Field(default="cert@vigie.invalid", alias="from")
+    reply_to: str | None = None
+    bcc: list[str] = Field(default_factory=list)
+    starttls: bool = False
+    implicit_tls: bool = False
+    verify: bool = True
+    ca_file: Path | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class ScheduleSettings(_Section):
+    sweep: str = "0 1 * * *"
+    notify: str = "0 7 * * *"
+    timezone: str = "Africa/Bamako"
+    misfire_grace_s: int = Field(default=3600, ge=1)
+    distributed: bool = False
+
+    _sweep = field_validator("sweep")(classmethod(lambda cls, v: _check_cron(v)))
+    _notify = field_validator("notify")(classmethod(lambda cls, v: _check_cron(v)))
+
+
+class NotifySettings(_Section):
+    language: Literal["fr", "en"] = "fr"
+    min_severity: Severity = Severity.LOW
+    immediate_min_severity: Severity = Severity.CRITICAL
+    cert_email: str | None = None
+    recall_days: dict[Severity, int] = Field(
+        default_factory=lambda: {
+            Severity.CRITICAL: 7,
+            Severity.HIGH: 60,
+            Severity.MEDIUM: 120,
+            Severity.LOW: 540,
+        }
+    )
+
+
+class GradingSettings(_Section):
+    flag_below: Literal["A+", "A", "B", "C", "D", "E", "F"] = "C"
+    policy: str | None = None  # policy version; None = the one in force today
+    policy_file: Path | None = None
+    due_days: dict[Severity, int] = Field(
+        default_factory=lambda: {
+            Severity.CRITICAL: 15,
+            Severity.HIGH: 30,
+            Severity.MEDIUM: 90,
+            Severity.LOW: 180,
+        }
+    )
+
+
+class CelerySettings(_Section):
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(default=False, alias="json")
+
+
+class Settings(_Section):
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    dns: DnsSettings = Field(default_factory=DnsSettings)
+    scope: ScopeSettings = Field(default_factory=ScopeSettings)
+    scan: ScanSettings = Field(default_factory=ScanSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    findings: FindingsSettings = Field(default_factory=FindingsSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    grading: GradingSettings = Field(default_factory=GradingSettings)
+    celery: CelerySettings = Field(default_factory=CelerySettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets masked."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for section, key in SECRET_KEYS:
+            if data.get(section, {}).get(key) is not None:
+                data[section][key] = "********"
+        # A password embedded in a URL is a secret too.
+        for section, key in (("database", "url"), ("celery", "broker_url")):
+            data[section][key] = mask_url_password(data[section][key])
+        return data
+
+
+def mask_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    if ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:********@{host}"
+    return url
+
+
+def parse_host_port(value: str, default_port: int) -> tuple[str, int]:
+    """``"127.0.0.1"`` / ``"127.0.0.1:5353"`` / ``"[::1]:53"`` -> (ip, port)."""
+    host, port = value, default_port
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+        port = int(port_text)
+    ipaddress.ip_address(host)  # resolvers are addresses, never names
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 1..65535")
+    return host, port
+
+
+def _section_fields() -> dict[str, dict[str, str]]:
+    """{section: {ENV_SUFFIX: key_as_written}} for every settable key."""
+    sections: dict[str, dict[str, str]] = {}
+    for section_name, field_info in Settings.model_fields.items():
+        model = field_info.default_factory
+        assert model is not None
+        section_model = type(model())  # type: ignore[call-arg]
+        keys: dict[str, str] = {}
+        for key, info in section_model.model_fields.items():
+            written = info.alias or key
+            keys[written.upper()] = written
+        sections[section_name] = keys
+    return sections
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {}
+    for section, keys in _section_fields().items():
+        for suffix, key in keys.items():
+            name = f"{ENV_PREFIX}{section.upper()}_{suffix}"
+            if name in environ:
+                overrides.setdefault(section, {})[key] = _parse_env_value(environ[name])
+    return overrides
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Environment values are strings; JSON lets lists and numbers through."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        if "," in raw:
+            return [item.strip() for item in raw.split(",") if item.strip()]
+        return raw
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Load ``path`` (or ``$VIGIE_CONFIG``, or ``./vigie.toml`` if present) plus env overrides."""
+    env = dict(os.environ if environ is None else environ)
+    explicit = path is not None or "VIGIE_CONFIG" in env
+    config_path = Path(path or env.get("VIGIE_CONFIG") or DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if config_path.is_file():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    elif explicit:
+        raise ConfigError(f"{config_path}: configuration file not found")
+    for section, key in SECRET_KEYS:
+        if isinstance(data.get(section), dict) and key in data[section]:
+            raise ConfigError(
+                f"{section}.{key}: secrets come only from the environment "
+                f"({ENV_PREFIX}{section.upper()}_{key.upper()}), not from {config_path}"
+            )
+    for section, values in _env_overrides(env).items():
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{section}: must be a table")
+        target.update(values)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            problems.append(f"{key}: {message}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

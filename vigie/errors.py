@@ -1,0 +1,55 @@
+"""vigie's exception tree. Mapped once, at the CLI edge, to messages and exit codes."""
+
+from __future__ import annotations
+
+
+class VigieError(Exception):
+    """Base of every error vigie raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(VigieError):
+    """Bad input from the user: exit status 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """The configuration file or environment is invalid."""
+
+
+class RegistryImportError(UsageError):
+    """A registry file is malformed; nothing was imported."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class NotFoundError(UsageError):
+    """A named agency, domain or finding does not exist."""
+
+
+class ScopeViolation(VigieError):
+    """An address outside the configured scope was about to be contacted."""
+
+
+class ProbeTimeout(VigieError):
+    """A probe hit its deadline."""
+
+
+class ProbeError(VigieError):
+    """A probe failed for a reason other than a timeout."""
+
+
+class SweepLocked(VigieError):
+    """Another sweep holds the database lock."""
+
+
+class DeliveryError(VigieError):
+    """An email could not be handed to the SMTP server."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        self.permanent = permanent
+        super().__init__(message)

@@ -1,0 +1,100 @@
+"""What every check family receives from the engine: the probe context.
+
+A family module exposes one coroutine (see ``scanner/families.py``) that takes
+a :class:`ProbeContext` and what the port stage saw, and returns a
+:class:`~vigie.model.FamilyResult`. Families never write to the database and
+never contact an address without :meth:`ProbeContext.require_in_scope`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from vigie.config import Settings
+from vigie.model import Family, FamilyResult, Finding, HostTarget
+from vigie.scanner.resolve import Resolver
+from vigie.scanner.scope import ScopeGuard
+
+
+class RateLimiter:
+    """A token bucket shared by the whole sweep: new connections per second."""
+
+    def __init__(self, rate_per_s: float) -> None:
+        self._interval = 1.0 / rate_per_s
+        self._next = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+                now = self._next
+            self._next = max(now, self._next) + self._interval
+
+
+@dataclass
+class ProbeContext:
+    """Shared, sweep-wide state handed to every family coroutine."""
+
+    settings: Settings
+    scope: ScopeGuard
+    resolver: Resolver
+    rate: RateLimiter
+    _per_host: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, scope: ScopeGuard | None = None) -> ProbeContext:
+        guard = scope or ScopeGuard.from_cidrs(settings.scope.allow, settings.scope.deny)
+        return cls(
+            settings=settings,
+            scope=guard,
+            resolver=Resolver.from_settings(settings),
+            rate=RateLimiter(settings.scan.max_rate_per_s),
+        )
+
+    def require_in_scope(self, address: str) -> None:
+        """Raise ``ScopeViolation`` unless ``address`` may be contacted."""
+        self.scope.require(address)
+
+    @asynccontextmanager
+    async def connection(self, address: str) -> AsyncIterator[None]:
+        """Hold one of the host's connection slots, after the scope guard and rate limit.
+
+        Wrap every network exchange with a target in this, so that the per-host
+        connection cap and the sweep-wide rate hold for every family.
+        """
+        self.require_in_scope(address)
+        slots = self._per_host.get(address)
+        if slots is None:
+            slots = asyncio.Semaphore(self.settings.scan.connections_per_host)
+            self._per_host[address] = slots
+        async with slots:
+            await self.rate.wait()
+            yield
+
+
+def scan_problem(
+    target: HostTarget,
+    check_id: str,
+    probe: str,
+    detail: str,
+    port: int | None = None,
+) -> Finding:
+    """A ``scan.timeout`` / ``scan.error`` finding that says which probe failed."""
+    return Finding(
+        check_id=check_id,
+        domain=target.domain,
+        ip=target.ip or None,
+        port=port,
+        discriminator=probe,
+        evidence={"probe": probe, "detail": detail[:2000]},
+    )
+
+
+def empty_result(family: Family) -> FamilyResult:
+    return FamilyResult(family=family)
