@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -45,6 +45,11 @@ class ProbeContext:
     scope: ScopeGuard
     resolver: Resolver
     rate: RateLimiter
+    # Sweep-wide resources a family owns (an httpx pool, a TLS scanner...),
+    # keyed by the family's name; created lazily by the family, closed by
+    # the engine through ``closers`` when the sweep ends.
+    shared: dict[str, object] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _per_host: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     @classmethod
@@ -60,6 +65,11 @@ class ProbeContext:
     def require_in_scope(self, address: str) -> None:
         """Raise ``ScopeViolation`` unless ``address`` may be contacted."""
         self.scope.require(address)
+
+    async def aclose(self) -> None:
+        """Close every shared resource the families registered."""
+        while self.closers:
+            await self.closers.pop()()
 
     @asynccontextmanager
     async def connection(self, address: str) -> AsyncIterator[None]:
