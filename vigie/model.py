@@ -15,6 +15,10 @@ from enum import Enum
 from typing import Any
 
 
+# Languages vigie speaks to users; French is the default.
+LANGUAGES: tuple[str, ...] = ("fr", "en")
+
+
 def utcnow() -> datetime:
     """The one clock vigie uses: timezone-aware UTC."""
     return datetime.now(UTC)

@@ -1,0 +1,129 @@
+"""Read-side queries over the store: findings as users see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from vigie.db.tables import Agency, FindingRecord, RiskAcceptance
+from vigie.errors import UsageError
+from vigie.model import Family, FindingStatus, Severity
+
+
+@dataclass(frozen=True)
+class FindingFilter:
+    agency: str | None = None
+    domain: str | None = None
+    severity_min: Severity | None = None
+    statuses: tuple[FindingStatus, ...] = ()
+    families: tuple[Family, ...] = ()
+    check_ids: tuple[str, ...] = ()
+    first_seen_since: date | None = None
+    include_resolved: bool = False
+
+
+@dataclass(frozen=True)
+class FindingView:
+    """A finding with its agency and acceptance, ready to render."""
+
+    id: int
+    fingerprint: str
+    check_id: str
+    severity: Severity
+    domain: str
+    ip: str | None
+    port: int | None
+    discriminator: str
+    status: FindingStatus
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+    due_date: date | None
+    evidence: dict[str, Any]
+    agency: str
+    agency_id: int | None
+    vantage: str
+    accepted_until: date | None = None
+    accepted_reason: str | None = None
+
+    def overdue(self, today: date) -> bool:
+        return (
+            self.status is not FindingStatus.RESOLVED
+            and self.accepted_until is None
+            and self.due_date is not None
+            and self.due_date < today
+        )
+
+
+def query_findings(session: Session, filters: FindingFilter, today: date | None = None) -> list[FindingView]:
+    """Findings matching ``filters``, most severe first."""
+    query = select(FindingRecord)
+    agencies = {a.id: a for a in session.exec(select(Agency))}
+    if filters.agency:
+        wanted = filters.agency.casefold()
+        ids = [a_id for a_id, a in agencies.items() if wanted in (a.name.casefold(), (a.code or "").casefold())]
+        if not ids:
+            raise UsageError(f"no agency named {filters.agency!r}")
+        query = query.where(col(FindingRecord.agency_id).in_(ids))
+    if filters.domain:
+        query = query.where(FindingRecord.domain == filters.domain.lower().rstrip("."))
+    if filters.statuses:
+        query = query.where(col(FindingRecord.status).in_([s.value for s in filters.statuses]))
+    elif not filters.include_resolved:
+        query = query.where(FindingRecord.status != FindingStatus.RESOLVED.value)
+    if filters.families:
+        query = query.where(col(FindingRecord.family).in_([f.value for f in filters.families]))
+    if filters.check_ids:
+        query = query.where(col(FindingRecord.check_id).in_(list(filters.check_ids)))
+    records = list(session.exec(query))
+    acceptances = _live_acceptances(session, [r.id for r in records if r.id is not None], today or date.today())
+    views = []
+    for record in records:
+        severity = Severity(record.severity)
+        if filters.severity_min is not None and severity < filters.severity_min:
+            continue
+        if filters.first_seen_since is not None and record.first_seen.date() < filters.first_seen_since:
+            continue
+        agency = agencies.get(record.agency_id)
+        acceptance = acceptances.get(record.id or -1)
+        assert record.id is not None
+        views.append(
+            FindingView(
+                id=record.id,
+                fingerprint=record.fingerprint,
+                check_id=record.check_id,
+                severity=severity,
+                domain=record.domain,
+                ip=record.ip,
+                port=record.port,
+                discriminator=record.discriminator,
+                status=FindingStatus(record.status),
+                first_seen=record.first_seen,
+                last_seen=record.last_seen,
+                resolved_at=record.resolved_at,
+                due_date=record.due_date,
+                evidence=dict(record.evidence),
+                agency=agency.name if agency else "",
+                agency_id=record.agency_id,
+                vantage=record.vantage,
+                accepted_until=acceptance.until if acceptance else None,
+                accepted_reason=acceptance.reason if acceptance else None,
+            )
+        )
+    views.sort(key=lambda v: (-v.severity.rank, v.domain, v.check_id, v.port or 0, v.discriminator))
+    return views
+
+
+def _live_acceptances(session: Session, finding_ids: list[int], today: date) -> dict[int, RiskAcceptance]:
+    if not finding_ids:
+        return {}
+    live: dict[int, RiskAcceptance] = {}
+    for acceptance in session.exec(
+        select(RiskAcceptance).where(col(RiskAcceptance.finding_id).in_(finding_ids))
+    ):
+        if acceptance.revoked_at is None and acceptance.until >= today:
+            live[acceptance.finding_id] = acceptance
+    return live

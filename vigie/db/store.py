@@ -1,0 +1,236 @@
+"""The finding lifecycle: upsert by fingerprint, new / open / resolved / reopened.
+
+The store knows nothing of what a check does. It receives a host's results
+family by family and applies one rule set:
+
+- seen for the first time: ``new``; seen again: ``open``; seen after being
+  resolved: ``reopened``;
+- not seen in a *complete* scan of the same (domain, address, family):
+  ``missed_scans`` grows; at ``resolve_after_scans`` it becomes ``resolved``;
+- an incomplete family (a probe timed out or failed) resolves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from vigie.catalogue import spec_for
+from vigie.db.tables import FindingEvent, FindingRecord, HostScan
+from vigie.model import (
+    Family,
+    FindingStatus,
+    HostResult,
+    Severity,
+    evidence_digest,
+    utcnow,
+)
+
+ACTIVE_STATUSES = (FindingStatus.NEW.value, FindingStatus.OPEN.value, FindingStatus.REOPENED.value)
+
+
+@dataclass(frozen=True)
+class LifecyclePolicy:
+    resolve_after_scans: int = 2
+    severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
+    due_days: Mapping[Severity, int] = field(default_factory=dict)
+    vantage: str = "default"
+
+    def severity_of(self, check_id: str, reported: Severity | None) -> Severity:
+        if check_id in self.severity_overrides:
+            return self.severity_overrides[check_id]
+        return reported or spec_for(check_id).severity
+
+    def due_date(self, severity: Severity, since: datetime) -> date | None:
+        days = self.due_days.get(severity)
+        return None if days is None else (since + timedelta(days=days)).date()
+
+
+@dataclass
+class RecordOutcome:
+    """What one host result changed, for progress displays and urgent alerts."""
+
+    new: list[FindingRecord] = field(default_factory=list)
+    reopened: list[FindingRecord] = field(default_factory=list)
+    resolved: list[FindingRecord] = field(default_factory=list)
+    seen: int = 0
+
+
+def _family_scope_ip(family: Family, ip: str | None) -> str | None:
+    return None if family is Family.DNS or not ip else ip
+
+
+def record_host_result(
+    session: Session,
+    result: HostResult,
+    *,
+    run_id: int | None,
+    agency_id: int | None,
+    policy: LifecyclePolicy,
+    source: str = "cli",
+    now: datetime | None = None,
+) -> RecordOutcome:
+    """Apply one host's results to the findings table and log the host scan."""
+    now = now or utcnow()
+    outcome = RecordOutcome()
+    target = result.target
+    for family, family_result in result.families.items():
+        scope_ip = _family_scope_ip(family, target.ip)
+        existing = {
+            record.fingerprint: record
+            for record in session.exec(
+                select(FindingRecord).where(
+                    FindingRecord.domain == target.domain,
+                    FindingRecord.family == family.value,
+                    FindingRecord.vantage == policy.vantage,
+                    (FindingRecord.ip == scope_ip) if scope_ip else col(FindingRecord.ip).is_(None),
+                )
+            )
+        }
+        seen: set[str] = set()
+        for finding in family_result.findings:
+            fingerprint = finding.fingerprint
+            if fingerprint in seen:
+                continue  # one observation per fingerprint per scan
+            seen.add(fingerprint)
+            outcome.seen += 1
+            record = existing.get(fingerprint) or session.exec(
+                select(FindingRecord).where(FindingRecord.fingerprint == fingerprint)
+            ).first()
+            severity = policy.severity_of(finding.check_id, finding.severity)
+            evidence = dict(finding.evidence)
+            digest = evidence_digest(evidence)
+            if record is None:
+                record = FindingRecord(
+                    fingerprint=fingerprint,
+                    check_id=finding.check_id,
+                    family=finding.family.value,
+                    severity=severity.value,
+                    domain=finding.domain,
+                    ip=finding.ip,
+                    port=finding.port,
+                    discriminator=finding.discriminator,
+                    agency_id=agency_id,
+                    status=FindingStatus.NEW.value,
+                    first_seen=now,
+                    last_seen=now,
+                    status_changed_at=now,
+                    due_date=policy.due_date(severity, now),
+                    evidence=evidence,
+                    evidence_hash=digest,
+                    last_run_id=run_id,
+                    vantage=policy.vantage,
+                )
+                session.add(record)
+                session.flush()
+                _log_event(session, record, None, run_id, now)
+                outcome.new.append(record)
+                continue
+            previous = record.status
+            if previous == FindingStatus.RESOLVED.value:
+                record.status = FindingStatus.REOPENED.value
+                record.resolved_at = None
+                record.status_changed_at = now
+                record.due_date = policy.due_date(severity, now)
+                outcome.reopened.append(record)
+            elif previous == FindingStatus.NEW.value and record.last_run_id != run_id:
+                record.status = FindingStatus.OPEN.value
+                record.status_changed_at = now
+            record.last_seen = now
+            record.missed_scans = 0
+            record.last_run_id = run_id
+            record.severity = severity.value
+            record.agency_id = agency_id if agency_id is not None else record.agency_id
+            evidence_changed = digest != record.evidence_hash
+            record.evidence = evidence
+            record.evidence_hash = digest
+            session.add(record)
+            if record.status != previous or evidence_changed:
+                _log_event(session, record, previous, run_id, now)
+        if not family_result.complete:
+            continue
+        for fingerprint, record in existing.items():
+            if fingerprint in seen or record.status not in ACTIVE_STATUSES:
+                continue
+            if record.last_run_id == run_id and run_id is not None:
+                continue  # seen earlier in this same run (another path to it)
+            record.missed_scans += 1
+            if record.missed_scans >= policy.resolve_after_scans:
+                previous = record.status
+                record.status = FindingStatus.RESOLVED.value
+                record.resolved_at = now
+                record.status_changed_at = now
+                _log_event(session, record, previous, run_id, now)
+                outcome.resolved.append(record)
+            session.add(record)
+    if run_id is not None:
+        _log_host_scan(session, result, run_id, outcome, source, policy.vantage, now)
+    return outcome
+
+
+def _log_event(
+    session: Session,
+    record: FindingRecord,
+    previous: str | None,
+    run_id: int | None,
+    now: datetime,
+) -> None:
+    assert record.id is not None
+    session.add(
+        FindingEvent(
+            finding_id=record.id,
+            run_id=run_id,
+            at=now,
+            from_status=previous,
+            to_status=record.status,
+            evidence=record.evidence,
+            evidence_hash=record.evidence_hash,
+        )
+    )
+
+
+def _log_host_scan(
+    session: Session,
+    result: HostResult,
+    run_id: int,
+    outcome: RecordOutcome,
+    source: str,
+    vantage: str,
+    now: datetime,
+) -> None:
+    target = result.target
+    existing = session.exec(
+        select(HostScan).where(
+            HostScan.run_id == run_id, HostScan.domain == target.domain, HostScan.ip == target.ip
+        )
+    ).first()
+    row = existing or HostScan(run_id=run_id, domain=target.domain, ip=target.ip)
+    row.agency = target.agency
+    row.started_at = result.started_at
+    row.finished_at = result.finished_at or now
+    row.families = sorted(f.value for f in result.families)
+    row.incomplete_families = sorted(f.value for f, r in result.families.items() if not r.complete)
+    row.open_ports = sorted(p.port for p in result.open_ports)
+    row.findings_count = outcome.seen
+    row.vantage = vantage
+    row.source = source
+    session.add(row)
+
+
+def finished_hosts(session: Session, run_id: int) -> dict[str, set[str]]:
+    """{domain: {addresses done}} of a run ("" = the domain's DNS scan), for resuming."""
+    done: dict[str, set[str]] = {}
+    for domain, ip in session.exec(
+        select(HostScan.domain, HostScan.ip).where(HostScan.run_id == run_id)
+    ):
+        done.setdefault(domain, set()).add(ip)
+    return done
+
+
+def findings_by_fingerprint(session: Session, fingerprints: Iterable[str]) -> list[FindingRecord]:
+    return list(
+        session.exec(select(FindingRecord).where(col(FindingRecord.fingerprint).in_(list(fingerprints))))
+    )

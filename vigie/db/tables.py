@@ -1,0 +1,261 @@
+"""SQLModel tables: the registry, scan runs, findings with their history, the outbox.
+
+Timestamps are stored as UTC and come back timezone-aware on SQLite and
+PostgreSQL alike (:class:`UTCDateTime`). Evidence is JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from vigie.model import utcnow
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns aware datetimes whatever the backend keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=lambda: default.copy(), sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+# --- the registry -------------------------------------------------------
+
+
+class Agency(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    code: str | None = Field(default=None, index=True)
+    language: str = "fr"
+    tags: list[str] = _json([])
+    parent: str | None = None  # the ministry it reports to, for national roll-ups
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ContactRole:
+    SECURITY = "security"  # the agency's security contact: receives the digest
+    TECHNICAL = "technical"
+    OPERATOR = "operator"  # hosting provider or contractor: copied on its applications
+    ESCALATION = "escalation"  # e.g. the ministry's CIO: overdue findings, failed delivery
+
+    ALL = (SECURITY, TECHNICAL, OPERATOR, ESCALATION)
+
+
+class Contact(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("agency_id", "email", "role", "domain_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    email: str
+    name: str | None = None
+    role: str = ContactRole.SECURITY
+    domain_id: int | None = Field(default=None, foreign_key="domain.id", index=True)
+    healthy: bool = True
+    unhealthy_reason: str | None = None
+    active: bool = True
+
+
+class DomainStatus:
+    ACTIVE = "active"  # registered: swept
+    INACTIVE = "inactive"  # pruned from the registry: history kept, not swept
+    CANDIDATE = "candidate"  # discovered, awaiting approval: never swept
+    REJECTED = "rejected"
+
+
+class Domain(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)  # IDNA ASCII form, lower case
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    status: str = Field(default=DomainStatus.ACTIVE, index=True)
+    source: str = "registry"  # registry | manual | wordlist | axfr | ct
+    tags: list[str] = _json([])
+    mail_domain: bool = False
+    discovered_from: str | None = None  # the registered domain a candidate was found under
+    discovered_addresses: list[str] = _json([])
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class Mandate(SQLModel, table=True):
+    """The legal basis under which the CERT may scan an agency's assets."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    legal_basis: str
+    reference: str
+    domains: list[str] = _json([])  # empty: every registered domain of the agency
+    cidrs: list[str] = _json([])
+    intrusiveness: str = "active"  # passive (DNS only) | active (probes)
+    valid_from: date
+    valid_until: date | None = None
+    quiet_hours: str | None = None  # "22:00-06:00" local time: no active probes then
+    revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+# --- scans ----------------------------------------------------------------
+
+
+class RunStatus:
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"  # crashed or stopped: --resume finishes it
+    FAILED = "failed"
+
+
+class ScanRun(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    status: str = Field(default=RunStatus.RUNNING, index=True)
+    source: str = "cli"  # cli | scheduler | cron | distributed
+    families: list[str] = _json([])
+    domains: list[str] = _json([])  # what was asked, so a resume knows
+    hosts_planned: int = 0
+    hosts_done: int = 0
+    findings_count: int = 0
+    vantage: str = "default"
+    distributed: bool = False
+    error: str | None = None
+
+
+class HostScan(SQLModel, table=True):
+    """One finished (domain, address) scan: the audit log and the resume marker."""
+
+    __table_args__ = (sa.UniqueConstraint("run_id", "domain", "ip"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="scanrun.id", index=True)
+    domain: str = Field(index=True)
+    ip: str = ""  # "" for the per-domain (DNS) scan
+    agency: str = ""
+    started_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    finished_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    families: list[str] = _json([])
+    incomplete_families: list[str] = _json([])
+    open_ports: list[int] = _json([])
+    findings_count: int = 0
+    vantage: str = "default"
+    source: str = "cli"
+
+
+# --- findings -------------------------------------------------------------
+
+
+class FindingRecord(SQLModel, table=True):
+    __tablename__ = "finding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(index=True, unique=True)
+    check_id: str = Field(index=True)
+    family: str = Field(index=True)
+    severity: str = Field(index=True)
+    domain: str = Field(index=True)
+    ip: str | None = None
+    port: int | None = None
+    discriminator: str = ""
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    status: str = Field(index=True)
+    first_seen: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    last_seen: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    status_changed_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    missed_scans: int = 0  # consecutive complete scans without it (flap damping)
+    due_date: date | None = None
+    evidence: dict[str, Any] = _json({})
+    evidence_hash: str = ""
+    last_run_id: int | None = Field(default=None, foreign_key="scanrun.id")
+    vantage: str = "default"
+
+
+class FindingEvent(SQLModel, table=True):
+    """Every status change of a finding with the evidence behind it, hashed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="scanrun.id")
+    at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    from_status: str | None = None
+    to_status: str
+    evidence: dict[str, Any] = _json({})
+    evidence_hash: str = ""
+
+
+class RiskAcceptance(SQLModel, table=True):
+    """Comply or explain: an accepted risk, kept forever as an audit trail."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    reason: str
+    accepted_by: str
+    until: date
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+
+
+# --- grades, notifications, locks -----------------------------------------
+
+
+class GradeRecord(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    domain: str = Field(index=True)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="scanrun.id", index=True)
+    computed_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    grade: str
+    score: int
+    flagged: bool
+    policy_version: str
+    reasons: list[str] = _json([])
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message is written here before sending and marked sent only once accepted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    kind: str = "digest"  # digest | alert | escalation | contact_health
+    recipients: list[str] = _json([])
+    subject: str
+    body_text: str
+    body_html: str = ""
+    message_id: str = Field(index=True, unique=True)
+    status: str = Field(default="queued", index=True)  # queued | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    last_error: str | None = None
+    payload: dict[str, Any] = _json({})  # finding ids covered, for the digest bookkeeping
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+
+
+class Lock(SQLModel, table=True):
+    """A named lock held in the database, so cron, the scheduler and a person never overlap."""
+
+    name: str = Field(primary_key=True)
+    holder: str
+    acquired_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    heartbeat_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
