@@ -41,6 +41,7 @@ from vigie.render import (
     to_csv,
     to_json,
 )
+from vigie.sweep import SweepProgress
 
 console = Console()
 err_console = Console(stderr=True)
@@ -120,7 +121,9 @@ def init(state: State) -> None:
     revision = upgrade_database(settings)
     from vigie.config import mask_url_password
 
-    console.print(f"database ready at {mask_url_password(settings.database.url)} (schema {revision})")
+    console.print(
+        f"database ready at {mask_url_password(settings.database.url)} (schema {revision})"
+    )
 
 
 @main.group()
@@ -129,7 +132,9 @@ def config() -> None:
 
 
 @config.command("show")
-@click.option("--format", "fmt", type=click.Choice(["toml", "json"]), default="toml", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["toml", "json"]), default="toml", show_default=True
+)
 @pass_state
 def config_show(state: State, fmt: str) -> None:
     """Print the effective configuration, secrets masked."""
@@ -152,7 +157,9 @@ def _as_toml(data: dict[str, Any]) -> str:
             elif isinstance(value, bool):
                 lines.append(f"{key} = {'true' if value else 'false'}")
             elif isinstance(value, dict):
-                inner = ", ".join(f"{json.dumps(str(k))} = {json.dumps(v)}" for k, v in value.items())
+                inner = ", ".join(
+                    f"{json.dumps(str(k))} = {json.dumps(v)}" for k, v in value.items()
+                )
                 lines.append(f"{key} = {{ {inner} }}")
             else:
                 lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
@@ -170,7 +177,9 @@ def targets() -> None:
 
 @targets.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--prune", is_flag=True, help="Deactivate registry domains not in FILE (history kept).")
+@click.option(
+    "--prune", is_flag=True, help="Deactivate registry domains not in FILE (history kept)."
+)
 @click.option("--dry-run", is_flag=True, help="Validate only; change nothing.")
 @pass_state
 def targets_import(state: State, file: Path, prune: bool, dry_run: bool) -> None:
@@ -202,7 +211,12 @@ def targets_import(state: State, file: Path, prune: bool, dry_run: bool) -> None
 @click.option("--mail-domain", is_flag=True, help="The domain sends or receives mail.")
 @pass_state
 def targets_add(
-    state: State, domain: str, agency: str, emails: tuple[str, ...], language: str | None, mail_domain: bool
+    state: State,
+    domain: str,
+    agency: str,
+    emails: tuple[str, ...],
+    language: str | None,
+    mail_domain: bool,
 ) -> None:
     """Register one DOMAIN for an agency."""
     from vigie.targets.registry import add_target
@@ -210,7 +224,12 @@ def targets_add(
     settings = state.database()
     with session_scope(settings) as session:
         row = add_target(
-            session, agency_name=agency, domain_name=domain, emails=emails, language=language, mail_domain=mail_domain
+            session,
+            agency_name=agency,
+            domain_name=domain,
+            emails=emails,
+            language=language,
+            mail_domain=mail_domain,
         )
         name = row.name
     console.print(f"registered {name}")
@@ -231,7 +250,9 @@ def targets_remove(state: State, domain: str) -> None:
 
 @targets.command("list")
 @click.option("--agency", default=None)
-@click.option("--all", "include_inactive", is_flag=True, help="Include inactive and candidate domains.")
+@click.option(
+    "--all", "include_inactive", is_flag=True, help="Include inactive and candidate domains."
+)
 @click.option("--format", "fmt", type=TABLE_FORMATS, default="table", show_default=True)
 @pass_state
 def targets_list(state: State, agency: str | None, include_inactive: bool, fmt: str) -> None:
@@ -242,8 +263,21 @@ def targets_list(state: State, agency: str | None, include_inactive: bool, fmt: 
 
     settings = state.database()
     with session_scope(settings) as session:
-        rows = [asdict(r) for r in list_targets(session, agency=agency, include_inactive=include_inactive)]
-    columns = ["agency", "agency_code", "domain", "status", "source", "language", "contacts", "tags", "mail_domain"]
+        rows = [
+            asdict(r)
+            for r in list_targets(session, agency=agency, include_inactive=include_inactive)
+        ]
+    columns = [
+        "agency",
+        "agency_code",
+        "domain",
+        "status",
+        "source",
+        "language",
+        "contacts",
+        "tags",
+        "mail_domain",
+    ]
     _emit(rows, columns, fmt)
 
 
@@ -254,13 +288,17 @@ def targets_mandate() -> None:
 
 @targets_mandate.command("add")
 @click.option("--agency", required=True)
-@click.option("--legal-basis", required=True, help="The law or decree, e.g. 'Décret 2026-xxx art. 4'.")
+@click.option(
+    "--legal-basis", required=True, help="The law or decree, e.g. 'Décret 2026-xxx art. 4'."
+)
 @click.option("--reference", required=True, help="Reference of the signed mandate.")
 @click.option("--from", "valid_from", type=click.DateTime(["%Y-%m-%d"]), required=True)
 @click.option("--until", "valid_until", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--domain", "domains", multiple=True, help="Limit to these domains (and subdomains).")
 @click.option("--cidr", "cidrs", multiple=True, help="Address ranges the mandate names.")
-@click.option("--intrusiveness", type=click.Choice(["passive", "active"]), default="active", show_default=True)
+@click.option(
+    "--intrusiveness", type=click.Choice(["passive", "active"]), default="active", show_default=True
+)
 @click.option("--quiet-hours", default=None, help="HH:MM-HH:MM local time without active probes.")
 @pass_state
 def mandate_add(
@@ -355,7 +393,8 @@ def _parse_families(value: str | None) -> frozenset[Family]:
             family = Family(name)
         except ValueError:
             raise click.BadParameter(
-                f"{name!r}: choose from {', '.join(f.value for f in SCANNABLE_FAMILIES)}", param_hint="--checks"
+                f"{name!r}: choose from {', '.join(f.value for f in SCANNABLE_FAMILIES)}",
+                param_hint="--checks",
             ) from None
         if family not in SCANNABLE_FAMILIES:
             raise click.BadParameter(f"{name!r} is not a check family", param_hint="--checks")
@@ -363,7 +402,7 @@ def _parse_families(value: str | None) -> frozenset[Family]:
     return frozenset(families)
 
 
-class RichSweepProgress:
+class RichSweepProgress(SweepProgress):
     """A progress bar: hosts done/total, findings so far, ETA."""
 
     def __init__(self, progress: Progress) -> None:
@@ -383,13 +422,26 @@ class RichSweepProgress:
 @click.argument("domains", nargs=-1)
 @click.option("--agency", default=None, help="Every active domain of this agency.")
 @click.option("--all", "all_domains", is_flag=True, help="Every active domain in the registry.")
-@click.option("--checks", default=None, help="Families to run: service,tls,http,dns (default: all).")
-@click.option("--resume", is_flag=True, help="Finish the unfinished hosts of the interrupted sweep.")
-@click.option("--distributed", is_flag=True, help="Enqueue host scans for Celery workers (scale-out).")
+@click.option(
+    "--checks", default=None, help="Families to run: service,tls,http,dns (default: all)."
+)
+@click.option(
+    "--resume", is_flag=True, help="Finish the unfinished hosts of the interrupted sweep."
+)
+@click.option(
+    "--distributed", is_flag=True, help="Enqueue host scans for Celery workers (scale-out)."
+)
 @click.option("--no-wait", is_flag=True, help="With --distributed: return once enqueued.")
-@click.option("--vantage", default="default", show_default=True, help="With --distributed: worker queue.")
+@click.option(
+    "--vantage", default="default", show_default=True, help="With --distributed: worker queue."
+)
 @click.option("--source", default="cli", hidden=True)
-@click.option("--fail-on", type=SEVERITY_CHOICE, default=None, help="Exit 1 if findings at or above this exist.")
+@click.option(
+    "--fail-on",
+    type=SEVERITY_CHOICE,
+    default=None,
+    help="Exit 1 if findings at or above this exist.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 @pass_state
 def scan(
@@ -425,7 +477,9 @@ def scan(
     if distributed:
         from vigie.workers import run_distributed_sweep
 
-        summary = run_distributed_sweep(settings, request, wait=not no_wait, console=None if quiet else console)
+        summary = run_distributed_sweep(
+            settings, request, wait=not no_wait, console=None if quiet else console
+        )
     else:
         hook = _after_host_hook(settings)
         if quiet or not console.is_terminal:
@@ -455,7 +509,9 @@ def scan(
         if summary.postponed:
             console.print(f"postponed (quiet hours): {', '.join(summary.postponed)}")
         with session_scope(settings) as session:
-            views = query_findings(session, FindingFilter(domain=domains[0] if len(domains) == 1 else None))
+            views = query_findings(
+                session, FindingFilter(domain=domains[0] if len(domains) == 1 else None)
+            )
         selected = {d.lower().rstrip(".") for d in domains}
         if selected:
             views = [v for v in views if v.domain in selected]
@@ -476,7 +532,9 @@ def _after_host_hook(settings: Settings) -> Any:
     return urgent_alert_hook(settings)
 
 
-def _exit_on_findings(settings: Settings, threshold: Severity, domains: tuple[str, ...], agency: str | None) -> None:
+def _exit_on_findings(
+    settings: Settings, threshold: Severity, domains: tuple[str, ...], agency: str | None
+) -> None:
     with session_scope(settings) as session:
         views = query_findings(session, FindingFilter(agency=agency, severity_min=threshold))
     selected = {d.lower().rstrip(".") for d in domains}
@@ -504,10 +562,19 @@ def _exit_on_findings(settings: Settings, threshold: Severity, domains: tuple[st
 )
 @click.option("--family", "families", multiple=True, type=click.Choice([f.value for f in Family]))
 @click.option("--check", "check_ids", multiple=True, help="Check ID (repeatable).")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First seen on or after.")
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First seen on or after."
+)
 @click.option("--language", type=click.Choice(["fr", "en"]), default="en", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "sarif"]), default="table")
-@click.option("--fail-on", type=SEVERITY_CHOICE, default=None, help="Exit 1 if a listed finding is at or above.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv", "sarif"]), default="table"
+)
+@click.option(
+    "--fail-on",
+    type=SEVERITY_CHOICE,
+    default=None,
+    help="Exit 1 if a listed finding is at or above.",
+)
 @click.pass_context
 def findings(
     ctx: click.Context,
@@ -545,7 +612,9 @@ def findings(
     elif fmt == "json":
         click.echo(to_json([finding_to_dict(v, language) for v in views]))
     elif fmt == "csv":
-        click.echo(to_csv([finding_to_dict(v, language) for v in views], CSV_FINDING_COLUMNS), nl=False)
+        click.echo(
+            to_csv([finding_to_dict(v, language) for v in views], CSV_FINDING_COLUMNS), nl=False
+        )
     else:
         from vigie.exports import findings_to_sarif
 

@@ -279,7 +279,9 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     """Load ``path`` (or ``$VIGIE_CONFIG``, or ``./vigie.toml`` if present) plus env overrides."""
     env = dict(os.environ if environ is None else environ)
     explicit = path is not None or "VIGIE_CONFIG" in env

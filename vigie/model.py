@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-
 # Languages vigie speaks to users; French is the default.
 LANGUAGES: tuple[str, ...] = ("fr", "en")
 
@@ -124,7 +123,13 @@ def finding_fingerprint(
 ) -> str:
     """Stable identity of a finding across scans (SHA-256, hex)."""
     key = "\x1f".join(
-        [check_id, domain.lower().rstrip("."), ip or "", "" if port is None else str(port), discriminator]
+        [
+            check_id,
+            domain.lower().rstrip("."),
+            ip or "",
+            "" if port is None else str(port),
+            discriminator,
+        ]
     )
     return hashlib.sha256(key.encode()).hexdigest()
 

@@ -46,7 +46,9 @@ def finding_remediation(check_id: str, language: str = "en") -> str:
     return i18n.check_remediation(check_id, language)
 
 
-def finding_to_dict(view: FindingView, language: str = "en", today: date | None = None) -> dict[str, Any]:
+def finding_to_dict(
+    view: FindingView, language: str = "en", today: date | None = None
+) -> dict[str, Any]:
     """The public JSON shape of a finding (DESIGN.md), plus lifecycle extras."""
     today = today or date.today()
     return {
@@ -99,7 +101,9 @@ def to_json(rows: Any) -> str:
 
 def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for row in rows:
         writer.writerow({key: _csv_cell(row.get(key)) for key in columns})
@@ -121,7 +125,17 @@ def _csv_cell(value: Any) -> Any:
 def findings_table(views: Sequence[FindingView], language: str = "en") -> Table:
     today = date.today()
     table = Table(title=None, show_lines=False, header_style="bold")
-    for column in ("Severity", "Check", "Agency", "Domain", "Address", "Port", "Status", "Last seen", "Due"):
+    for column in (
+        "Severity",
+        "Check",
+        "Agency",
+        "Domain",
+        "Address",
+        "Port",
+        "Status",
+        "Last seen",
+        "Due",
+    ):
         table.add_column(column, overflow="fold")
     for view in views:
         due = view.due_date.isoformat() if view.due_date else ""
@@ -156,7 +170,12 @@ def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
     for column in columns:
         table.add_column(column.replace("_", " ").capitalize(), overflow="fold")
     for row in rows:
-        table.add_row(*(_escape(str(_csv_cell(row.get(c)) if row.get(c) is not None else "")) for c in columns))
+        table.add_row(
+            *(
+                _escape(str(_csv_cell(row.get(c)) if row.get(c) is not None else ""))
+                for c in columns
+            )
+        )
     return table
 
 

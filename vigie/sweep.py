@@ -111,7 +111,9 @@ def acquire_lock(settings: Settings, name: str = SWEEP_LOCK) -> str:
     with session_scope(settings) as session:
         lock = session.get(Lock, name)
         if lock is None or lock.holder != holder:
-            raise SweepLocked("another sweep took the lock at the same moment; this one was not started")
+            raise SweepLocked(
+                "another sweep took the lock at the same moment; this one was not started"
+            )
     return holder
 
 
@@ -180,7 +182,11 @@ def _selected_domains(session: Session, request: SweepRequest) -> list[Domain]:
 
 
 def plan_sweep(
-    session: Session, settings: Settings, domains: list[Domain], request: SweepRequest, done: dict[str, set[str]]
+    session: Session,
+    settings: Settings,
+    domains: list[Domain],
+    request: SweepRequest,
+    done: dict[str, set[str]],
 ) -> _Plan:
     agencies = {a.id: a for a in session.exec(select(Agency))}
     now = utcnow()
@@ -199,10 +205,14 @@ def plan_sweep(
                 families = families & {Family.DNS}
                 if not families:
                     plan.refused.append(
-                        _not_authorised(domain.name, agency_name, "mandate allows passive checks only")
+                        _not_authorised(
+                            domain.name, agency_name, "mandate allows passive checks only"
+                        )
                     )
                     continue
-        if mandate is not None and in_quiet_hours(mandate.quiet_hours, now, settings.schedule.timezone):
+        if mandate is not None and in_quiet_hours(
+            mandate.quiet_hours, now, settings.schedule.timezone
+        ):
             plan.postponed.append(domain.name)
             continue
         plan.jobs.append(

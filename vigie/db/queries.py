@@ -58,13 +58,19 @@ class FindingView:
         )
 
 
-def query_findings(session: Session, filters: FindingFilter, today: date | None = None) -> list[FindingView]:
+def query_findings(
+    session: Session, filters: FindingFilter, today: date | None = None
+) -> list[FindingView]:
     """Findings matching ``filters``, most severe first."""
     query = select(FindingRecord)
     agencies = {a.id: a for a in session.exec(select(Agency))}
     if filters.agency:
         wanted = filters.agency.casefold()
-        ids = [a_id for a_id, a in agencies.items() if wanted in (a.name.casefold(), (a.code or "").casefold())]
+        ids = [
+            a_id
+            for a_id, a in agencies.items()
+            if wanted in (a.name.casefold(), (a.code or "").casefold())
+        ]
         if not ids:
             raise UsageError(f"no agency named {filters.agency!r}")
         query = query.where(col(FindingRecord.agency_id).in_(ids))
@@ -79,13 +85,18 @@ def query_findings(session: Session, filters: FindingFilter, today: date | None 
     if filters.check_ids:
         query = query.where(col(FindingRecord.check_id).in_(list(filters.check_ids)))
     records = list(session.exec(query))
-    acceptances = _live_acceptances(session, [r.id for r in records if r.id is not None], today or date.today())
+    acceptances = _live_acceptances(
+        session, [r.id for r in records if r.id is not None], today or date.today()
+    )
     views = []
     for record in records:
         severity = Severity(record.severity)
         if filters.severity_min is not None and severity < filters.severity_min:
             continue
-        if filters.first_seen_since is not None and record.first_seen.date() < filters.first_seen_since:
+        if (
+            filters.first_seen_since is not None
+            and record.first_seen.date() < filters.first_seen_since
+        ):
             continue
         agency = agencies.get(record.agency_id)
         acceptance = acceptances.get(record.id or -1)
@@ -117,7 +128,9 @@ def query_findings(session: Session, filters: FindingFilter, today: date | None 
     return views
 
 
-def _live_acceptances(session: Session, finding_ids: list[int], today: date) -> dict[int, RiskAcceptance]:
+def _live_acceptances(
+    session: Session, finding_ids: list[int], today: date
+) -> dict[int, RiskAcceptance]:
     if not finding_ids:
         return {}
     live: dict[int, RiskAcceptance] = {}

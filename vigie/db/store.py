@@ -97,9 +97,12 @@ def record_host_result(
                 continue  # one observation per fingerprint per scan
             seen.add(fingerprint)
             outcome.seen += 1
-            record = existing.get(fingerprint) or session.exec(
-                select(FindingRecord).where(FindingRecord.fingerprint == fingerprint)
-            ).first()
+            record = (
+                existing.get(fingerprint)
+                or session.exec(
+                    select(FindingRecord).where(FindingRecord.fingerprint == fingerprint)
+                ).first()
+            )
             severity = policy.severity_of(finding.check_id, finding.severity)
             evidence = dict(finding.evidence)
             digest = evidence_digest(evidence)
@@ -232,5 +235,7 @@ def finished_hosts(session: Session, run_id: int) -> dict[str, set[str]]:
 
 def findings_by_fingerprint(session: Session, fingerprints: Iterable[str]) -> list[FindingRecord]:
     return list(
-        session.exec(select(FindingRecord).where(col(FindingRecord.fingerprint).in_(list(fingerprints))))
+        session.exec(
+            select(FindingRecord).where(col(FindingRecord.fingerprint).in_(list(fingerprints)))
+        )
     )

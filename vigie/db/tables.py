@@ -39,7 +39,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _json(default: Any) -> Any:
-    return Field(default_factory=lambda: default.copy(), sa_column=sa.Column(sa.JSON, nullable=False))
+    return Field(
+        default_factory=lambda: default.copy(), sa_column=sa.Column(sa.JSON, nullable=False)
+    )
 
 
 # --- the registry -------------------------------------------------------
@@ -53,7 +55,9 @@ class Agency(SQLModel, table=True):
     tags: list[str] = _json([])
     parent: str | None = None  # the ministry it reports to, for national roll-ups
     active: bool = True
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
 
 
 class ContactRole:
@@ -96,7 +100,9 @@ class Domain(SQLModel, table=True):
     mail_domain: bool = False
     discovered_from: str | None = None  # the registered domain a candidate was found under
     discovered_addresses: list[str] = _json([])
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
 
 
 class Mandate(SQLModel, table=True):
@@ -112,8 +118,12 @@ class Mandate(SQLModel, table=True):
     valid_from: date
     valid_until: date | None = None
     quiet_hours: str | None = None  # "22:00-06:00" local time: no active probes then
-    revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
 
 
 # --- scans ----------------------------------------------------------------
@@ -128,8 +138,12 @@ class RunStatus:
 
 class ScanRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    started_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
-    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    finished_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
     status: str = Field(default=RunStatus.RUNNING, index=True)
     source: str = "cli"  # cli | scheduler | cron | distributed
     families: list[str] = _json([])
@@ -152,8 +166,12 @@ class HostScan(SQLModel, table=True):
     domain: str = Field(index=True)
     ip: str = ""  # "" for the per-domain (DNS) scan
     agency: str = ""
-    started_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
-    finished_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    finished_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
     families: list[str] = _json([])
     incomplete_families: list[str] = _json([])
     open_ports: list[int] = _json([])
@@ -181,7 +199,9 @@ class FindingRecord(SQLModel, table=True):
     status: str = Field(index=True)
     first_seen: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     last_seen: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
-    resolved_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    resolved_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
     status_changed_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     missed_scans: int = 0  # consecutive complete scans without it (flap damping)
     due_date: date | None = None
@@ -212,8 +232,12 @@ class RiskAcceptance(SQLModel, table=True):
     reason: str
     accepted_by: str
     until: date
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
-    revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
 
 
 # --- grades, notifications, locks -----------------------------------------
@@ -224,7 +248,9 @@ class GradeRecord(SQLModel, table=True):
     domain: str = Field(index=True)
     agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
     run_id: int | None = Field(default=None, foreign_key="scanrun.id", index=True)
-    computed_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    computed_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
     grade: str
     score: int
     flagged: bool
@@ -245,11 +271,17 @@ class OutboxMessage(SQLModel, table=True):
     message_id: str = Field(index=True, unique=True)
     status: str = Field(default="queued", index=True)  # queued | sent | failed
     attempts: int = 0
-    next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    next_attempt_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
     last_error: str | None = None
     payload: dict[str, Any] = _json({})  # finding ids covered, for the digest bookkeeping
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
-    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    sent_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
 
 
 class Lock(SQLModel, table=True):
@@ -257,5 +289,9 @@ class Lock(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     holder: str
-    acquired_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
-    heartbeat_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    acquired_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    heartbeat_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )

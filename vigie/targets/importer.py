@@ -128,7 +128,9 @@ class _Collector:
             return None
         language = value.strip().lower()
         if language not in SUPPORTED_LANGUAGES:
-            self.problem(line, f"language: {value!r} is not one of {', '.join(SUPPORTED_LANGUAGES)}")
+            self.problem(
+                line, f"language: {value!r} is not one of {', '.join(SUPPORTED_LANGUAGES)}"
+            )
             return None
         return language
 
@@ -162,7 +164,9 @@ class _Collector:
             self.problem(line, f"domain: {exc}")
             return None
         if name in self.domain_lines:
-            self.problem(line, f"domain: {name} is listed twice (first on line {self.domain_lines[name]})")
+            self.problem(
+                line, f"domain: {name} is listed twice (first on line {self.domain_lines[name]})"
+            )
             return None
         self.domain_lines[name] = line
         return name
@@ -180,7 +184,9 @@ def parse_registry(path: Path) -> list[AgencyEntry]:
     except FileNotFoundError:
         raise RegistryImportError([f"{path}: no such file"]) from None
     except UnicodeDecodeError as exc:
-        raise RegistryImportError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+        raise RegistryImportError(
+            [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]
+        ) from None
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         return parse_yaml(text, path)
@@ -192,7 +198,9 @@ def parse_registry(path: Path) -> list[AgencyEntry]:
 def parse_csv(text: str, path: Path) -> list[AgencyEntry]:
     collector = _Collector(path)
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+            text.split("\n", 1)[0], delimiters=",;\t"
+        )
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
@@ -240,8 +248,12 @@ def _csv_row(collector: _Collector, line: int, row: dict[str, str]) -> None:
         code=(row.get("agency_code") or "").strip() or None,
         language=collector.language(line, row.get("language")),
         ministry=(row.get("ministry") or "").strip() or None,
-        technical_emails=collector.emails(line, _split(row.get("technical_email")), "technical_email"),
-        escalation_emails=collector.emails(line, _split(row.get("escalation_email")), "escalation_email"),
+        technical_emails=collector.emails(
+            line, _split(row.get("technical_email")), "technical_email"
+        ),
+        escalation_emails=collector.emails(
+            line, _split(row.get("escalation_email")), "escalation_email"
+        ),
     )
     name = collector.domain(line, row["domain"])
     try:
@@ -257,7 +269,9 @@ def _csv_row(collector: _Collector, line: int, row: dict[str, str]) -> None:
             line=line,
             tags=_split(row.get("tags")),
             operator=(row.get("operator") or "").strip() or None,
-            operator_emails=collector.emails(line, _split(row.get("operator_email")), "operator_email"),
+            operator_emails=collector.emails(
+                line, _split(row.get("operator_email")), "operator_email"
+            ),
             mail_domain=mail_domain,
         )
     )
@@ -303,9 +317,22 @@ def _strings(collector: _Collector, node: yaml.Node | None, what: str) -> list[s
 
 
 AGENCY_KEYS = frozenset(
-    {"name", "code", "language", "emails", "email", "ministry", "technical_emails", "escalation_emails", "domains", "tags"}
+    {
+        "name",
+        "code",
+        "language",
+        "emails",
+        "email",
+        "ministry",
+        "technical_emails",
+        "escalation_emails",
+        "domains",
+        "tags",
+    }
 )
-DOMAIN_KEYS = frozenset({"name", "tags", "operator", "operator_email", "operator_emails", "mail_domain"})
+DOMAIN_KEYS = frozenset(
+    {"name", "tags", "operator", "operator_email", "operator_emails", "mail_domain"}
+)
 
 
 def parse_yaml(text: str, path: Path) -> list[AgencyEntry]:
@@ -315,7 +342,9 @@ def parse_yaml(text: str, path: Path) -> list[AgencyEntry]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise RegistryImportError([f"{path}:{line}: malformed YAML: {getattr(exc, 'problem', exc)}"]) from None
+        raise RegistryImportError(
+            [f"{path}:{line}: malformed YAML: {getattr(exc, 'problem', exc)}"]
+        ) from None
     top = _mapping(root) if root is not None else None
     agencies_node = top.get("agencies") if top else None
     if not isinstance(agencies_node, yaml.SequenceNode):
@@ -349,10 +378,14 @@ def _yaml_agency(collector: _Collector, node: yaml.Node) -> None:
         language=collector.language(line, _scalar(fields.get("language"))),
         ministry=_scalar(fields.get("ministry")),
         technical_emails=collector.emails(
-            line, _strings(collector, fields.get("technical_emails"), "technical_emails"), "technical_emails"
+            line,
+            _strings(collector, fields.get("technical_emails"), "technical_emails"),
+            "technical_emails",
         ),
         escalation_emails=collector.emails(
-            line, _strings(collector, fields.get("escalation_emails"), "escalation_emails"), "escalation_emails"
+            line,
+            _strings(collector, fields.get("escalation_emails"), "escalation_emails"),
+            "escalation_emails",
         ),
     )
     domains = fields.get("domains")

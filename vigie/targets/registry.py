@@ -27,7 +27,9 @@ class ImportSummary:
     deactivated: list[str] = field(default_factory=list)
 
 
-def import_registry(session: Session, entries: list[AgencyEntry], *, prune: bool = False) -> ImportSummary:
+def import_registry(
+    session: Session, entries: list[AgencyEntry], *, prune: bool = False
+) -> ImportSummary:
     """Upsert the parsed registry. Idempotent; ``prune`` deactivates domains no longer listed."""
     summary = ImportSummary()
     agencies = {agency.name.casefold(): agency for agency in session.exec(select(Agency))}
@@ -40,11 +42,17 @@ def import_registry(session: Session, entries: list[AgencyEntry], *, prune: bool
         agency = _upsert_agency(session, agencies, entry, summary)
         assert agency.id is not None
         for email in entry.emails:
-            _ensure_contact(session, contacts, agency.id, email, ContactRole.SECURITY, None, summary)
+            _ensure_contact(
+                session, contacts, agency.id, email, ContactRole.SECURITY, None, summary
+            )
         for email in entry.technical_emails:
-            _ensure_contact(session, contacts, agency.id, email, ContactRole.TECHNICAL, None, summary)
+            _ensure_contact(
+                session, contacts, agency.id, email, ContactRole.TECHNICAL, None, summary
+            )
         for email in entry.escalation_emails:
-            _ensure_contact(session, contacts, agency.id, email, ContactRole.ESCALATION, None, summary)
+            _ensure_contact(
+                session, contacts, agency.id, email, ContactRole.ESCALATION, None, summary
+            )
         for domain_entry in entry.domains:
             listed.add(domain_entry.name)
             domain = _upsert_domain(session, domains, agency.id, domain_entry, summary)
@@ -58,7 +66,11 @@ def import_registry(session: Session, entries: list[AgencyEntry], *, prune: bool
                     session.add(contact)
     if prune:
         for name, domain in domains.items():
-            if name not in listed and domain.status == DomainStatus.ACTIVE and domain.source == "registry":
+            if (
+                name not in listed
+                and domain.status == DomainStatus.ACTIVE
+                and domain.source == "registry"
+            ):
                 domain.status = DomainStatus.INACTIVE
                 session.add(domain)
                 summary.domains_deactivated += 1
@@ -71,13 +83,15 @@ def _upsert_agency(
     session: Session, agencies: dict[str, Agency], entry: AgencyEntry, summary: ImportSummary
 ) -> Agency:
     agency = agencies.get(entry.name.casefold())
-    wanted = {
+    wanted: dict[str, str | None] = {
         "code": entry.code,
         "language": entry.language or "fr",
         "parent": entry.ministry,
     }
     if agency is None:
-        agency = Agency(name=entry.name, **wanted)
+        agency = Agency(
+            name=entry.name, code=entry.code, language=entry.language or "fr", parent=entry.ministry
+        )
         session.add(agency)
         session.flush()
         agencies[entry.name.casefold()] = agency
@@ -140,7 +154,7 @@ def _upsert_domain(
 
 def _ensure_contact(
     session: Session,
-    contacts: dict[tuple[int | None, str, str, int | None], Contact],
+    contacts: dict[tuple[int, str, str, int | None], Contact],
     agency_id: int,
     email: str,
     role: str,
@@ -195,7 +209,9 @@ def add_target(
         session.add(agency)
         session.flush()
     assert agency.id is not None
-    contacts = {(c.agency_id, c.email, c.role, c.domain_id): c for c in session.exec(select(Contact))}
+    contacts = {
+        (c.agency_id, c.email, c.role, c.domain_id): c for c in session.exec(select(Contact))
+    }
     summary = ImportSummary()
     for email in addresses:
         _ensure_contact(session, contacts, agency.id, email, ContactRole.SECURITY, None, summary)
@@ -363,7 +379,9 @@ def mandate_covers(mandate: Mandate, domain: str) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in mandate.domains)
 
 
-def active_mandate(session: Session, agency_id: int | None, domain: str, on: date) -> Mandate | None:
+def active_mandate(
+    session: Session, agency_id: int | None, domain: str, on: date
+) -> Mandate | None:
     """The valid mandate covering ``domain``, preferring the most intrusive."""
     if agency_id is None:
         return None

@@ -1,0 +1,84 @@
+"""Configuration: TOML + environment, validated once, secrets masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigie.config import load_settings
+from vigie.errors import ConfigError
+from vigie.model import Severity
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vigie.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_work_without_a_file(tmp_path: Path) -> None:
+    settings = load_settings(environ={})
+    assert settings.database.url == "sqlite:///./vigie.db"
+    assert settings.scan.ports == "top100"
+    assert settings.notify.language == "fr"
+    assert settings.grading.due_days[Severity.CRITICAL] == 15
+
+
+def test_file_values_and_environment_overrides(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[scope]\nallow = ["198.51.100.0/24"]\n[scan]\nports = [22, 443]\nconcurrency = 8\n'
+        '[dns]\nresolvers = ["127.0.0.53", "127.0.0.54:5353"]\n',
+    )
+    settings = load_settings(
+        path, environ={"VIGIE_SCAN_CONCURRENCY": "16", "VIGIE_DATABASE_URL": "sqlite:////tmp/x.db"}
+    )
+    assert settings.scope.allow == ["198.51.100.0/24"]
+    assert settings.scan.ports == [22, 443]
+    assert settings.scan.concurrency == 16
+    assert settings.database.url == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[scan]\nconcurency = 3\n", "scan.concurency: unknown key"),
+        ("[scope]\nallow = ['300.1.2.0/24']\n", "scope.allow"),
+        ("[schedule]\nsweep = 'every night'\n", "schedule.sweep"),
+        ("[scan]\nports = [0]\n", "scan.ports"),
+        ("[notify]\nlanguage = 'de'\n", "notify.language"),
+        ("[dns]\nresolvers = ['ns1.example']\n", "dns.resolvers"),
+        ("[nosuchsection]\nx = 1\n", "nosuchsection: unknown key"),
+    ],
+)
+def test_invalid_values_name_the_key(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert named in str(error.value)
+    assert error.value.exit_code == 2
+
+
+def test_secrets_are_refused_in_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="VIGIE_SMTP_PASSWORD"):
+        load_settings(write(tmp_path, "[smtp]\npassword = 'hunter2'\n"), environ={})
+
+
+def test_secrets_from_environment_are_masked() -> None:
+    settings = load_settings(
+        environ={
+            "VIGIE_SMTP_PASSWORD": "s3cr3t-smtp",
+            "VIGIE_DATABASE_URL": "postgresql://vigie:s3cr3t-db@127.0.0.1/vigie",
+        }
+    )
+    assert settings.smtp.password is not None
+    assert settings.smtp.password.get_secret_value() == "s3cr3t-smtp"
+    shown = str(settings.masked())
+    assert "s3cr3t-smtp" not in shown
+    assert "s3cr3t-db" not in shown
+    assert "********" in shown
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml", environ={})
