@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
@@ -33,10 +34,13 @@ from vigie.model import (
     HostTarget,
     utcnow,
 )
-from vigie.scanner.base import ProbeContext
-from vigie.scanner.engine import DomainJob, SweepEngine
 from vigie.targets.importer import normalise_domain
 from vigie.targets.registry import active_mandate, find_agency, in_quiet_hours
+
+if TYPE_CHECKING:
+    # The scanner (sslyze, nmap, httpx) loads only when a sweep really runs,
+    # so that every other command starts fast.
+    from vigie.scanner.engine import DomainJob
 
 log = logging.getLogger("vigie.sweep")
 
@@ -188,6 +192,8 @@ def plan_sweep(
     request: SweepRequest,
     done: dict[str, set[str]],
 ) -> _Plan:
+    from vigie.scanner.engine import DomainJob
+
     agencies = {a.id: a for a in session.exec(select(Agency))}
     now = utcnow()
     plan = _Plan(jobs=[], agency_ids={}, refused=[], postponed=[])
@@ -440,6 +446,8 @@ class _Terminated(Exception):
 def _run_engine(settings: Settings, jobs: list[DomainJob], observer: _StoringObserver) -> None:
     if not jobs:
         return
+    from vigie.scanner.base import ProbeContext
+    from vigie.scanner.engine import SweepEngine
 
     async def main() -> None:
         ctx = ProbeContext.from_settings(settings)
