@@ -56,6 +56,10 @@ class DnsSettings(_Section):
     timeout_s: float = Field(default=3.0, gt=0)
     lifetime_s: float = Field(default=8.0, gt=0)
     max_addresses: int = Field(default=16, ge=1)
+    # Direct queries to a zone's name servers (lame delegation, AXFR) go to this
+    # port, except for a name server that is a configured resolver: its port is kept.
+    nameserver_port: int = Field(default=53, ge=1, le=65535)
+    axfr_lifetime_s: float = Field(default=20.0, gt=0)  # a whole zone transfer
 
     @field_validator("resolvers")
     @classmethod
