@@ -75,3 +75,16 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
             monkeypatch.delenv(name, raising=False)
     # Relative defaults such as ./vigie.db land in the test's own folder.
     monkeypatch.chdir(tmp_path)
+
+
+pytest_plugins = ["tests.postgres"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Run a database test against both supported engines, each a real server or file."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/vigie.db"
+    from tests.postgres import fresh_database
+
+    return fresh_database(request.getfixturevalue("postgres_server"))

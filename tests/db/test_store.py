@@ -20,8 +20,8 @@ POLICY = LifecyclePolicy(resolve_after_scans=2, due_days={Severity.HIGH: 30})
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    settings = load_settings(environ={"VIGIE_DATABASE_URL": f"sqlite:///{tmp_path}/v.db"})
+def settings(database_url: str) -> Iterator[Settings]:
+    settings = load_settings(environ={"VIGIE_DATABASE_URL": database_url})
     upgrade_database(settings)
     yield settings
     dispose_engines()

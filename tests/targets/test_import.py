@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,8 @@ HEADER = "agency,agency_email,domain,agency_code,language,tags,operator,operator
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    settings = load_settings(environ={"VIGIE_DATABASE_URL": f"sqlite:///{tmp_path}/v.db"})
+def settings(database_url: str) -> Iterator[Settings]:
+    settings = load_settings(environ={"VIGIE_DATABASE_URL": database_url})
     upgrade_database(settings)
     yield settings
     dispose_engines()
