@@ -546,6 +546,28 @@ def _exit_on_findings(
         sys.exit(1)
 
 
+@main.command()
+@click.option(
+    "--vantage",
+    default="default",
+    show_default=True,
+    help="Queue to consume: one per vantage point.",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Worker processes (default: celery.worker_concurrency).",
+)
+@pass_state
+def worker(state: State, vantage: str, concurrency: int | None) -> None:
+    """Run a Celery worker for distributed sweeps (scale-out mode)."""
+    from vigie.workers import run_worker
+
+    settings = state.database()
+    run_worker(settings, vantage, concurrency, "DEBUG" if state.verbose > 1 else "INFO")
+
+
 # --- findings -------------------------------------------------------------------
 
 

@@ -186,7 +186,11 @@ class GradingSettings(_Section):
 
 class CelerySettings(_Section):
     broker_url: str = "redis://127.0.0.1:6379/0"
-    password: SecretStr | None = None
+    result_backend: str | None = None  # default: the broker
+    password: SecretStr | None = None  # merged into the Redis URLs
+    batch_size: int = Field(default=4, ge=1, le=1000)  # domains per task
+    visibility_timeout_s: int = Field(default=3600, ge=10)  # redelivery after a lost worker
+    worker_concurrency: int = Field(default=2, ge=1)
 
 
 class LogSettings(_Section):

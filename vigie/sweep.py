@@ -274,11 +274,13 @@ class _StoringObserver:
         self.lock_holder = lock_holder
         self.after_host = after_host
         self._pending: list[HostResult] = []
+        self._planned_delta = 0
         self._last_commit = time.monotonic()
         self._last_heartbeat = time.monotonic()
 
     def hosts_planned(self, count: int) -> None:
         self.summary.hosts_planned += count
+        self._planned_delta += count
         self.progress.planned(self.summary.hosts_planned)
 
     def host_done(self, result: HostResult) -> None:
@@ -310,7 +312,8 @@ class _StoringObserver:
             run = session.get(ScanRun, self.run_id)
             assert run is not None
             run.hosts_done += len(batch)
-            run.hosts_planned = max(run.hosts_planned, self.summary.hosts_planned)
+            run.hosts_planned += self._planned_delta
+            self._planned_delta = 0
             run.findings_count += sum(o.seen for _, o in outcomes)
             session.add(run)
         for result, outcome in outcomes:
@@ -399,30 +402,25 @@ def run_sweep(
             plan = plan_sweep(session, settings, domains, request, done)
         summary = SweepSummary(run_id=run_id, postponed=plan.postponed)
         summary.not_authorised = [r.target.domain for r in plan.refused]
-        observer = _StoringObserver(
-            settings,
-            run_id,
-            plan.agency_ids,
-            lifecycle_policy(settings, request.vantage),
-            request.source,
-            summary,
-            progress,
-            holder,
-            after_host,
-        )
-        for refused in plan.refused:
-            observer.host_done(refused)
         status = RunStatus.COMPLETED
         try:
-            _run_engine(settings, plan.jobs, observer)
-        except (KeyboardInterrupt, _Terminated):
-            status = RunStatus.INTERRUPTED
-            raise
+            execute_jobs(
+                settings,
+                run_id,
+                plan.jobs,
+                plan.agency_ids,
+                source=request.source,
+                vantage=request.vantage,
+                progress=progress,
+                lock_holder=holder,
+                after_host=after_host,
+                refused=plan.refused,
+                summary=summary,
+            )
         except BaseException:
             status = RunStatus.INTERRUPTED
             raise
         finally:
-            observer.flush()
             if plan.postponed and status == RunStatus.COMPLETED:
                 status = RunStatus.INTERRUPTED  # the postponed hosts are resumed later
             with session_scope(settings) as session:
@@ -437,6 +435,75 @@ def run_sweep(
     finally:
         if holder is not None:
             release_lock(settings, holder)
+
+
+def execute_jobs(
+    settings: Settings,
+    run_id: int,
+    jobs: list[DomainJob],
+    agency_ids: dict[str, int | None],
+    *,
+    source: str,
+    vantage: str,
+    progress: SweepProgress | None = None,
+    lock_holder: str | None = None,
+    after_host: HostHook | None = None,
+    refused: list[HostResult] | None = None,
+    summary: SweepSummary | None = None,
+) -> SweepSummary:
+    """Run the engine over ``jobs`` for run ``run_id`` and store each host as it finishes.
+
+    The one per-host scan job, shared by the embedded sweep and the Celery
+    workers. Whatever finished is stored even when the sweep is interrupted.
+    """
+    summary = summary or SweepSummary(run_id=run_id)
+    observer = _StoringObserver(
+        settings,
+        run_id,
+        agency_ids,
+        lifecycle_policy(settings, vantage),
+        source,
+        summary,
+        progress or SweepProgress(),
+        lock_holder,
+        after_host,
+    )
+    try:
+        for result in refused or []:
+            observer.host_done(result)
+        _run_engine(settings, jobs, observer)
+    finally:
+        observer.flush()
+    return summary
+
+
+def plan_distributed_run(settings: Settings, request: SweepRequest) -> tuple[int, _Plan]:
+    """Create a distributed run and its plan; the refused domains are stored at once."""
+    with session_scope(settings) as session:
+        domains = _selected_domains(session, request)
+        run = ScanRun(
+            source=request.source,
+            families=sorted(f.value for f in request.families),
+            domains=[d.name for d in domains],
+            vantage=request.vantage,
+            distributed=True,
+        )
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        run_id = run.id
+        plan = plan_sweep(session, settings, domains, request, {})
+    if plan.refused:
+        execute_jobs(
+            settings,
+            run_id,
+            [],
+            plan.agency_ids,
+            source=request.source,
+            vantage=request.vantage,
+            refused=plan.refused,
+        )
+    return run_id, plan
 
 
 class _Terminated(Exception):
