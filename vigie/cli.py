@@ -167,6 +167,20 @@ def _as_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@main.command()
+@pass_state
+def health(state: State) -> None:
+    """Exit 0 when the database answers and its schema is current (container health check)."""
+    from vigie.db.migrate import current_revision, head_revision
+
+    settings = state.settings
+    current = current_revision(settings)
+    if current != head_revision():
+        err_console.print(f"database schema {current} is not {head_revision()}: run 'vigie init'")
+        sys.exit(1)
+    console.print("ok")
+
+
 # --- targets ------------------------------------------------------------------
 
 
