@@ -295,3 +295,16 @@ class Lock(SQLModel, table=True):
     heartbeat_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
     )
+
+
+class ReportRecord(SQLModel, table=True):
+    """A report handed out and what it showed, so the next one can say what changed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)  # agency | overview | posture
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    generated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    period: str = ""  # the month of a posture pack
+    snapshot: dict[str, Any] = _json({})  # {"findings": {id: severity}, "grades": {domain: letter}}
