@@ -163,6 +163,26 @@ def _loop(name: str, rdtype: str, cnames: list[str], why: str) -> Lookup:
     )
 
 
+def _cname_trail(response: dns.message.Message, start: str) -> list[str]:
+    """The CNAME targets in an answer from ``start``, up to the first repeat."""
+    trail: list[str] = []
+    current = dns.name.from_text(start)
+    seen = {current}
+    for _ in range(MAX_CNAME_HOPS * 2):
+        rrset = next(
+            (r for r in response.answer if r.rdtype == dns.rdatatype.CNAME and r.name == current),
+            None,
+        )
+        if rrset is None:
+            break
+        current = rrset[0].target
+        trail.append(absolute_name(current.to_text()))
+        if current in seen:
+            break
+        seen.add(current)
+    return trail
+
+
 @dataclass
 class _Attempts:
     """What the resolvers said while none gave a usable answer."""
@@ -324,7 +344,10 @@ class Resolver:
             try:
                 chain = response.resolve_chaining()
             except dns.message.ChainTooLong:
-                return _loop(name, rdtype, cnames, "the CNAME chain in the answer never ends")
+                trail = _cname_trail(response, current)
+                return _loop(
+                    name, rdtype, cnames + trail, "the CNAME chain in the answer never ends"
+                )
             except dns.exception.DNSException as exc:
                 detail = f"malformed answer for {current} {rdtype}: {type(exc).__name__}"
                 return Lookup(name, rdtype, Answer.SERVFAIL, cnames=tuple(cnames), detail=detail)

@@ -1,0 +1,276 @@
+"""Real DNS servers for tests: Knot DNS serving zone files, and a fault-injecting proxy.
+
+``start_zone_server`` runs ``knotd`` with its own configuration in a temporary
+folder: it answers authoritatively for the zones it is given, allows AXFR only
+for the zones named in ``axfr_allowed`` and signs (DNSSEC) the zones named in
+``signed``. Knot cannot time out, fail or truncate on purpose, so
+``start_faulty_proxy`` puts a small dnslib server in front of it that drops,
+fails, refuses, strips the AA flag or truncates on request.
+
+Both bind one given 127.x address and port; ``free_port`` finds a port free on
+several addresses at once, so that a whole test world (resolver and name
+servers on different addresses) shares one port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+from dnslib import QTYPE, RCODE, DNSError, DNSRecord
+from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
+
+from tests.servers import require_program, running
+
+READY_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class ZoneServer:
+    """A running Knot instance: where it listens and what it serves."""
+
+    address: str
+    port: int
+    zones: tuple[str, ...]
+
+    @property
+    def resolver(self) -> str:
+        """The ``dns.resolvers`` entry that points at this server."""
+        return f"{self.address}:{self.port}"
+
+
+def free_port(addresses: Iterable[str], low: int = 20000, high: int = 60000) -> int:
+    """A port that is free for UDP and TCP on every one of ``addresses``."""
+    wanted = list(addresses)
+    for _ in range(200):
+        port = random.randint(low, high)
+        if all(_port_is_free(address, port) for address in wanted):
+            return port
+    raise RuntimeError(f"no free port shared by {wanted}")
+
+
+def _port_is_free(address: str, port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                return False
+    return True
+
+
+def _absolute(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
+def _knot_config(
+    folder: Path,
+    addresses: Sequence[str],
+    port: int,
+    zones: Iterable[str],
+    axfr_allowed: set[str],
+    signed: set[str],
+) -> str:
+    lines = [
+        "server:",
+        f'    rundir: "{folder / "run"}"',
+        f"    listen: [ {', '.join(f'{a}@{port}' for a in addresses)} ]",
+        "    udp-workers: 1",
+        "    tcp-workers: 1",
+        "    background-workers: 1",
+        "control:",
+        f'    listen: "{folder / "run" / "knot.sock"}"',
+        "log:",
+        "  - target: stderr",
+        "    any: info",
+        "database:",
+        f'    storage: "{folder / "db"}"',
+        "acl:",
+        "  - id: transfer_allowed",
+        "    address: 127.0.0.0/8",
+        "    action: transfer",
+        "template:",
+        "  - id: default",
+        f'    storage: "{folder / "zones"}"',
+        '    file: "%s.zone"',
+        "    zonefile-sync: -1",
+        "    journal-content: none",
+        "zone:",
+    ]
+    for zone in zones:
+        lines.append(f"  - domain: {zone}")
+        if zone in axfr_allowed:
+            lines.append("    acl: transfer_allowed")
+        if zone in signed:
+            lines.append("    dnssec-signing: on")
+    return "\n".join(lines) + "\n"
+
+
+def wait_for_zones(
+    address: str, port: int, zones: Iterable[str], timeout_s: float = READY_TIMEOUT_S
+) -> None:
+    """Wait until the server answers authoritatively for the SOA of every zone."""
+    deadline = time.monotonic() + timeout_s
+    for zone in zones:
+        while not _serves(address, port, zone):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{address}:{port} does not serve {zone} after {timeout_s}s")
+            time.sleep(0.05)
+
+
+def _serves(address: str, port: int, zone: str) -> bool:
+    query = dns.message.make_query(zone, "SOA")
+    try:
+        response = dns.query.udp(query, address, port=port, timeout=0.3)
+    except (OSError, dns.exception.DNSException):
+        return False
+    return response.rcode() == dns.rcode.NOERROR and bool(response.flags & dns.flags.AA)
+
+
+@contextlib.contextmanager
+def start_zone_server(
+    tmp_path: Path,
+    address: str,
+    port: int,
+    zones: dict[str, str],
+    axfr_allowed: set[str] | frozenset[str] = frozenset(),
+    signed: set[str] | frozenset[str] = frozenset(),
+    also_listen: Sequence[str] = (),
+) -> Iterator[ZoneServer]:
+    """Run knotd on ``address:port`` serving ``zones`` ({origin: zone file text}).
+
+    Zones in ``axfr_allowed`` accept AXFR from 127.0.0.0/8; the others refuse
+    it. Zones in ``signed`` are signed by Knot (DNSSEC, ECDSA P-256).
+    ``also_listen`` adds addresses (same port) that serve the same zones, to
+    play a zone's second name server.
+    """
+    knotd = require_program("knotd")
+    folder = tmp_path / f"knot-{address}-{port}"
+    for sub in ("run", "db", "zones"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    origins = [_absolute(zone) for zone in zones]
+    for zone, text in zones.items():
+        (folder / "zones" / f"{_absolute(zone)}zone").write_text(text, encoding="utf-8")
+    allowed = {_absolute(z) for z in axfr_allowed}
+    to_sign = {_absolute(z) for z in signed}
+    config = folder / "knot.conf"
+    config.write_text(
+        _knot_config(folder, [address, *also_listen], port, origins, allowed, to_sign),
+        encoding="utf-8",
+    )
+    log = folder / "knot.log"
+    with running([knotd, "-c", str(config)], listen=(address, port), log=log):
+        try:
+            wait_for_zones(address, port, origins)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{log.read_text(errors='replace')[-3000:]}") from None
+        yield ZoneServer(address, port, tuple(origins))
+
+
+# --- a fault-injecting proxy in front of a zone server ---------------------
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What the proxy does instead of forwarding faithfully.
+
+    Entries are a query name (``"_dmarc.example.test."``: every type) or a
+    name and a type (``"example.test. TXT"``), matched case-insensitively.
+    """
+
+    drop: frozenset[str] = frozenset()  # never answer (the client times out)
+    servfail: frozenset[str] = frozenset()  # answer SERVFAIL
+    refuse_all: bool = False  # answer REFUSED to everything (a lame server)
+    strip_aa: bool = False  # forward, but clear the AA flag (a caching server)
+    truncate_udp: bool = False  # over UDP, answer TC with no records (TCP works)
+
+
+def _fault_key(entry: str) -> str:
+    name, _, rdtype = entry.strip().partition(" ")
+    return f"{_absolute(name)} {rdtype.strip().upper()}" if rdtype.strip() else _absolute(name)
+
+
+class _FaultyResolver(BaseResolver):  # type: ignore[misc]
+    def __init__(self, upstream: tuple[str, int], faults: Faults) -> None:
+        self.upstream = upstream
+        self.faults = faults
+        self.drop = {_fault_key(entry) for entry in faults.drop}
+        self.servfail = {_fault_key(entry) for entry in faults.servfail}
+        self.queries: list[tuple[str, str, str]] = []  # (name, type, protocol)
+
+    def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:
+        name = _absolute(str(request.q.qname))
+        rdtype = str(QTYPE[request.q.qtype])
+        self.queries.append((name, rdtype, handler.protocol))
+        keys = {name, f"{name} {rdtype}"}
+        if keys & self.drop:
+            raise DNSError(f"dropping the query for {name} {rdtype}")
+        reply = request.reply()
+        if self.faults.refuse_all:
+            reply.header.rcode = RCODE.REFUSED
+            return reply
+        if keys & self.servfail:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+        if self.faults.truncate_udp and handler.protocol == "udp":
+            reply.header.tc = 1
+            return reply
+        forwarded = DNSRecord.parse(request.send(*self.upstream, tcp=True, timeout=2.0))
+        if self.faults.strip_aa:
+            forwarded.header.aa = 0
+        return forwarded
+
+
+class _QuietLogger(DNSLogger):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__(log="-request,-reply,-truncated,-error", prefix=False)
+
+
+@dataclass
+class FaultyProxy:
+    address: str
+    port: int
+    resolver: _FaultyResolver
+
+    @property
+    def queries(self) -> list[tuple[str, str, str]]:
+        """Every (name, type, protocol) received so far."""
+        return self.resolver.queries
+
+    @property
+    def resolver_entry(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+@contextlib.contextmanager
+def start_faulty_proxy(
+    address: str, port: int, upstream: tuple[str, int], faults: Faults
+) -> Iterator[FaultyProxy]:
+    """Run a dnslib server on ``address:port`` (UDP and TCP) that forwards to ``upstream``."""
+    resolver = _FaultyResolver(upstream, faults)
+    servers = [
+        DNSServer(resolver, address=address, port=port, tcp=tcp, logger=_QuietLogger())
+        for tcp in (False, True)
+    ]
+    for server in servers:
+        # A short poll interval makes stopping quick (the default waits 0.5 s per server).
+        server.thread = threading.Thread(
+            target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        server.thread.start()
+    try:
+        yield FaultyProxy(address, port, resolver)
+    finally:
+        for server in servers:
+            server.stop()
+            server.server.server_close()

@@ -1,0 +1,327 @@
+"""The DNS family: which checks run for a registered domain, and the per-sweep zone cache.
+
+Mail checks (SPF, DMARC) run on domains that have MX records or are marked
+as mail domains; the dangling-CNAME check on every domain; zone checks
+(AXFR, DNSSEC, lame delegation, unresolvable name servers, CAA) once per zone
+and sweep, reported under the zone apex when it is a registered domain, else
+under each scanned domain of that zone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import dns.exception
+import dns.name
+
+from vigie.model import Family, FamilyResult, Finding
+from vigie.scanner.base import ProbeContext
+from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
+from vigie.scanner.dns._mail import (
+    MAX_REDIRECTS,
+    dmarc_findings,
+    is_dmarc_record,
+    parse_spf,
+    select_spf,
+    spf_findings,
+)
+from vigie.scanner.dns._probes import probe_address
+from vigie.scanner.dns._zone import (
+    CaaSearch,
+    NameServer,
+    caa_findings,
+    dnssec_findings,
+    nameserver_findings,
+    ns_unresolvable_findings,
+)
+from vigie.scanner.resolve import Answer, Lookup, absolute_name
+
+SHARED_KEY = "dns"
+MAX_NAMESERVERS = 13  # more NS names than the root has is a broken zone; probe these
+PROBLEM_IDS = frozenset({"scan.timeout", "scan.error"})
+
+
+@dataclass(frozen=True)
+class ZoneReport:
+    """Zone-level findings (``domain`` = the apex), computed once per zone and sweep."""
+
+    zone: str  # absolute, lower case
+    findings: tuple[Finding, ...]
+    transferred_names: tuple[str, ...] = ()  # names leaked by a successful AXFR
+
+    @property
+    def complete(self) -> bool:
+        return not any(f.check_id in PROBLEM_IDS for f in self.findings)
+
+
+@dataclass
+class DnsSweepState:
+    """What the DNS family remembers during one sweep (``ctx.shared["dns"]``)."""
+
+    registered: frozenset[str] | None = None  # every registered domain, when the engine told
+    zones: dict[str, asyncio.Task[ZoneReport]] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        pending = [task for task in self.zones.values() if not task.done()]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def sweep_state(ctx: ProbeContext) -> DnsSweepState:
+    state = ctx.shared.get(SHARED_KEY)
+    if not isinstance(state, DnsSweepState):
+        state = DnsSweepState()
+        ctx.shared[SHARED_KEY] = state
+        ctx.closers.append(state.aclose)
+    return state
+
+
+def remember_registered_domains(ctx: ProbeContext, domains: Iterable[str]) -> None:
+    """Tell the DNS family every registered domain (not only those swept now).
+
+    Zone findings then go under the zone apex when it is registered, and are
+    not repeated under each of its registered subdomains.
+    """
+    sweep_state(ctx).registered = frozenset(bare(domain) for domain in domains)
+
+
+async def zone_report(ctx: ProbeContext, zone: str) -> ZoneReport:
+    """The zone checks of ``zone`` (absolute name), run at most once per sweep."""
+    state = sweep_state(ctx)
+    key = absolute_name(zone)
+    task = state.zones.get(key)
+    if task is None:
+        task = asyncio.ensure_future(_check_zone(ctx, key))
+        state.zones[key] = task
+    # Shielded: a domain whose deadline passes must not cancel the zone for the others.
+    return await asyncio.shield(task)
+
+
+async def check_domain(ctx: ProbeContext, domain: str, mail_domain: bool) -> FamilyResult:
+    """Every DNS check that applies to one registered domain."""
+    name = bare(domain)
+    result = FamilyResult(family=Family.DNS)
+    zone, failure = await find_zone(ctx, name)
+    if failure is not None:
+        result.add(lookup_failed(name, "dns:soa", failure))
+    parts = await asyncio.gather(
+        _mail_checks(ctx, name, mail_domain, zone),
+        _cname_checks(ctx, name),
+        _zone_checks(ctx, name, zone),
+    )
+    for findings in parts:
+        result.extend(findings)
+    result.complete = not any(f.check_id in PROBLEM_IDS for f in result.findings)
+    return result
+
+
+# --- the zone of a name ----------------------------------------------------------
+
+
+def _parent(name: str) -> str:
+    return dns.name.from_text(name).parent().to_text()
+
+
+def _is_within(name: str, zone: str) -> bool:
+    return dns.name.from_text(name).is_subdomain(dns.name.from_text(zone))
+
+
+async def find_zone(ctx: ProbeContext, name: str) -> tuple[str | None, Lookup | None]:
+    """The apex of the zone that holds ``name`` (absolute), or the lookup that failed."""
+    try:
+        candidate = absolute_name(name)
+        dns.name.from_text(candidate)
+    except dns.exception.DNSException as exc:
+        return None, Lookup(name, "SOA", Answer.SERVFAIL, detail=f"not a valid DNS name: {exc}")
+    while candidate != ".":
+        soa = await ctx.resolver.lookup(candidate, "SOA")
+        if soa.cnames or soa.cname_loop:  # an alias is never a zone apex
+            candidate = _parent(candidate)
+            continue
+        if soa.outcome is Answer.OK:
+            return candidate, None
+        if soa.failed:
+            return None, soa
+        if soa.zone not in ("", ".") and _is_within(candidate, soa.zone):
+            return soa.zone, None  # the negative answer named its zone
+        candidate = _parent(candidate)
+    return None, Lookup(name, "SOA", Answer.SERVFAIL, detail="no zone apex found below the root")
+
+
+# --- mail ---------------------------------------------------------------------------
+
+
+async def _mail_checks(
+    ctx: ProbeContext, name: str, mail_domain: bool, zone: str | None
+) -> list[Finding]:
+    mx = await ctx.resolver.lookup(name, "MX")
+    findings: list[Finding] = []
+    if mx.failed:
+        findings.append(lookup_failed(name, "dns:mx", mx))
+        if not mail_domain:
+            return findings  # whether it receives mail is unknown: judge nothing
+    if not (mail_domain or mx.records):
+        return findings
+    spf, dmarc = await asyncio.gather(_spf_checks(ctx, name), _dmarc_checks(ctx, name, zone))
+    return findings + spf + dmarc
+
+
+async def _spf_checks(ctx: ProbeContext, name: str) -> list[Finding]:
+    txt = await ctx.resolver.lookup(name, "TXT")
+    if txt.failed:
+        return [lookup_failed(name, "dns:spf", txt)]
+    records = list(txt.records)
+    redirects: dict[str, list[str]] = {}
+    spf = select_spf(records)
+    policy = parse_spf(spf[0]) if len(spf) == 1 else None
+    while policy is not None and policy.redirect is not None and len(redirects) < MAX_REDIRECTS:
+        target = policy.redirect
+        if target in redirects:
+            break  # a redirect loop: spf_findings stops on it too
+        followed = await ctx.resolver.lookup(target, "TXT")
+        if followed.failed:
+            return [lookup_failed(name, "dns:spf", followed)]
+        redirects[target] = list(followed.records)
+        targets = select_spf(followed.records)
+        policy = parse_spf(targets[0]) if len(targets) == 1 else None
+    return spf_findings(name, records, redirects)
+
+
+async def _dmarc_checks(ctx: ProbeContext, name: str, zone: str | None) -> list[Finding]:
+    own = await ctx.resolver.lookup(f"_dmarc.{name}", "TXT")
+    if own.failed:
+        return [lookup_failed(name, "dns:dmarc", own)]
+    organisational: tuple[str, list[str]] | None = None
+    apex = bare(zone) if zone else None
+    if apex and apex != name and not any(is_dmarc_record(r) for r in own.records):
+        parent = await ctx.resolver.lookup(f"_dmarc.{apex}", "TXT")
+        if parent.failed:
+            return [lookup_failed(name, "dns:dmarc", parent)]
+        organisational = (apex, list(parent.records))
+    return dmarc_findings(name, own.records, organisational)
+
+
+# --- dangling CNAME ---------------------------------------------------------------
+
+
+async def _cname_checks(ctx: ProbeContext, name: str) -> list[Finding]:
+    answer = await ctx.resolver.lookup(name, "A")
+    if answer.failed:
+        # A loop, a timeout or SERVFAIL along the chain: the target's fate is unknown.
+        return [lookup_failed(name, "dns:cname", answer)]
+    if answer.outcome is not Answer.NXDOMAIN or not answer.cnames:
+        return []
+    chain = [name, *(bare(target) for target in answer.cnames)]
+    evidence = {
+        "cname_chain": chain,
+        "missing_target": chain[-1],
+        "reason": f"{chain[-1]} does not exist (NXDOMAIN): whoever registers it receives {name}'s traffic",
+    }
+    return [
+        Finding(check_id="dns.dangling_cname", domain=name, discriminator=name, evidence=evidence)
+    ]
+
+
+# --- zone checks ----------------------------------------------------------------------
+
+
+async def _zone_checks(ctx: ProbeContext, name: str, zone: str | None) -> list[Finding]:
+    if zone is None:
+        return []
+    apex = bare(zone)
+    registered = sweep_state(ctx).registered
+    if apex != name and registered is not None and apex in registered:
+        return []  # reported with the apex's own scan
+    report = await zone_report(ctx, zone)
+    return [replace(finding, domain=name) for finding in report.findings]
+
+
+async def _check_zone(ctx: ProbeContext, zone: str) -> ZoneReport:
+    caa, dnssec, (servers, names) = await asyncio.gather(
+        _caa_checks(ctx, zone), _dnssec_checks(ctx, zone), _nameserver_checks(ctx, zone)
+    )
+    return ZoneReport(zone=zone, findings=tuple(caa + dnssec + servers), transferred_names=names)
+
+
+async def _caa_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
+    """Climb from the apex towards the root (RFC 8659 §3): the first CAA set found counts."""
+    checked: list[str] = []
+    candidate = zone
+    while candidate != ".":
+        caa = await ctx.resolver.lookup(candidate, "CAA")
+        if caa.failed:
+            if candidate != zone and caa.refused:
+                # A resolver that only serves some zones refuses the parents: stop there.
+                search = CaaSearch(None, checked=tuple(checked), unanswered=(candidate,))
+                return caa_findings(zone, search)
+            return [lookup_failed(bare(zone), "dns:caa", caa)]
+        checked.append(candidate)
+        if caa.outcome is Answer.OK and caa.records:
+            return caa_findings(zone, CaaSearch(candidate, caa.records, tuple(checked)))
+        candidate = _parent(candidate)
+    return caa_findings(zone, CaaSearch(None, checked=tuple(checked)))
+
+
+async def _dnssec_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
+    dnskey = await ctx.resolver.lookup(zone, "DNSKEY", dnssec=True)
+    if dnskey.failed:
+        return [lookup_failed(bare(zone), "dns:dnskey", dnskey)]
+    return dnssec_findings(zone, dnskey)
+
+
+async def _nameserver_checks(ctx: ProbeContext, zone: str) -> tuple[list[Finding], tuple[str, ...]]:
+    ns = await ctx.resolver.lookup(zone, "NS")
+    if ns.failed:
+        return [lookup_failed(bare(zone), "dns:ns", ns)], ()
+    names = sorted({absolute_name(record) for record in ns.records})
+    if not names:
+        detail = f"the zone apex {bare(zone)} answered without NS records"
+        return [probe_failed(bare(zone), "dns:ns", False, detail)], ()
+    servers = await asyncio.gather(
+        *(_examine_nameserver(ctx, zone, n) for n in names[:MAX_NAMESERVERS])
+    )
+    findings: list[Finding] = []
+    leaked: set[str] = set()
+    for server in servers:
+        findings.extend(_nameserver_problems(zone, server))
+        for probe in server.probes:
+            if probe.transfer is not None:
+                leaked.update(probe.transfer.names)
+    return findings, tuple(sorted(leaked))
+
+
+def _nameserver_problems(zone: str, server: NameServer) -> list[Finding]:
+    findings = ns_unresolvable_findings(zone, server) + nameserver_findings(zone, server)
+    if not server.probes and not findings:
+        failed = server.a if server.a.failed else server.aaaa
+        if failed.failed:
+            findings.append(
+                lookup_failed(bare(zone), f"dns:ns-address {bare(server.name)}", failed)
+            )
+    return findings
+
+
+def _addresses(lookup: Lookup) -> list[str]:
+    found = []
+    for record in lookup.records:
+        try:
+            found.append(str(ipaddress.ip_address(record)))
+        except ValueError:
+            continue
+    return found
+
+
+async def _examine_nameserver(ctx: ProbeContext, zone: str, ns: str) -> NameServer:
+    a, aaaa = await asyncio.gather(ctx.resolver.lookup(ns, "A"), ctx.resolver.lookup(ns, "AAAA"))
+    # IPv4 first: a scanner without IPv6 would otherwise call every server silent.
+    addresses = _addresses(a) or _addresses(aaaa)
+    cap = ctx.settings.dns.max_addresses
+    probes = await asyncio.gather(*(probe_address(ctx, zone, ns, ip) for ip in addresses[:cap]))
+    return NameServer(ns, a, aaaa, tuple(probes), tuple(addresses[cap:]))

@@ -1,0 +1,225 @@
+"""Zone-level judgments from what the probes observed, no I/O.
+
+Check IDs: ``dns.dnssec.missing``, ``dns.caa.missing``, ``dns.axfr_open``,
+``dns.lame_delegation``, ``dns.ns_unresolvable``, plus ``scan.timeout``,
+``scan.error`` and ``scan.out_of_scope`` for name-server probes that could not
+be made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from vigie.model import Finding
+from vigie.scanner.dns._common import bare, clip, probe_failed
+from vigie.scanner.resolve import Answer, Lookup
+
+SAMPLE_NAMES = 20  # names of a leaked zone shown as evidence
+
+
+# --- DNSSEC and CAA -----------------------------------------------------------
+
+
+def dnssec_findings(zone: str, dnskey: Lookup) -> list[Finding]:
+    """``dns.dnssec.missing`` unless the apex publishes DNSKEYs that are used."""
+    if dnskey.outcome is Answer.OK and dnskey.records:
+        if dnskey.authenticated or dnskey.signed:
+            return []
+        reason = "DNSKEY records are published but answers carry no signatures and no AD flag"
+    else:
+        reason = "the zone apex has no DNSKEY record"
+    evidence = {"reason": reason, "dnskey_records": len(dnskey.records)}
+    return [Finding(check_id="dns.dnssec.missing", domain=bare(zone), evidence=evidence)]
+
+
+@dataclass(frozen=True)
+class CaaSearch:
+    """Where vigie looked for CAA records, climbing from the zone apex (RFC 8659 §3)."""
+
+    found_at: str | None
+    records: tuple[str, ...] = ()
+    checked: tuple[str, ...] = ()
+    unanswered: tuple[str, ...] = ()  # parents the resolvers refused to answer for
+
+
+def caa_findings(zone: str, search: CaaSearch) -> list[Finding]:
+    if search.found_at is not None:
+        return []
+    evidence: dict[str, object] = {
+        "reason": "no CAA record at the zone apex or above it: any CA may issue certificates",
+        "checked": [bare(name) for name in search.checked],
+    }
+    if search.unanswered:
+        evidence["unanswered"] = [bare(name) for name in search.unanswered]
+    return [Finding(check_id="dns.caa.missing", domain=bare(zone), evidence=evidence)]
+
+
+# --- name servers ---------------------------------------------------------------
+
+
+class NsVerdict(str, Enum):
+    AUTHORITATIVE = "authoritative"
+    LAME = "lame"
+    SILENT = "silent"  # no answer in time: nothing can be said
+    OUT_OF_SCOPE = "out_of_scope"  # not contacted
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """An AXFR attempt against one address."""
+
+    allowed: bool
+    records: int = 0
+    names: tuple[str, ...] = ()
+    timed_out: bool = False
+    failed: bool = False  # neither a transfer nor a refusal: a broken exchange
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class AddressProbe:
+    """What one address of one name server did."""
+
+    ns: str
+    ip: str
+    verdict: NsVerdict
+    reason: str = ""
+    transfer: Transfer | None = None
+
+
+@dataclass(frozen=True)
+class NameServer:
+    """One NS name of the zone, its addresses, and the probes of those addresses."""
+
+    name: str
+    a: Lookup
+    aaaa: Lookup
+    probes: tuple[AddressProbe, ...] = ()
+    skipped_addresses: tuple[str, ...] = field(default=())  # beyond the per-name cap
+
+
+def judge_soa_response(zone: str, response: dns.message.Message) -> str:
+    """Why a name server's answer to ``<zone> SOA`` is not authoritative ("" when it is)."""
+    rcode = response.rcode()
+    if rcode != dns.rcode.NOERROR:
+        return f"answered {dns.rcode.to_text(rcode)} for the zone"
+    if not response.flags & dns.flags.AA:
+        return "answered without the AA flag (not authoritative for the zone)"
+    apex = dns.name.from_text(zone)
+    for rrset in response.answer:
+        if rrset.rdtype == dns.rdatatype.SOA and rrset.name == apex:
+            return ""
+    return "answered authoritatively but without the zone's SOA record"
+
+
+def ns_unresolvable_findings(zone: str, server: NameServer) -> list[Finding]:
+    """``dns.ns_unresolvable`` when the NS name does not exist or has no address."""
+    outcomes = {server.a.outcome, server.aaaa.outcome}
+    if Answer.OK in outcomes:
+        return []
+    if Answer.NXDOMAIN in outcomes:
+        reason = f"{bare(server.name)} does not exist (NXDOMAIN): whoever registers its domain controls the zone"
+    elif outcomes == {Answer.NODATA}:
+        reason = f"{bare(server.name)} exists but has no A or AAAA record"
+    else:
+        return []  # a lookup failed: the caller reports the failure instead
+    evidence = {"ns": bare(server.name), "reason": reason}
+    return [
+        Finding(
+            check_id="dns.ns_unresolvable",
+            domain=bare(zone),
+            discriminator=bare(server.name),
+            evidence=evidence,
+        )
+    ]
+
+
+def nameserver_findings(zone: str, server: NameServer) -> list[Finding]:
+    """Lame delegation, open zone transfer and probe problems of one NS name."""
+    findings: list[Finding] = []
+    lame = [p for p in server.probes if p.verdict is NsVerdict.LAME]
+    if lame:
+        findings.append(_lame_finding(zone, server, lame))
+    leaking = [p for p in server.probes if p.transfer is not None and p.transfer.allowed]
+    if leaking:
+        findings.append(_axfr_finding(zone, server.name, leaking))
+    for probe in server.probes:
+        findings.extend(_probe_problems(zone, probe))
+    return findings
+
+
+def _lame_finding(zone: str, server: NameServer, lame: Sequence[AddressProbe]) -> Finding:
+    evidence: dict[str, object] = {
+        "ns": bare(server.name),
+        "zone": bare(zone),
+        "addresses": {p.ip: clip(p.reason) for p in lame},
+        "addresses_probed": len(server.probes),
+    }
+    if server.skipped_addresses:
+        evidence["addresses_not_probed"] = len(server.skipped_addresses)
+    return Finding(
+        check_id="dns.lame_delegation",
+        domain=bare(zone),
+        discriminator=bare(server.name),
+        evidence=evidence,
+    )
+
+
+def _axfr_finding(zone: str, ns: str, leaking: Sequence[AddressProbe]) -> Finding:
+    transfers = [p.transfer for p in leaking if p.transfer is not None]
+    largest = max(transfers, key=lambda t: t.records)
+    evidence = {
+        "ns": bare(ns),
+        "zone": bare(zone),
+        "addresses": [p.ip for p in leaking],
+        "records": largest.records,
+        "names": len(largest.names),
+        "sample_names": [bare(n) for n in largest.names[:SAMPLE_NAMES]],
+    }
+    return Finding(
+        check_id="dns.axfr_open", domain=bare(zone), discriminator=bare(ns), evidence=evidence
+    )
+
+
+def _probe_problems(zone: str, probe: AddressProbe) -> list[Finding]:
+    where = f"dns:ns {bare(probe.ns)} {probe.ip}"
+    problems: list[Finding] = []
+    if probe.verdict is NsVerdict.SILENT:
+        problems.append(probe_failed(bare(zone), where, True, probe.reason))
+    elif probe.verdict is NsVerdict.ERROR:
+        problems.append(probe_failed(bare(zone), where, False, probe.reason))
+    elif probe.verdict is NsVerdict.OUT_OF_SCOPE:
+        evidence = {
+            "probe": where,
+            "ns": bare(probe.ns),
+            "address": probe.ip,
+            "detail": probe.reason,
+        }
+        problems.append(
+            Finding(
+                check_id="scan.out_of_scope",
+                domain=bare(zone),
+                discriminator=where,
+                evidence=evidence,
+            )
+        )
+    transfer = probe.transfer
+    if transfer is not None and (transfer.timed_out or transfer.failed):
+        problems.append(
+            probe_failed(
+                bare(zone),
+                f"dns:axfr {bare(probe.ns)} {probe.ip}",
+                transfer.timed_out,
+                transfer.detail,
+            )
+        )
+    return problems
