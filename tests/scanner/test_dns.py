@@ -62,7 +62,8 @@ NO_AA = "127.0.9.3"
 FLAKY = "127.0.9.4"
 TRUNCATOR = "127.0.9.5"
 SECOND_NS = "127.0.9.6"
-ALL_ADDRESSES = (KNOT, REFUSER, NO_AA, FLAKY, TRUNCATOR, SECOND_NS)
+PARENT_ONLY = "127.0.9.8"  # a second Knot serving only test.: the registry's view
+ALL_ADDRESSES = (KNOT, REFUSER, NO_AA, FLAKY, TRUNCATOR, SECOND_NS, PARENT_ONLY)
 
 SOA = "@ SOA ns1.test. hostmaster.test. 1 3600 600 86400 300"
 TWO_NS = "@ NS ns1.test.\n@ NS ns2.test.\n"
@@ -85,6 +86,8 @@ ZONES: dict[str, str] = {
     "test": zone(
         "test",
         "ns1 A 127.0.9.1\nns2 A 127.0.9.6\nns-refuse A 127.0.9.2\nns-noaa A 127.0.9.3\n"
+        "ns-parent A 127.0.9.8\n"
+        "delegated NS ns1.test.\ndelegated NS ns-refuse.test.\n"
         + SIXTY
         + "".join(
             f"{child} NS ns1.test.\n"
@@ -105,8 +108,10 @@ ZONES: dict[str, str] = {
                 "nomail",
             ]
         ),
-        ns="@ NS ns1.test.\n",
+        ns="@ NS ns1.test.\n@ NS ns-parent.test.\n",
     ),
+    # The zone lists two good servers; the parent also delegates to a lame one.
+    "delegated.test": zone("delegated.test", ""),
     "good.test": zone(
         "good.test",
         GOOD_MAIL + '@ CAA 0 issue "letsencrypt.org"\nwww CNAME good.test.\n',
@@ -182,6 +187,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             signed={"good.test"},
             also_listen=[SECOND_NS],
         ) as knot,
+        start_zone_server(tmp_path, PARENT_ONLY, port, {"test": ZONES["test"]}),
         start_faulty_proxy(REFUSER, port, upstream, Faults(refuse_all=True)),
         start_faulty_proxy(NO_AA, port, upstream, Faults(strip_aa=True)),
         start_faulty_proxy(FLAKY, port, upstream, flaky_faults) as flaky,
@@ -298,6 +304,15 @@ def test_each_bad_zone_yields_exactly_its_findings(
     result = scan(settings_for(world), domain)
     assert ids(result) == ZONE_DEFAULTS | expected
     assert result.complete
+
+
+@pytest.mark.network
+def test_a_lame_server_listed_only_by_the_parent_delegation_is_found(world: World) -> None:
+    # Given a zone whose own NS records are fine, delegated by its parent to a refusing server too
+    result = scan(settings_for(world), "delegated.test")
+    # Then that server is reported as lame, saying the parent lists it
+    assert ids(result) == ZONE_DEFAULTS | {("dns.lame_delegation", "ns-refuse.test")}
+    assert finding(result, "dns.lame_delegation").evidence["listed_by"] == ["parent"]
 
 
 @pytest.mark.network

@@ -29,7 +29,7 @@ from vigie.scanner.dns._mail import (
     select_spf,
     spf_findings,
 )
-from vigie.scanner.dns._probes import probe_address
+from vigie.scanner.dns._probes import ask_delegation, probe_address
 from vigie.scanner.dns._zone import (
     CaaSearch,
     NameServer,
@@ -42,6 +42,7 @@ from vigie.scanner.resolve import Answer, Lookup, absolute_name
 
 SHARED_KEY = "dns"
 MAX_NAMESERVERS = 13  # more NS names than the root has is a broken zone; probe these
+MAX_PARENT_SERVERS = 4  # parent-zone servers asked for the delegation
 PROBLEM_IDS = frozenset({"scan.timeout", "scan.error"})
 
 
@@ -277,15 +278,18 @@ async def _dnssec_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
 
 
 async def _nameserver_checks(ctx: ProbeContext, zone: str) -> tuple[list[Finding], tuple[str, ...]]:
-    ns = await ctx.resolver.lookup(zone, "NS")
+    ns, delegated = await asyncio.gather(
+        ctx.resolver.lookup(zone, "NS"), _delegation_nameservers(ctx, zone)
+    )
     if ns.failed:
         return [lookup_failed(bare(zone), "dns:ns", ns)], ()
-    names = sorted({absolute_name(record) for record in ns.records})
-    if not names:
+    listed = {absolute_name(record) for record in ns.records}
+    if not listed:
         detail = f"the zone apex {bare(zone)} answered without NS records"
         return [probe_failed(bare(zone), "dns:ns", False, detail)], ()
+    names = sorted(listed | delegated)[:MAX_NAMESERVERS]
     servers = await asyncio.gather(
-        *(_examine_nameserver(ctx, zone, n) for n in names[:MAX_NAMESERVERS])
+        *(_examine_nameserver(ctx, zone, n, _listed_by(n, listed, delegated)) for n in names)
     )
     findings: list[Finding] = []
     leaked: set[str] = set()
@@ -295,6 +299,30 @@ async def _nameserver_checks(ctx: ProbeContext, zone: str) -> tuple[list[Finding
             if probe.transfer is not None:
                 leaked.update(probe.transfer.names)
     return findings, tuple(sorted(leaked))
+
+
+def _listed_by(name: str, listed: set[str], delegated: frozenset[str]) -> tuple[str, ...]:
+    return tuple(by for by, names in (("zone", listed), ("parent", delegated)) if name in names)
+
+
+async def _delegation_nameservers(ctx: ProbeContext, zone: str) -> frozenset[str]:
+    """The NS names the parent zone's servers delegate ``zone`` to (best effort).
+
+    The delegation is what the registry publishes; a lame server listed only
+    there is invisible in the zone's own NS records.
+    """
+    if zone.count(".") < 2:
+        return frozenset()  # a top-level domain: the parent is the root
+    parent, failure = await find_zone(ctx, _parent(zone))
+    if parent is None or failure is not None:
+        return frozenset()
+    parent_ns = await ctx.resolver.lookup(parent, "NS")
+    addresses: list[str] = []
+    for name in sorted(parent_ns.records)[:MAX_PARENT_SERVERS]:
+        found = await ctx.resolver.lookup(name, "A")
+        addresses.extend(_addresses(found)[:1])
+    answers = await asyncio.gather(*(ask_delegation(ctx, zone, ip) for ip in addresses))
+    return frozenset(absolute_name(n) for names in answers if names for n in names)
 
 
 def _nameserver_problems(zone: str, server: NameServer) -> list[Finding]:
@@ -318,10 +346,12 @@ def _addresses(lookup: Lookup) -> list[str]:
     return found
 
 
-async def _examine_nameserver(ctx: ProbeContext, zone: str, ns: str) -> NameServer:
+async def _examine_nameserver(
+    ctx: ProbeContext, zone: str, ns: str, listed_by: tuple[str, ...]
+) -> NameServer:
     a, aaaa = await asyncio.gather(ctx.resolver.lookup(ns, "A"), ctx.resolver.lookup(ns, "AAAA"))
     # IPv4 first: a scanner without IPv6 would otherwise call every server silent.
     addresses = _addresses(a) or _addresses(aaaa)
     cap = ctx.settings.dns.max_addresses
     probes = await asyncio.gather(*(probe_address(ctx, zone, ns, ip) for ip in addresses[:cap]))
-    return NameServer(ns, a, aaaa, tuple(probes), tuple(addresses[cap:]))
+    return NameServer(ns, a, aaaa, tuple(probes), tuple(addresses[cap:]), listed_by)

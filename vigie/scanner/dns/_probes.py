@@ -14,6 +14,7 @@ import dns.asyncquery
 import dns.exception
 import dns.name
 import dns.rcode
+import dns.rdatatype
 import dns.xfr
 import dns.zone
 
@@ -132,3 +133,29 @@ def _transfer_of(received: dns.zone.Zone) -> Transfer:
         names.append(name.derelativize(origin).to_text())
         records += sum(len(rdataset) for rdataset in node.rdatasets)
     return Transfer(allowed=True, records=records, names=tuple(sorted(names)))
+
+
+async def ask_delegation(ctx: ProbeContext, zone: str, ip: str) -> frozenset[str] | None:
+    """The NS names a parent-zone server lists for ``zone`` (None: not asked or no answer).
+
+    The parent answers with a referral (NS in the authority section), or from
+    the child zone itself when it also serves it (NS in the answer section).
+    """
+    port, infrastructure = nameserver_port(ctx, ip)
+    if not infrastructure and not ctx.scope.allows(ip):
+        return None
+    query = make_query(zone, "NS", recursion=False)
+    async with _slot(ctx, ip, infrastructure):
+        exchange = await ask_server(query, ip, port, ctx.settings.dns.timeout_s)
+    response = exchange.response
+    if response is None or response.rcode() != dns.rcode.NOERROR:
+        return None
+    apex = dns.name.from_text(zone)
+    names = {
+        rdata.target.to_text().lower()
+        for section in (response.answer, response.authority)
+        for rrset in section
+        if rrset.rdtype == dns.rdatatype.NS and rrset.name == apex
+        for rdata in rrset
+    }
+    return frozenset(names) if names else None

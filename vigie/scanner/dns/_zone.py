@@ -105,6 +105,8 @@ class NameServer:
     aaaa: Lookup
     probes: tuple[AddressProbe, ...] = ()
     skipped_addresses: tuple[str, ...] = field(default=())  # beyond the per-name cap
+    # Who lists this name server: "zone" (the zone's own NS records), "parent" (the delegation).
+    listed_by: tuple[str, ...] = ("zone",)
 
 
 def judge_soa_response(zone: str, response: dns.message.Message) -> str:
@@ -132,7 +134,7 @@ def ns_unresolvable_findings(zone: str, server: NameServer) -> list[Finding]:
         reason = f"{bare(server.name)} exists but has no A or AAAA record"
     else:
         return []  # a lookup failed: the caller reports the failure instead
-    evidence = {"ns": bare(server.name), "reason": reason}
+    evidence = {"ns": bare(server.name), "reason": reason, "listed_by": list(server.listed_by)}
     return [
         Finding(
             check_id="dns.ns_unresolvable",
@@ -163,6 +165,7 @@ def _lame_finding(zone: str, server: NameServer, lame: Sequence[AddressProbe]) -
         "zone": bare(zone),
         "addresses": {p.ip: clip(p.reason) for p in lame},
         "addresses_probed": len(server.probes),
+        "listed_by": list(server.listed_by),
     }
     if server.skipped_addresses:
         evidence["addresses_not_probed"] = len(server.skipped_addresses)
