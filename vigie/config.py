@@ -60,6 +60,9 @@ class DnsSettings(_Section):
     # port, except for a name server that is a configured resolver: its port is kept.
     nameserver_port: int = Field(default=53, ge=1, le=65535)
     axfr_lifetime_s: float = Field(default=20.0, gt=0)  # a whole zone transfer
+    # 'targets discover': wordlist lookups per second and in flight, through the resolvers.
+    discovery_rate_per_s: float = Field(default=50.0, gt=0)
+    discovery_concurrency: int = Field(default=16, ge=1, le=512)
 
     @field_validator("resolvers")
     @classmethod
