@@ -22,6 +22,7 @@ from vigie.scanner.dns._family import (
     find_zone,
     remember_registered_domains,
     zone_report,
+    zone_transfer_names,
 )
 from vigie.scanner.dns._mail import dmarc_findings, parse_dmarc, parse_spf, spf_findings
 from vigie.scanner.dns._probes import transfer_zone
@@ -42,4 +43,5 @@ __all__ = [
     "spf_findings",
     "transfer_zone",
     "zone_report",
+    "zone_transfer_names",
 ]

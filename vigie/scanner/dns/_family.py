@@ -29,7 +29,13 @@ from vigie.scanner.dns._mail import (
     select_spf,
     spf_findings,
 )
-from vigie.scanner.dns._probes import ask_delegation, probe_address
+from vigie.scanner.dns._probes import (
+    ask_delegation,
+    nameserver_port,
+    nameserver_slot,
+    probe_address,
+    transfer_zone,
+)
 from vigie.scanner.dns._zone import (
     CaaSearch,
     NameServer,
@@ -355,3 +361,28 @@ async def _examine_nameserver(
     cap = ctx.settings.dns.max_addresses
     probes = await asyncio.gather(*(probe_address(ctx, zone, ns, ip) for ip in addresses[:cap]))
     return NameServer(ns, a, aaaa, tuple(probes), tuple(addresses[cap:]), listed_by)
+
+
+# --- for discovery ----------------------------------------------------------------------
+
+
+async def zone_transfer_names(ctx: ProbeContext, zone: str) -> tuple[str, ...]:
+    """The names a zone's own name servers give away by AXFR (empty when all refuse).
+
+    Each address passes the scope guard (configured resolvers excepted); the
+    first transfer that succeeds is used.
+    """
+    ns = await ctx.resolver.lookup(zone, "NS")
+    for name in sorted(absolute_name(record) for record in ns.records)[:MAX_NAMESERVERS]:
+        found = await ctx.resolver.lookup(name, "A")
+        for ip in _addresses(found)[: ctx.settings.dns.max_addresses]:
+            port, infrastructure = nameserver_port(ctx, ip)
+            if not infrastructure and not ctx.scope.allows(ip):
+                continue
+            async with nameserver_slot(ctx, ip, infrastructure):
+                transfer = await transfer_zone(
+                    ip, port, zone, ctx.settings.dns.timeout_s, ctx.settings.dns.axfr_lifetime_s
+                )
+            if transfer.allowed:
+                return transfer.names
+    return ()

@@ -26,7 +26,8 @@ SOA_ATTEMPTS = 2  # UDP tries before falling back to one TCP try
 
 
 @contextlib.asynccontextmanager
-async def _slot(ctx: ProbeContext, ip: str, infrastructure: bool) -> AsyncIterator[None]:
+async def nameserver_slot(ctx: ProbeContext, ip: str, infrastructure: bool) -> AsyncIterator[None]:
+    """One connection slot of ``ip``; a configured resolver skips the scope guard."""
     if infrastructure:
         await ctx.rate.wait()
         yield
@@ -52,7 +53,7 @@ async def probe_address(ctx: ProbeContext, zone: str, ns: str, ip: str) -> Addre
     verdict, reason = await _ask_soa(ctx, zone, ip, port, infrastructure)
     if verdict in (NsVerdict.SILENT, NsVerdict.ERROR):
         return AddressProbe(ns, ip, verdict, reason)
-    async with _slot(ctx, ip, infrastructure):
+    async with nameserver_slot(ctx, ip, infrastructure):
         transfer = await transfer_zone(
             ip, port, zone, ctx.settings.dns.timeout_s, ctx.settings.dns.axfr_lifetime_s
         )
@@ -66,7 +67,7 @@ async def _ask_soa(
     timeout = ctx.settings.dns.timeout_s
     detail = ""
     for _ in range(SOA_ATTEMPTS):
-        async with _slot(ctx, ip, infrastructure):
+        async with nameserver_slot(ctx, ip, infrastructure):
             exchange = await ask_server(query, ip, port, timeout)
         if exchange.response is not None:
             reason = judge_soa_response(zone, exchange.response)
@@ -83,7 +84,7 @@ async def _ask_soa_over_tcp(
     """UDP stayed silent: TCP tells "nothing listens" (refused) from "filtered" (silent)."""
     query = make_query(zone, "SOA", recursion=False)
     try:
-        async with _slot(ctx, ip, infrastructure):
+        async with nameserver_slot(ctx, ip, infrastructure):
             response = await dns.asyncquery.tcp(
                 query, ip, timeout=ctx.settings.dns.timeout_s, port=port
             )
@@ -145,7 +146,7 @@ async def ask_delegation(ctx: ProbeContext, zone: str, ip: str) -> frozenset[str
     if not infrastructure and not ctx.scope.allows(ip):
         return None
     query = make_query(zone, "NS", recursion=False)
-    async with _slot(ctx, ip, infrastructure):
+    async with nameserver_slot(ctx, ip, infrastructure):
         exchange = await ask_server(query, ip, port, ctx.settings.dns.timeout_s)
     response = exchange.response
     if response is None or response.rcode() != dns.rcode.NOERROR:
