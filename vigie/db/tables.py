@@ -284,6 +284,20 @@ class OutboxMessage(SQLModel, table=True):
     )
 
 
+class FindingNotice(SQLModel, table=True):
+    """What an agency was last told about a finding: drives digests, recalls and escalation."""
+
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    told_status: str  # active | resolved: what the last message said of it
+    first_told_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # The last announcement or recall: the recall interval runs from here.
+    last_told_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    escalated_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    outbox_id: int | None = Field(default=None, foreign_key="outboxmessage.id")
+
+
 class Lock(SQLModel, table=True):
     """A named lock held in the database, so cron, the scheduler and a person never overlap."""
 
