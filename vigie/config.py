@@ -171,6 +171,12 @@ class NotifySettings(_Section):
             Severity.LOW: 540,
         }
     )
+    # A temporary SMTP failure waits retry_base_s, then twice as long each time, up to
+    # retry_max_s; after max_attempts the message is marked failed and escalated.
+    retry_base_s: int = Field(default=300, ge=0)
+    retry_max_s: int = Field(default=21_600, ge=0)
+    max_attempts: int = Field(default=20, ge=1)
+    max_problems_per_email: int = Field(default=50, ge=1)  # the rest is counted, not detailed
 
 
 class GradingSettings(_Section):
