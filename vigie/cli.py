@@ -295,6 +295,98 @@ def targets_list(state: State, agency: str | None, include_inactive: bool, fmt: 
     _emit(rows, columns, fmt)
 
 
+# --- targets: discovery (vigie/targets/discover.py) ---------------------------
+
+
+@targets.command("discover")
+@click.argument("domains", nargs=-1)
+@click.option(
+    "--ct-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Certificate-transparency export (JSON with name_value fields).",
+)
+@click.option(
+    "--wordlist",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Labels to try, one per line (default: the built-in list).",
+)
+@click.option("--no-wordlist", is_flag=True, help="Do not try wordlist labels.")
+@click.option("--no-axfr", is_flag=True, help="Do not attempt zone transfers.")
+@click.option("--dry-run", is_flag=True, help="Show what was found; store nothing.")
+@click.option("--format", "fmt", type=TABLE_FORMATS, default="table", show_default=True)
+@pass_state
+def targets_discover(
+    state: State,
+    domains: tuple[str, ...],
+    ct_file: Path | None,
+    wordlist: Path | None,
+    no_wordlist: bool,
+    no_axfr: bool,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Find names under registered DOMAINs (default: all) and store them as candidates.
+
+    Candidates are never scanned: approve them with 'vigie targets approve'.
+    """
+    from vigie.targets.discover import DiscoveryRequest, run_discovery
+
+    request = DiscoveryRequest(
+        domains=domains,
+        wordlist=wordlist,
+        use_wordlist=not no_wordlist,
+        ct_file=ct_file,
+        axfr=not no_axfr,
+        store=not dry_run,
+    )
+    report, summary = run_discovery(state.database(), request)
+    rows = [
+        {
+            "domain": n.name,
+            "source": n.source,
+            "under": n.parent,
+            "addresses": " ".join(n.addresses),
+            "in_scope": n.in_scope,
+        }
+        for n in report.names
+    ]
+    _emit(rows, ["domain", "source", "under", "addresses", "in_scope"], fmt)
+    if fmt == "table":
+        for parent, addresses in report.wildcards.items():
+            err_console.print(f"wildcard zone under {parent} ({' '.join(addresses)}): its answers skipped")
+        for problem in report.problems[:20]:
+            err_console.print(f"lookup failed: {problem}")
+        stored = "nothing stored (dry run)" if dry_run else (
+            f"{len(summary.added)} new candidates, {len(summary.updated)} refreshed"
+        )
+        err_console.print(f"{len(report.names)} names found; {stored}")
+
+
+@targets.command("approve")
+@click.argument("name", required=False)
+@click.option(
+    "--all-from",
+    "source",
+    type=click.Choice(["axfr", "wordlist", "ct"]),
+    default=None,
+    help="Approve every candidate found by this source.",
+)
+@pass_state
+def targets_approve(state: State, name: str | None, source: str | None) -> None:
+    """Make a discovered candidate NAME (or all from a source) a registered, swept domain."""
+    from vigie.targets.discover import approve_candidates
+
+    settings = state.database()
+    with session_scope(settings) as session:
+        approved = approve_candidates(session, name=name, source=source)
+    for domain in approved:
+        console.print(f"approved {domain}")
+    if not approved:
+        console.print("no candidate to approve")
+
+
 @targets.group("mandate")
 def targets_mandate() -> None:
     """The mandate register: the legal basis for scanning each agency."""
@@ -666,3 +758,172 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> None:
         click.echo(to_csv(rows, columns), nl=False)
     else:
         console.print(rows_table(rows, columns))
+
+
+# --- grades, accepted risks, reports (vigie.grading, vigie.acceptance, vigie.reports) ---
+
+
+@main.command()
+@click.option("--agency", default=None, help="Only this agency's applications.")
+@click.option("--domain", default=None, help="Only this application.")
+@click.option("--flagged", "only_flagged", is_flag=True, help="Only insufficiently protected ones.")
+@click.option(
+    "--policy",
+    "policy_name",
+    default=None,
+    help="Policy version, CURRENT (default) or NEXT: how grades fare under a coming baseline.",
+)
+@click.option(
+    "--history", is_flag=True, help="Every recorded grade, per application, across scan runs."
+)
+@click.option("--format", "fmt", type=TABLE_FORMATS, default="table", show_default=True)
+@pass_state
+def grades(
+    state: State,
+    agency: str | None,
+    domain: str | None,
+    only_flagged: bool,
+    policy_name: str | None,
+    history: bool,
+    fmt: str,
+) -> None:
+    """One row per application: grade A+..F, score, flagged, open and overdue findings."""
+    from sqlmodel import select
+
+    from vigie import grading
+    from vigie.db.tables import Agency
+
+    settings = state.database()
+    with session_scope(settings) as session:
+        if history:
+            names = {a.id: a.name for a in session.exec(select(Agency))}
+            records = grading.grade_history(session, agency=agency, domain=domain)
+            rows = [grading.history_to_dict(r, names.get(r.agency_id, "")) for r in records]
+            rows = [r for r in rows if r["flagged"] or not only_flagged]
+            _emit(rows, list(grading.HISTORY_COLUMNS), fmt)
+            return
+        policy = grading.policies_for(settings).select(
+            policy_name or settings.grading.policy, date.today()
+        )
+        wanted = [domain.lower().rstrip(".")] if domain else None
+        applications = grading.grade_applications(
+            session, settings, policy=policy, agency=agency, domains=wanted
+        )
+    rows = [a.to_dict() for a in applications if a.flagged or not only_flagged]
+    _emit(rows, list(grading.GRADE_COLUMNS), fmt)
+    if fmt == "table":
+        flagged = sum(1 for r in rows if r["flagged"])
+        console.print(
+            f"{len(rows)} applications, {flagged} flagged · policy {policy.version} "
+            f"(effective {policy.effective}) · flagged below {settings.grading.flag_below}"
+        )
+
+
+@findings.command("accept")
+@click.argument("finding")
+@click.option("--reason", required=True, help="Why: e.g. the migration plan and its date.")
+@click.option(
+    "--until", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day accepted."
+)
+@click.option("--by", "accepted_by", required=True, help="Who accepts the risk.")
+@pass_state
+def findings_accept(state: State, finding: str, reason: str, until: Any, accepted_by: str) -> None:
+    """Accept the risk of FINDING (id or fingerprint prefix) until a date: comply or explain."""
+    from vigie.acceptance import accept_finding
+
+    settings = state.database()
+    with session_scope(settings) as session:
+        acceptance = accept_finding(
+            session, finding, reason=reason, until=until.date(), accepted_by=accepted_by
+        )
+        summary = f"acceptance #{acceptance.id}: finding #{acceptance.finding_id} accepted until {acceptance.until}"
+    console.print(summary, highlight=False, markup=False)
+
+
+@findings.command("accepted")
+@click.option("--agency", default=None)
+@click.option(
+    "--all", "include_ended", is_flag=True, help="The whole audit trail, expired and withdrawn too."
+)
+@click.option("--format", "fmt", type=TABLE_FORMATS, default="table", show_default=True)
+@pass_state
+def findings_accepted(state: State, agency: str | None, include_ended: bool, fmt: str) -> None:
+    """List accepted risks (live ones unless --all)."""
+    from vigie.acceptance import ACCEPTANCE_COLUMNS, list_acceptances
+
+    settings = state.database()
+    with session_scope(settings) as session:
+        rows = [
+            a.to_dict()
+            for a in list_acceptances(session, agency=agency, include_ended=include_ended)
+        ]
+    _emit(rows, list(ACCEPTANCE_COLUMNS), fmt)
+
+
+@findings.command("unaccept")
+@click.argument("acceptance_id", type=int)
+@pass_state
+def findings_unaccept(state: State, acceptance_id: int) -> None:
+    """End acceptance ACCEPTANCE_ID now: the finding counts again (the record is kept)."""
+    from vigie.acceptance import revoke_acceptance
+
+    settings = state.database()
+    with session_scope(settings) as session:
+        revoke_acceptance(session, acceptance_id)
+    console.print(f"acceptance #{acceptance_id} ended")
+
+
+@main.command()
+@click.option("--agency", default=None, help="The report of this agency, in its language.")
+@click.option("--overview", is_flag=True, help="The CERT's overview across all agencies.")
+@click.option("--posture", is_flag=True, help="The monthly national posture pack (see --month).")
+@click.option("--month", default=None, help="YYYY-MM for --posture (default: this month).")
+@click.option("--pseudonymise", is_flag=True, help="With --posture: agency names become numbers.")
+@click.option(
+    "--language", type=click.Choice(["fr", "en"]), default=None, help="Override the language."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "pdf"]), default="html", show_default=True
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@pass_state
+def report(
+    state: State,
+    agency: str | None,
+    overview: bool,
+    posture: bool,
+    month: str | None,
+    pseudonymise: bool,
+    language: str | None,
+    fmt: str,
+    output: Path,
+) -> None:
+    """Write a standalone HTML or PDF report: --agency NAME, --overview or --posture."""
+    from vigie import reports
+
+    if sum((agency is not None, overview, posture)) != 1:
+        raise click.UsageError("choose one of --agency NAME, --overview, --posture")
+    if pseudonymise and not posture:
+        raise click.UsageError("--pseudonymise applies to --posture")
+    settings = state.database()
+    kind: Any = fmt
+    with session_scope(settings) as session:
+        if agency is not None:
+            data = reports.render_agency_report(
+                session, settings, agency, fmt=kind, language=language
+            )
+        elif overview:
+            data = reports.render_overview_report(session, settings, fmt=kind, language=language)
+        else:
+            data = reports.render_posture_pack(
+                session,
+                settings,
+                month or date.today().strftime("%Y-%m"),
+                fmt=kind,
+                language=language,
+                pseudonymise=pseudonymise,
+            )
+    partial = output.with_name(output.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(output)
+    console.print(f"wrote {output} ({len(data)} bytes)", highlight=False, markup=False)
