@@ -355,11 +355,15 @@ def targets_discover(
     _emit(rows, ["domain", "source", "under", "addresses", "in_scope"], fmt)
     if fmt == "table":
         for parent, addresses in report.wildcards.items():
-            err_console.print(f"wildcard zone under {parent} ({' '.join(addresses)}): its answers skipped")
+            err_console.print(
+                f"wildcard zone under {parent} ({' '.join(addresses)}): its answers skipped"
+            )
         for problem in report.problems[:20]:
             err_console.print(f"lookup failed: {problem}")
-        stored = "nothing stored (dry run)" if dry_run else (
-            f"{len(summary.added)} new candidates, {len(summary.updated)} refreshed"
+        stored = (
+            "nothing stored (dry run)"
+            if dry_run
+            else (f"{len(summary.added)} new candidates, {len(summary.updated)} refreshed")
         )
         err_console.print(f"{len(report.names)} names found; {stored}")
 
