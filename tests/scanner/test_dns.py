@@ -54,7 +54,7 @@ from vigie.scanner.dns._zone import (
     nameserver_findings,
     ns_unresolvable_findings,
 )
-from vigie.scanner.resolve import Answer, Lookup
+from vigie.scanner.resolve import Answer, Lookup, Resolver
 
 KNOT = "127.0.9.1"
 REFUSER = "127.0.9.2"
@@ -728,3 +728,11 @@ def test_the_public_interface_is_complete() -> None:
     assert sorted(family.__all__) == sorted(
         name for name in vars(family) if not name.startswith("_") and name not in ("annotations",)
     )
+
+
+def test_a_malformed_name_is_a_failed_lookup_not_a_crash() -> None:
+    # No server is contacted: the name is refused before any query is built.
+    resolver = Resolver([("127.0.9.250", 9)], timeout_s=0.1, lifetime_s=0.2)
+    result = asyncio.run(resolver.lookup("a" * 70 + ".example.ml", "TXT"))
+    assert result.outcome is Answer.SERVFAIL and result.failed
+    assert "not a valid DNS name" in result.detail

@@ -318,6 +318,12 @@ class Resolver:
         cached = self._lookups.get(key)
         if cached is not None:
             return cached
+        try:
+            dns.name.from_text(key[0])
+        except dns.exception.DNSException as exc:
+            # Names built from untrusted records (SPF redirects...) may be malformed.
+            detail = f"{name!r} is not a valid DNS name: {type(exc).__name__}"
+            return Lookup(key[0], key[1], Answer.SERVFAIL, detail=detail)
         result = await self._follow(key[0], key[1], dnssec)
         if not result.failed:
             self._lookups[key] = result

@@ -190,8 +190,8 @@ async def _spf_checks(ctx: ProbeContext, name: str) -> list[Finding]:
     policy = parse_spf(spf[0]) if len(spf) == 1 else None
     while policy is not None and policy.redirect is not None and len(redirects) < MAX_REDIRECTS:
         target = policy.redirect
-        if target in redirects:
-            break  # a redirect loop: spf_findings stops on it too
+        if target in redirects or "%" in target:
+            break  # a loop, or a macro only a receiver can expand: no verdict
         followed = await ctx.resolver.lookup(target, "TXT")
         if followed.failed:
             return [lookup_failed(name, "dns:spf", followed)]
