@@ -1,0 +1,409 @@
+"""The check catalogue against CHECKS.md, its texts in both languages, and the
+configuration snippets, which are checked by the real servers' own parsers."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import require_program
+from vigie import catalogue
+from vigie.catalogue import (
+    CATALOGUE,
+    SNIPPET_STACKS,
+    CheckSpec,
+    UnknownCheckError,
+    remediation_snippets,
+    spec_for,
+)
+from vigie.i18n import check_remediation, check_title, check_why_it_matters
+from vigie.model import Severity
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKS_MD = Path(__file__).resolve().parents[2] / "shared" / "CHECKS.md"
+SCANNER_DIR = REPO / "vigie" / "scanner"
+
+_CHECK_ROW = re.compile(r"^\|\s*`(?P<id>[a-z0-9_.]+)`\s*\|\s*(?P<severity>[a-z]+)\s*\|", re.M)
+
+
+def checks_md_rows() -> dict[str, str]:
+    """check_id -> default severity, as CHECKS.md (the public interface) lists them."""
+    if not CHECKS_MD.is_file():
+        pytest.fail(
+            f"CHECKS.md not found at {CHECKS_MD}: the catalogue is checked against the shared "
+            "../shared/CHECKS.md next to the repository (CI has it there)"
+        )
+    rows = {m["id"]: m["severity"] for m in _CHECK_ROW.finditer(CHECKS_MD.read_text())}
+    assert rows, f"no check rows found in {CHECKS_MD}: has its table format changed?"
+    return rows
+
+
+# --- The catalogue and CHECKS.md ------------------------------------------------------------
+
+
+def test_every_check_of_checks_md_is_in_the_catalogue_with_its_severity() -> None:
+    # Given the public list of checks
+    documented = checks_md_rows()
+    # Then the catalogue has exactly those IDs, each with the documented default severity
+    assert sorted(set(documented) - set(CATALOGUE)) == [], "in CHECKS.md, not in the catalogue"
+    assert sorted(set(CATALOGUE) - set(documented)) == [], "in the catalogue, not in CHECKS.md"
+    wrong = {
+        check_id: (CATALOGUE[check_id].severity.value, severity)
+        for check_id, severity in documented.items()
+        if CATALOGUE[check_id].severity != Severity(severity)
+    }
+    assert wrong == {}, "catalogue severity differs from CHECKS.md: (catalogue, CHECKS.md)"
+
+
+def test_check_spec_keeps_its_public_shape() -> None:
+    # Given a spec built the way callers built it before why_it_matters existed
+    spec = CheckSpec("x.y", Severity.LOW, "Title", "Remediation")
+    # Then it still works, is frozen, and the new field defaults to empty
+    assert (spec.check_id, spec.severity, spec.title, spec.remediation) == (
+        "x.y",
+        Severity.LOW,
+        "Title",
+        "Remediation",
+    )
+    assert spec.why_it_matters == ""
+    with pytest.raises(AttributeError):
+        spec.title = "changed"  # type: ignore[misc]
+
+
+def test_unknown_check_ids_are_refused() -> None:
+    with pytest.raises(UnknownCheckError):
+        spec_for("tls.protocol.tls1_9")
+    with pytest.raises(UnknownCheckError):
+        check_title("no.such.check", "fr")
+    with pytest.raises(UnknownCheckError):
+        remediation_snippets("no.such.check")
+
+
+# --- Texts ----------------------------------------------------------------------------------
+
+
+def test_every_check_has_english_title_remediation_and_why_it_matters() -> None:
+    problems = []
+    for spec in CATALOGUE.values():
+        if not spec.title.strip() or len(spec.title) > 90 or "\n" in spec.title:
+            problems.append(f"{spec.check_id}: title must be one short line: {spec.title!r}")
+        if spec.title.endswith("."):
+            problems.append(f"{spec.check_id}: a title is not a sentence: {spec.title!r}")
+        if not 80 <= len(spec.remediation) <= 700:
+            problems.append(f"{spec.check_id}: remediation of {len(spec.remediation)} chars")
+        if not spec.why_it_matters.strip() or len(spec.why_it_matters) > 250:
+            problems.append(f"{spec.check_id}: why_it_matters must be one sentence")
+        for text in (spec.title, spec.remediation, spec.why_it_matters):
+            # Texts go into plain-text emails and HTML alike: no Markdown.
+            if "`" in text or "**" in text:
+                problems.append(f"{spec.check_id}: Markdown in {text[:40]!r}")
+    assert problems == []
+
+
+def test_every_check_has_a_french_translation_that_differs_from_english() -> None:
+    missing = []
+    for check_id, spec in CATALOGUE.items():
+        for field, english, french in (
+            ("title", spec.title, check_title(check_id, "fr")),
+            ("remediation", spec.remediation, check_remediation(check_id, "fr")),
+            ("why_it_matters", spec.why_it_matters, check_why_it_matters(check_id, "fr")),
+        ):
+            if not french.strip() or french == english:
+                missing.append(f"{check_id} {field}")
+    assert missing == [], "untranslated (or fuzzy) in vigie/locale/fr/LC_MESSAGES/checks.po"
+
+
+def test_english_texts_are_the_catalogue_texts() -> None:
+    for check_id, spec in CATALOGUE.items():
+        assert check_title(check_id, "en") == spec.title
+        assert check_remediation(check_id, "en") == spec.remediation
+        assert check_why_it_matters(check_id, "en") == spec.why_it_matters
+
+
+_REFERENCES = re.compile(r"RFC \d+|CVE-\d+-\d+|TLS ?1\.[0-3]|SSL ?[23]\.0|\b\d{4,}\b")
+
+
+def test_translations_keep_the_standards_and_numbers_of_the_english() -> None:
+    # An RFC number, a CVE or a max-age value that differs between the two
+    # languages means one of them was edited without the other.
+    drift = {}
+    for check_id, spec in CATALOGUE.items():
+        for english, french in (
+            (spec.title, check_title(check_id, "fr")),
+            (spec.remediation, check_remediation(check_id, "fr")),
+            (spec.why_it_matters, check_why_it_matters(check_id, "fr")),
+        ):
+            wanted = sorted(_REFERENCES.findall(english))
+            found = sorted(_REFERENCES.findall(french))
+            if wanted != found:
+                drift[check_id] = (wanted, found)
+    assert drift == {}
+
+
+def test_the_french_catalog_is_in_sync_with_the_catalogue() -> None:
+    # Given the maintenance script in check mode
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "extract_messages.py"), "checks", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Then checks.po has every msgid, nothing obsolete, nothing fuzzy or untranslated
+    assert result.returncode == 0, result.stderr
+
+
+# --- Implementation -------------------------------------------------------------------------
+
+
+def _string_literals_under(directory: Path) -> set[str]:
+    literals: set[str] = set()
+    for module in sorted(directory.rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(), filename=str(module))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                literals.add(node.value)
+    return literals
+
+
+def test_every_check_is_implemented_by_a_scanner_module() -> None:
+    # Given every string literal of the scanner package (a check ID is written
+    # out in full where a finding is made, so reviewers can grep for it)
+    literals = _string_literals_under(SCANNER_DIR)
+    # Then every catalogue ID appears in some scanner module
+    unimplemented = sorted(check_id for check_id in CATALOGUE if check_id not in literals)
+    assert not unimplemented, (
+        f"no module under vigie/scanner/ emits these {len(unimplemented)} check IDs: "
+        + ", ".join(unimplemented)
+    )
+
+
+# --- Remediation snippets -------------------------------------------------------------------
+
+
+def all_snippets(stack: str) -> Iterator[tuple[str, str]]:
+    for check_id in CATALOGUE:
+        snippet = remediation_snippets(check_id).get(stack)
+        if snippet is not None:
+            yield check_id, snippet
+
+
+def test_snippets_are_keyed_by_catalogue_ids_and_known_stacks() -> None:
+    raw = catalogue._all_snippets()
+    assert sorted(set(raw) - set(CATALOGUE)) == []
+    for check_id, by_stack in raw.items():
+        assert by_stack, f"{check_id}: empty snippet table"
+        assert sorted(set(by_stack) - set(SNIPPET_STACKS)) == [], check_id
+        for stack, snippet in by_stack.items():
+            assert snippet.strip(), f"{check_id} {stack}: empty snippet"
+
+
+def test_the_common_web_stacks_are_covered_for_the_usual_fixes() -> None:
+    for check_id in (
+        "http.hsts.missing",
+        "tls.protocol.tls1_0",
+        "tls.protocol.tls1_1",
+        "http.content_type_options.missing",
+        "http.version_disclosed",
+        "http.directory_listing",
+        "http.exposed.vcs",
+    ):
+        assert {"nginx", "apache", "iis"} <= set(remediation_snippets(check_id)), check_id
+
+
+def test_snippets_come_in_reading_order_and_are_copies() -> None:
+    # Given the snippets of a check covered by several stacks
+    snippets = remediation_snippets("http.version_disclosed")
+    # Then they follow SNIPPET_STACKS order and changing the result changes nothing shared
+    order = list(SNIPPET_STACKS)
+    assert list(snippets) == sorted(snippets, key=order.index)
+    snippets["nginx"] = "changed"
+    assert remediation_snippets("http.version_disclosed")["nginx"] == "server_tokens off;\n"
+    assert remediation_snippets("dns.ns_unresolvable") == {}
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A certificate, key and DH group for snippets that name such files."""
+    directory = tmp_path_factory.mktemp("tls")
+    openssl = require_program("openssl")
+    files = {name: directory / f"{name}.pem" for name in ("cert", "key", "dh")}
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+            *("-nodes", "-subj", "/CN=www.example.gov.ml", "-days", "2"),
+            *("-keyout", str(files["key"]), "-out", str(files["cert"])),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *(openssl, "genpkey", "-genparam", "-algorithm", "DH"),
+            *("-pkeyopt", "group:ffdhe2048", "-out", str(files["dh"])),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return files
+
+
+def _with_test_files(snippet: str, files: dict[str, Path]) -> str:
+    # The snippets name the files an agency has; the parsers open them, so
+    # point them at the test's own.
+    replacements = (
+        (r"(ssl_certificate\s+)\S+;", rf"\g<1>{files['cert']};"),
+        (r"(ssl_certificate_key\s+)\S+;", rf"\g<1>{files['key']};"),
+        (r"(ssl_dhparam\s+)\S+;", rf"\g<1>{files['dh']};"),
+        (r"(SSLCertificateFile\s+)\S+", rf"\g<1>{files['cert']}"),
+        (r"(SSLCertificateKeyFile\s+)\S+", rf"\g<1>{files['key']}"),
+        (r'(DHParameters\s+)"[^"]+"', rf'\g<1>"{files["dh"]}"'),
+    )
+    for pattern, replacement in replacements:
+        snippet = re.sub(pattern, replacement, snippet)
+    return snippet
+
+
+_NGINX_CONF = """\
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{}}
+http {{
+    access_log off;
+{http_level}
+    server {{
+        listen 127.0.0.1:8080;
+{server_level}
+    }}
+}}
+"""
+
+
+@pytest.mark.parametrize("check_id", [check_id for check_id, _ in all_snippets("nginx")])
+def test_nginx_snippet_passes_nginx_config_test(
+    check_id: str, tmp_path: Path, tls_files: dict[str, Path]
+) -> None:
+    # Given the nginx snippet inside a server block (or as a server block of its own)
+    nginx = require_program("nginx")
+    snippet = _with_test_files(remediation_snippets(check_id)["nginx"], tls_files)
+    whole_server = snippet.lstrip().startswith("server {") or "\nserver {" in snippet
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        _NGINX_CONF.format(
+            dir=tmp_path,
+            http_level=snippet if whole_server else "",
+            server_level="" if whole_server else snippet,
+        )
+    )
+    # When nginx tests the configuration (it parses and loads files; it binds nothing)
+    result = subprocess.run(
+        [
+            nginx,
+            "-t",
+            "-q",
+            "-e",
+            str(tmp_path / "error.log"),
+            "-p",
+            str(tmp_path),
+            "-c",
+            str(conf),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    # Then it accepts it
+    assert result.returncode == 0, result.stderr
+
+
+_APACHE_MODULES = (
+    "mpm_event",
+    "authz_core",
+    "authz_host",
+    "headers",
+    "alias",
+    "status",
+    "socache_shmcb",
+    "ssl",
+)
+
+
+@pytest.mark.parametrize("check_id", [check_id for check_id, _ in all_snippets("apache")])
+def test_apache_snippet_passes_apache_config_test(
+    check_id: str, tmp_path: Path, tls_files: dict[str, Path]
+) -> None:
+    # Given the Apache snippet in a main server configuration with the usual modules
+    apache = require_program("apache2")
+    modules = Path("/usr/lib/apache2/modules")
+    load = "\n".join(f"LoadModule {m}_module {modules}/mod_{m}.so" for m in _APACHE_MODULES)
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(
+        f"ServerRoot {tmp_path}\nServerName 127.0.0.1\nPidFile {tmp_path}/httpd.pid\n"
+        f"ErrorLog {tmp_path}/error.log\nDefaultRuntimeDir {tmp_path}\nListen 127.0.0.1:8080\n"
+        f"{load}\n{_with_test_files(remediation_snippets(check_id)['apache'], tls_files)}"
+    )
+    # When Apache tests the configuration (no socket is opened)
+    result = subprocess.run(
+        [apache, "-t", "-f", str(conf)], capture_output=True, text=True, timeout=30
+    )
+    # Then it reports "Syntax OK"
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def ssh_host_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("sshd") / "host_ed25519"
+    subprocess.run(
+        [require_program("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+        check=True,
+        capture_output=True,
+    )
+    # sshd refuses to test any configuration without its privilege separation
+    # directory, which systemd creates when the ssh service runs; create it the same way.
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    return key
+
+
+@pytest.mark.parametrize("check_id", [check_id for check_id, _ in all_snippets("openssh")])
+def test_openssh_snippet_passes_sshd_config_test(
+    check_id: str, tmp_path: Path, ssh_host_key: Path
+) -> None:
+    sshd = require_program("sshd")
+    conf = tmp_path / "sshd_config"
+    conf.write_text(remediation_snippets(check_id)["openssh"])
+    result = subprocess.run(
+        [sshd, "-t", "-f", str(conf), "-h", str(ssh_host_key)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("check_id", [check_id for check_id, _ in all_snippets("knot")])
+def test_knot_snippet_passes_knot_config_check(check_id: str, tmp_path: Path) -> None:
+    knotc = require_program("knotc")
+    conf = tmp_path / "knot.conf"
+    conf.write_text(remediation_snippets(check_id)["knot"])
+    result = subprocess.run(
+        [knotc, "-c", str(conf), "conf-check"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("check_id", [check_id for check_id, _ in all_snippets("iis")])
+def test_iis_snippet_is_a_web_config_document_or_a_powershell_script(check_id: str) -> None:
+    snippet = remediation_snippets(check_id)["iis"]
+    if snippet.startswith("# PowerShell"):
+        # PowerShell cannot run here; at least no web.config fragment hides in it
+        assert "<configuration>" not in snippet
+        return
+    # A web.config: well-formed XML whose root is <configuration>
+    root = ElementTree.fromstring(snippet)
+    assert root.tag == "configuration"
+    assert len(root) > 0
