@@ -5,6 +5,10 @@ as mail domains; the dangling-CNAME check on every domain; zone checks
 (AXFR, DNSSEC, lame delegation, unresolvable name servers, CAA) once per zone
 and sweep, reported under the zone apex when it is a registered domain, else
 under each scanned domain of that zone.
+
+Check IDs emitted here: ``dns.dangling_cname``, ``scan.timeout`` and
+``scan.error`` (a lookup that failed: never read as a missing record); the
+others come from ``_mail`` and ``_zone``.
 """
 
 from __future__ import annotations
