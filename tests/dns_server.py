@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -75,6 +77,7 @@ def _absolute(name: str) -> str:
 
 def _knot_config(
     folder: Path,
+    run_dir: Path,
     addresses: Sequence[str],
     port: int,
     zones: Iterable[str],
@@ -83,13 +86,13 @@ def _knot_config(
 ) -> str:
     lines = [
         "server:",
-        f'    rundir: "{folder / "run"}"',
+        f'    rundir: "{run_dir}"',
         f"    listen: [ {', '.join(f'{a}@{port}' for a in addresses)} ]",
         "    udp-workers: 1",
         "    tcp-workers: 1",
         "    background-workers: 1",
         "control:",
-        f'    listen: "{folder / "run" / "knot.sock"}"',
+        f'    listen: "{run_dir / "knot.sock"}"',
         "log:",
         "  - target: stderr",
         "    any: info",
@@ -156,7 +159,7 @@ def start_zone_server(
     """
     knotd = require_program("knotd")
     folder = tmp_path / f"knot-{address}-{port}"
-    for sub in ("run", "db", "zones"):
+    for sub in ("db", "zones"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     origins = [_absolute(zone) for zone in zones]
     for zone, text in zones.items():
@@ -164,17 +167,24 @@ def start_zone_server(
     allowed = {_absolute(z) for z in axfr_allowed}
     to_sign = {_absolute(z) for z in signed}
     config = folder / "knot.conf"
+    # Knot exits when its control socket path is longer than a UNIX socket
+    # allows (~107 bytes), which a deep pytest tmp_path can be: keep it short.
+    run_dir = Path(tempfile.mkdtemp(prefix="vigie-knot-"))
     config.write_text(
-        _knot_config(folder, [address, *also_listen], port, origins, allowed, to_sign),
+        _knot_config(folder, run_dir, [address, *also_listen], port, origins, allowed, to_sign),
         encoding="utf-8",
     )
     log = folder / "knot.log"
-    with running([knotd, "-c", str(config)], listen=(address, port), log=log):
-        try:
-            wait_for_zones(address, port, origins)
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n{log.read_text(errors='replace')[-3000:]}") from None
-        yield ZoneServer(address, port, tuple(origins))
+    try:
+        with running([knotd, "-c", str(config)], listen=(address, port), log=log):
+            try:
+                wait_for_zones(address, port, origins)
+            except TimeoutError as exc:
+                detail = log.read_text(errors="replace")[-3000:]
+                raise TimeoutError(f"{exc}\n{detail}") from None
+            yield ZoneServer(address, port, tuple(origins))
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 # --- a fault-injecting proxy in front of a zone server ---------------------
