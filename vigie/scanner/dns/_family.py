@@ -108,7 +108,8 @@ async def zone_report(ctx: ProbeContext, zone: str) -> ZoneReport:
     state = sweep_state(ctx)
     key = absolute_name(zone)
     task = state.zones.get(key)
-    if task is None:
+    # A context reused across event loops (one asyncio.run per job) starts afresh.
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
         task = asyncio.ensure_future(_check_zone(ctx, key))
         state.zones[key] = task
     # Shielded: a domain whose deadline passes must not cancel the zone for the others.
