@@ -77,7 +77,8 @@ class DnsSweepState:
     zones: dict[str, asyncio.Task[ZoneReport]] = field(default_factory=dict)
 
     async def aclose(self) -> None:
-        pending = [task for task in self.zones.values() if not task.done()]
+        loop = asyncio.get_running_loop()
+        pending = [t for t in self.zones.values() if not t.done() and t.get_loop() is loop]
         for task in pending:
             task.cancel()
         for task in pending:
