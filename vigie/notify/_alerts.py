@@ -1,0 +1,172 @@
+"""Urgent alerts: a new finding at or above ``notify.immediate_min_severity`` is
+mailed right after its host's scan, not held for the digest.
+
+The sweep calls the hook with the session that stores the host's results;
+the alert is queued in that same transaction and sent once it commits. If the
+mail server is unavailable, the alert stays queued for the next notify run
+and this sweep stops trying (one timeout, not one per host).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from vigie.config import Settings
+from vigie.db.queries import FindingView
+from vigie.db.store import RecordOutcome
+from vigie.db.tables import Agency, FindingRecord
+from vigie.model import FindingStatus, HostResult, Severity, utcnow
+from vigie.notify._bookkeeping import load_notices, record_told
+from vigie.notify._contacts import agency_contacts, cert_addresses, escalation_addressing
+from vigie.notify._delivery import deliver_outbox
+from vigie.notify._digest import language_of, reply_address
+from vigie.notify._outbox import Addressing, Draft, Kind, queue_draft
+from vigie.notify._problems import ACTIVE, SelectionRules, group_problems, reported
+from vigie.notify._render import alert_subject, display_name, problem_items, render_parts
+
+log = logging.getLogger("vigie.notify")
+
+AlertHook = Callable[[Session, HostResult, RecordOutcome], None]
+
+
+def view_of(record: FindingRecord, agency: str) -> FindingView:
+    assert record.id is not None
+    return FindingView(
+        id=record.id,
+        fingerprint=record.fingerprint,
+        check_id=record.check_id,
+        severity=Severity(record.severity),
+        domain=record.domain,
+        ip=record.ip,
+        port=record.port,
+        discriminator=record.discriminator,
+        status=FindingStatus(record.status),
+        first_seen=record.first_seen,
+        last_seen=record.last_seen,
+        resolved_at=record.resolved_at,
+        due_date=record.due_date,
+        evidence=dict(record.evidence),
+        agency=agency,
+        agency_id=record.agency_id,
+        vantage=record.vantage,
+    )
+
+
+def queue_urgent_alerts(
+    session: Session, settings: Settings, records: Sequence[FindingRecord], now: datetime
+) -> list[int]:
+    """Queue one alert per agency for ``records`` at or above the immediate threshold."""
+    rules = SelectionRules(settings.notify.immediate_min_severity, settings.notify.recall_days)
+    by_agency: dict[int, list[FindingRecord]] = {}
+    for record in records:
+        if record.agency_id is not None:
+            by_agency.setdefault(record.agency_id, []).append(record)
+    queued: list[int] = []
+    for agency_id, agency_records in by_agency.items():
+        agency = session.get(Agency, agency_id)
+        if agency is None:
+            continue
+        notices = load_notices(session, [r.id for r in agency_records if r.id is not None])
+        views = [
+            view
+            for view in (view_of(r, agency.name) for r in agency_records)
+            if reported(view, rules)
+            and not (view.id in notices and notices[view.id].told_status == ACTIVE)
+        ]
+        if views:
+            row_id = _queue_alert(session, settings, agency, views, now)
+            if row_id is not None:
+                queued.append(row_id)
+    return queued
+
+
+def _queue_alert(
+    session: Session, settings: Settings, agency: Agency, views: list[FindingView], now: datetime
+) -> int | None:
+    assert agency.id is not None
+    contacts = agency_contacts(session, agency.id)
+    domains = sorted({v.domain for v in views})
+    operators = [a for a, operated in contacts.operators.items() if set(operated) & set(domains)]
+    if contacts.reachable:
+        addressing = Addressing.of(
+            to=contacts.security or contacts.technical,
+            cc=[*contacts.technical, *operators],
+            bcc=cert_addresses(settings),
+        )
+    else:
+        addressing = escalation_addressing(settings, contacts)
+    if addressing.empty:
+        log.warning("urgent findings and nobody to alert", extra={"agency": agency.name})
+        return None
+    language = language_of(agency, settings)
+    problems = group_problems(views)
+    items, omitted = problem_items(
+        problems, language, with_fix=True, limit=settings.notify.max_problems_per_email
+    )
+    text, html = render_parts(
+        "alert",
+        language,
+        {
+            "language": language,
+            "agency": display_name(agency.name),
+            "domains": domains,
+            "today": now.date(),
+            "items": items,
+            "omitted": omitted,
+            "reply_to": reply_address(settings),
+        },
+    )
+    draft = Draft(
+        kind=Kind.ALERT,
+        agency_id=agency.id,
+        agency=agency.name,
+        language=language,
+        subject=alert_subject(language, agency.name, len(problems)),
+        text=text,
+        html=html,
+        addressing=addressing,
+        payload={"findings": {"new": [v.id for v in views]}},
+        created_at=now,
+    )
+    row = queue_draft(session, settings, draft)
+    record_told(session, [v.id for v in views], ACTIVE, now, row.id)
+    log.info("urgent alert queued", extra={"outbox_id": row.id, "agency": agency.name})
+    return row.id
+
+
+@dataclass
+class _Breaker:
+    """Stops sending for the rest of a sweep once the server proved unavailable."""
+
+    server_down: bool = False
+
+
+def urgent_alert_hook(settings: Settings) -> AlertHook:
+    """The sweep's per-host hook: queue alerts for new urgent findings, send them after commit."""
+    breaker = _Breaker()
+
+    def send_after_commit(ids: list[int]) -> Callable[[Session], None]:
+        def send(_session: Session) -> None:
+            if breaker.server_down:
+                return
+            report = deliver_outbox(settings, only_ids=ids)
+            if report.unavailable is not None:
+                breaker.server_down = True
+
+        return send
+
+    def hook(session: Session, result: HostResult, outcome: RecordOutcome) -> None:
+        records = [*outcome.new, *outcome.reopened]
+        if not records:
+            return
+        ids = queue_urgent_alerts(session, settings, records, utcnow())
+        if ids and not breaker.server_down:
+            sa.event.listen(session, "after_commit", send_after_commit(ids), once=True)
+
+    return hook
