@@ -931,3 +931,98 @@ def report(
     partial.write_bytes(data)
     partial.replace(output)
     console.print(f"wrote {output} ({len(data)} bytes)", highlight=False, markup=False)
+
+
+# --- notify and schedule ----------------------------------------------------------
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Build the due messages; queue and send nothing.")
+@click.option("--agency", default=None, help="Only this agency (its digest, or its outbox rows).")
+@click.option("--status", "show_status", is_flag=True, help="Show the outbox instead of sending.")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --dry-run: write each message as an .eml file in this directory.",
+)
+@click.option("--format", "fmt", type=TABLE_FORMATS, default="table", show_default=True)
+@pass_state
+def notify(
+    state: State,
+    dry_run: bool,
+    agency: str | None,
+    show_status: bool,
+    output: Path | None,
+    fmt: str,
+) -> None:
+    """Queue the due digests and escalations, then deliver the outbox (SMTP)."""
+    from vigie import notify as mail
+
+    settings = state.database()
+    if show_status:
+        with session_scope(settings) as session:
+            agency_id = None
+            if agency:
+                from vigie.targets.registry import find_agency
+
+                agency_id = find_agency(session, agency).id
+            rows = [e.to_dict() for e in mail.outbox_entries(session, agency_id=agency_id)]
+        _emit(rows, list(mail.OUTBOX_COLUMNS), fmt)
+        return
+    if output is not None and not dry_run:
+        raise click.UsageError("--output goes with --dry-run")
+    report = mail.run_notify(settings, agency=agency, dry_run=dry_run)
+    if dry_run:
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+        for index, draft in enumerate(report.drafts, start=1):
+            console.print(
+                f"{draft.kind} {draft.agency} -> {', '.join(draft.addressing.envelope)}: {draft.subject}",
+                highlight=False,
+                markup=False,
+            )
+            if output is not None:
+                slug = "".join(c if c.isalnum() else "-" for c in draft.agency.lower())[:40]
+                path = output / f"{index:03d}-{draft.kind}-{slug}.eml"
+                path.write_bytes(mail.export_eml(mail.email_for_draft(settings, draft)))
+        console.print(f"{len(report.drafts)} messages (dry run: nothing queued or sent)")
+        return
+    delivery = report.delivery
+    console.print(
+        f"{len(report.queued)} queued; "
+        f"{len(delivery.sent) if delivery else 0} sent, "
+        f"{len(delivery.deferred) if delivery else 0} deferred, "
+        f"{len(delivery.failed) if delivery else 0} failed"
+    )
+    if delivery is not None and delivery.unavailable:
+        err_console.print(
+            f"mail server unavailable, messages stay queued: {delivery.unavailable}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@main.group()
+def schedule() -> None:
+    """The built-in scheduler: the nightly sweep and the digests."""
+
+
+@schedule.command("run")
+@pass_state
+def schedule_run(state: State) -> None:
+    """Run the scheduler in the foreground until SIGTERM (schedule.sweep / schedule.notify)."""
+    from vigie.scheduler import run_scheduler
+
+    run_scheduler(state.database())
+
+
+@schedule.command("show")
+@click.option("--format", "fmt", type=TABLE_FORMATS, default="table", show_default=True)
+@pass_state
+def schedule_show(state: State, fmt: str) -> None:
+    """List the scheduled jobs and their next run times."""
+    from vigie.scheduler import describe_jobs
+
+    rows = describe_jobs(state.database())
+    _emit(rows, ["job", "what", "cron", "timezone", "next_run", "stored_next_run"], fmt)
