@@ -131,7 +131,7 @@ def portail_findings(run: int) -> list[HostResult]:
             ip,
             443,
             discriminator=HOSTILE_SCRIPT,
-            evidence={"set_cookie": HOSTILE_SCRIPT + "=1; Path=/"},
+            evidence={"set_cookie": HOSTILE_SCRIPT + "=1; Path=/", "server": HOSTILE_ATTRIBUTE},
         ),
     ]
     dns = [

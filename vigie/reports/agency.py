@@ -237,11 +237,15 @@ def _changes_since_last_report(
     counted = [v for a in applications for v in a.findings if v.accepted_until is None]
     now_ids = {v.id for v in counted}
     gone_ids = sorted(before_findings - now_ids)
-    gone = (
-        list(session.exec(select(FindingRecord).where(col(FindingRecord.id).in_(gone_ids))))
-        if gone_ids
-        else []
-    )
+    gone = [
+        record
+        for record in (
+            session.exec(select(FindingRecord).where(col(FindingRecord.id).in_(gone_ids)))
+            if gone_ids
+            else []
+        )
+        if record.severity != Severity.INFO.value  # the inventory changing is not news
+    ]
     grade_changes = tuple(
         (a.domain, before_grades[a.domain], a.grade.letter)
         for a in applications
