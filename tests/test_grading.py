@@ -523,3 +523,16 @@ def test_record_grades_uses_the_policy_in_force_on_the_day(seeded: Seeded) -> No
         }
     assert {r.policy_version for r in records.values()} == {"2027.1"}
     assert records[STATS].grade == "A" and records[STATS].score == 96
+
+
+def test_the_documented_caps_are_the_policy_caps() -> None:
+    # docs/grading.md is what agencies read: its 2026.1 cap table must say what the policy does.
+    doc = (Path(__file__).parents[1] / "docs" / "grading.md").read_text(encoding="utf-8")
+    section = doc.split("Policy **2026.1**", 1)[1].split("Policy **2027.1**", 1)[0]
+    documented = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in GRADES:
+            for check_id in cells[1].split(","):
+                documented[check_id.strip().strip("`")] = cells[0]
+    assert documented == dict(V2026.caps)
