@@ -144,7 +144,6 @@ def build_email(
     message["Subject"] = header_text(subject, 200)
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
-    message["Content-Language"] = language
     # RFC 3834: automatic; and Exchange's equivalent, so no out-of-office loops back.
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
@@ -154,6 +153,8 @@ def build_email(
         # A boundary derived from the Message-ID keeps a rebuilt message byte-identical.
         digest = hashlib.sha256(message_id.encode()).hexdigest()[:32]
         message.set_boundary(f"=_vigie_{digest}")
+    # After the body: setting the content clears Content-* headers.
+    message["Content-Language"] = language
     return message
 
 
