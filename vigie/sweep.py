@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from vigie.config import Settings
@@ -100,17 +101,23 @@ def acquire_lock(settings: Settings, name: str = SWEEP_LOCK) -> str:
     """Take the named lock or raise SweepLocked naming who holds it."""
     holder = _holder()
     now = utcnow()
-    with session_scope(settings) as session:
-        lock = session.get(Lock, name, with_for_update=True)
-        if lock is not None:
-            if now - lock.heartbeat_at < LOCK_STALE_AFTER and lock.holder != holder:
-                raise SweepLocked(
-                    f"another sweep is running ({lock.holder}, since {lock.acquired_at:%Y-%m-%d %H:%M} UTC); "
-                    "this one was not started"
-                )
-            session.delete(lock)
-            session.flush()
-        session.add(Lock(name=name, holder=holder, acquired_at=now, heartbeat_at=now))
+    try:
+        with session_scope(settings) as session:
+            lock = session.get(Lock, name, with_for_update=True)
+            if lock is not None:
+                if now - lock.heartbeat_at < LOCK_STALE_AFTER and lock.holder != holder:
+                    raise SweepLocked(
+                        f"another sweep is running ({lock.holder}, since {lock.acquired_at:%Y-%m-%d %H:%M} UTC); "
+                        "this one was not started"
+                    )
+                session.delete(lock)
+                session.flush()
+            session.add(Lock(name=name, holder=holder, acquired_at=now, heartbeat_at=now))
+    except IntegrityError:
+        # Two starters read "no lock" at once; the primary key let only one insert.
+        raise SweepLocked(
+            "another sweep took the lock at the same moment; this one was not started"
+        ) from None
     # The insert above raced other starters on the primary key; re-read to be sure.
     with session_scope(settings) as session:
         lock = session.get(Lock, name)
