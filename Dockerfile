@@ -6,7 +6,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # nmap for the port stage; pango and fonts for the PDF reports.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      nmap ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core \
+      nmap ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/vigie

@@ -82,3 +82,27 @@ def test_secrets_from_environment_are_masked() -> None:
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_environment_values_keep_their_type() -> None:
+    settings = load_settings(
+        environ={
+            "VIGIE_GRADING_POLICY": "2026.1",
+            "VIGIE_SCAN_PORTS": "top100",
+            "VIGIE_SCOPE_ALLOW": "127.0.0.0/8, 198.51.100.0/24",
+            "VIGIE_DNS_RESOLVERS": '["127.0.0.53:5353"]',
+            "VIGIE_SMTP_STARTTLS": "true",
+            "VIGIE_HTTP_USER_AGENT": "vigie, CERT",
+        }
+    )
+    assert settings.grading.policy == "2026.1"
+    assert settings.scan.ports == "top100"
+    assert settings.scope.allow == ["127.0.0.0/8", "198.51.100.0/24"]
+    assert settings.dns.resolvers == ["127.0.0.53:5353"]
+    assert settings.smtp.starttls is True
+    assert settings.http.user_agent == "vigie, CERT"
+
+
+def test_port_list_from_environment() -> None:
+    assert load_settings(environ={"VIGIE_SCAN_PORTS": "22,443"}).scan.ports == [22, 443]
+    assert load_settings(environ={"VIGIE_SCAN_PORTS": "[8443]"}).scan.ports == [8443]

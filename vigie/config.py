@@ -12,7 +12,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -261,39 +261,68 @@ def parse_host_port(value: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
-def _section_fields() -> dict[str, dict[str, str]]:
-    """{section: {ENV_SUFFIX: key_as_written}} for every settable key."""
-    sections: dict[str, dict[str, str]] = {}
+def _section_fields() -> dict[str, dict[str, tuple[str, str]]]:
+    """{section: {ENV_SUFFIX: (key_as_written, kind)}} for every settable key.
+
+    ``kind`` is "structured" (a list or table: JSON or comma-separated in the
+    environment), "either" (a list or a plain value, like ``scan.ports``) or
+    "scalar": the raw string, which pydantic converts, so that
+    ``VIGIE_GRADING_POLICY=2026.1`` stays the text "2026.1".
+    """
+    sections: dict[str, dict[str, tuple[str, str]]] = {}
     for section_name, field_info in Settings.model_fields.items():
         model = field_info.default_factory
         assert model is not None
         section_model = type(model())  # type: ignore[call-arg]
-        keys: dict[str, str] = {}
+        keys: dict[str, tuple[str, str]] = {}
         for key, info in section_model.model_fields.items():
             written = info.alias or key
-            keys[written.upper()] = written
+            keys[written.upper()] = (written, _env_kind(info.annotation))
         sections[section_name] = keys
     return sections
+
+
+def _is_container(annotation: Any) -> bool:
+    return get_origin(annotation) in (list, dict, tuple, set)
+
+
+def _env_kind(annotation: Any) -> str:
+    if _is_container(annotation):
+        return "structured"
+    members = [arg for arg in get_args(annotation) if arg is not type(None)]
+    containers = [arg for arg in members if _is_container(arg)]
+    if get_origin(annotation) is Literal or not containers:
+        return "scalar"
+    return "structured" if len(containers) == len(members) else "either"
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
     for section, keys in _section_fields().items():
-        for suffix, key in keys.items():
+        for suffix, (key, kind) in keys.items():
             name = f"{ENV_PREFIX}{section.upper()}_{suffix}"
-            if name in environ:
-                overrides.setdefault(section, {})[key] = _parse_env_value(environ[name])
+            if name not in environ:
+                continue
+            raw = environ[name]
+            text = raw.strip()
+            if kind == "structured" or (
+                kind == "either" and (text.startswith(("[", "{")) or "," in text)
+            ):
+                value: Any = _parse_structured(text)
+            else:
+                value = raw
+            overrides.setdefault(section, {})[key] = value
     return overrides
 
 
-def _parse_env_value(raw: str) -> Any:
-    """Environment values are strings; JSON lets lists and numbers through."""
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        if "," in raw:
-            return [item.strip() for item in raw.split(",") if item.strip()]
-        return raw
+def _parse_structured(text: str) -> Any:
+    """A list or table from the environment: JSON, or a comma-separated list."""
+    if text.startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text  # pydantic names the key and the problem
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def load_settings(

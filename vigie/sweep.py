@@ -436,12 +436,21 @@ def run_sweep(
                 stored.status = status
                 stored.finished_at = utcnow() if status == RunStatus.COMPLETED else None
                 session.add(stored)
+                if status == RunStatus.COMPLETED:
+                    record_run_grades(session, run_id, settings)
             summary.status = status
             summary.elapsed_s = time.monotonic() - started
         return summary
     finally:
         if holder is not None:
             release_lock(settings, holder)
+
+
+def record_run_grades(session: Session, run_id: int, settings: Settings) -> None:
+    """Grade every application once its run is complete (grade history per run)."""
+    from vigie.grading import record_grades
+
+    record_grades(session, run_id, settings)
 
 
 def execute_jobs(

@@ -113,6 +113,8 @@ def scan_batch(
 @app.task(name="vigie.finish_run", acks_late=True)  # type: ignore[untyped-decorator]
 def finish_run(_results: list[int], run_id: int) -> None:
     """Chord callback: every batch of the run is stored."""
+    from vigie.sweep import record_run_grades
+
     settings = _worker_settings()
     with session_scope(settings) as session:
         run = session.get(ScanRun, run_id)
@@ -120,6 +122,7 @@ def finish_run(_results: list[int], run_id: int) -> None:
             run.status = RunStatus.COMPLETED
             run.finished_at = utcnow()
             session.add(run)
+            record_run_grades(session, run_id, settings)
     log.info("distributed run finished", extra={"run_id": run_id})
 
 
