@@ -34,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from apscheduler.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
@@ -318,13 +319,19 @@ def run_scheduler(settings: Settings) -> None:
         child = _runtime.child
         if child is not None and child.pid is not None and child.is_alive():
             os.kill(child.pid, signal.SIGINT)  # the sweep stops cleanly on an interrupt
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
 
+    def started(_event: SchedulerEvent) -> None:
+        log.info("scheduler started")
+        if _runtime.stopping.is_set() and scheduler.running:
+            scheduler.shutdown(wait=False)  # the signal came before the scheduler ran
+
+    scheduler.add_listener(started, EVENT_SCHEDULER_STARTED)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for job in describe_jobs(settings):
         log.info("job scheduled", extra=job)
-    log.info("scheduler started")
     scheduler.start()  # blocks until stop() shuts it down
     child = _runtime.child
     if child is not None:
