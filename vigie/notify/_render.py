@@ -1,7 +1,7 @@
 """Email texts: Jinja templates in the agency's language, text and HTML.
 
-HTML templates (``email_*.html.j2``) autoescape everything; the text
-templates (``email_*.txt.j2``) are plain. Evidence reaches both only through
+HTML templates (``emails/*.html.j2``) autoescape everything; the text
+templates (``emails/*.txt.j2``) are plain. Evidence reaches both only through
 :func:`vigie.notify._safety.evidence_lines`. Subjects are built here from
 fixed text, the agency name (flattened to one line) and counts.
 """
@@ -78,10 +78,10 @@ def format_day(value: date | datetime | None, language: str) -> str:
 
 
 def render_parts(kind: str, language: str, context: Mapping[str, Any]) -> tuple[str, str]:
-    """(text, html) of ``email_<kind>.txt.j2`` and ``email_<kind>.html.j2``."""
+    """(text, html) of ``emails/<kind>.txt.j2`` and ``emails/<kind>.html.j2``."""
     env = environment(language)
-    text = env.get_template(f"email_{kind}.txt.j2").render(**context)
-    html = env.get_template(f"email_{kind}.html.j2").render(**context)
+    text = env.get_template(f"emails/{kind}.txt.j2").render(**context)
+    html = env.get_template(f"emails/{kind}.html.j2").render(**context)
     return text, html
 
 
