@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ from vigie.notify import (
     FAILED,
     QUEUED,
     SENT,
+    NotifyLocked,
     backoff,
     deliver_outbox,
     email_for_row,
@@ -103,9 +105,11 @@ def server(smtp: SmtpServer) -> SmtpServer:
     return smtp
 
 
-def make_settings(tmp_path: Path, smtp_environ: dict[str, str], **extra: str) -> Settings:
+def make_settings(
+    tmp_path: Path, smtp_environ: dict[str, str], database_url: str | None = None, **extra: str
+) -> Settings:
     environ = {
-        "VIGIE_DATABASE_URL": f"sqlite:///{tmp_path}/vigie.db",
+        "VIGIE_DATABASE_URL": database_url or f"sqlite:///{tmp_path}/vigie.db",
         "VIGIE_SMTP_FROM": SENDER,
         "VIGIE_NOTIFY_CERT_EMAIL": CERT,
         **smtp_environ,
@@ -121,6 +125,13 @@ def make_settings(tmp_path: Path, smtp_environ: dict[str, str], **extra: str) ->
 @pytest.fixture
 def settings(tmp_path: Path, server: SmtpServer) -> Iterator[Settings]:
     yield make_settings(tmp_path, server.environ())
+    dispose_engines()
+
+
+@pytest.fixture
+def any_db_settings(tmp_path: Path, server: SmtpServer, database_url: str) -> Iterator[Settings]:
+    """Settings on SQLite, then on a real PostgreSQL server: the outbox's claims on both."""
+    yield make_settings(tmp_path, server.environ(), database_url)
     dispose_engines()
 
 
@@ -451,8 +462,9 @@ def test_hostile_evidence_never_reaches_a_header_and_is_escaped_in_html(
 
 
 def test_451_leaves_messages_queued_and_the_next_run_delivers_each_exactly_once(
-    settings: Settings, server: SmtpServer
+    any_db_settings: Settings, server: SmtpServer
 ) -> None:
+    settings = any_db_settings
     # Given two agencies with news, and a server answering 451 to both messages
     first = register(settings, "Énergie", ["energie.gouv.ml"], security=("rssi@energie.gouv.ml",))
     second = register(settings, "Eau", ["eau.gouv.ml"], security=("rssi@eau.gouv.ml",))
@@ -562,8 +574,9 @@ def test_a_lapsed_claim_is_resent_as_the_same_message(
 
 
 def test_two_delivery_runs_at_once_send_each_message_once(
-    settings: Settings, server: SmtpServer
+    any_db_settings: Settings, server: SmtpServer
 ) -> None:
+    settings = any_db_settings
     # Given six queued digests
     for index in range(6):
         agency = register(
@@ -644,8 +657,9 @@ def test_550_on_data_fails_the_digest_records_it_and_escalates(
 
 
 def test_550_on_rcpt_marks_the_contact_unhealthy_tells_the_cert_and_escalates_next_time(
-    settings: Settings, server: SmtpServer
+    any_db_settings: Settings, server: SmtpServer
 ) -> None:
+    settings = any_db_settings
     # Given an agency whose only security contact's mailbox no longer exists
     agency = register(
         settings,
@@ -1013,3 +1027,50 @@ def test_selection_by_what_was_told() -> None:
     assert [v.id for v in selection.recalled] == [4]
     assert [v.id for v in selection.resolved] == [6]
     assert [v.id for v in selection.still_open] == [1, 2, 3, 4, 5]
+
+
+def test_two_notify_runs_at_once_queue_each_digest_once(
+    settings: Settings, server: SmtpServer
+) -> None:
+    # Given three agencies with news
+    for index in range(3):
+        agency = register(
+            settings, f"Office {index}", [f"o{index}.gouv.ml"], security=(f"dsi@o{index}.gouv.ml",)
+        )
+        domain, ip = f"o{index}.gouv.ml", f"41.73.21.{index}"
+        scan(settings, agency, domain, ip, [hsts_missing(domain, ip)])
+
+    # When two runs start at the same instant (cron and a person, say)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def notify() -> None:
+        barrier.wait()
+        try:
+            run_notify(settings)
+        except NotifyLocked:
+            outcomes.append("locked")
+        else:
+            outcomes.append("ran")
+
+    threads = [threading.Thread(target=notify) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # Then each digest was queued and received once
+    assert "ran" in outcomes and len(outcomes) == 2
+    assert sorted(r.rcpt_tos[0] for r in server.received) == [f"dsi@o{i}.gouv.ml" for i in range(3)]
+    assert len(outbox(settings)) == 3
+
+
+def test_public_interface_is_complete() -> None:
+    import vigie.notify as notify
+
+    public = {
+        name
+        for name, value in vars(notify).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert sorted(notify.__all__) == sorted(public)
