@@ -7,7 +7,9 @@ sweep records them; what is asserted is what the SMTP server received.
 from __future__ import annotations
 
 import re
+import socket
 import threading
+import time
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,6 +72,7 @@ from vigie.sweep import lifecycle_policy
 SMTP_IP = "127.0.10.1"
 IMPLICIT_TLS_IP = "127.0.10.2"
 DOWN_IP = "127.0.10.9"
+SILENT_IP = "127.0.10.8"
 CERT = "soc@cert.gouv.ml"
 SENDER = "vigie@cert.gouv.ml"
 HOSTILE = "nginx/1.18\r\nBcc: attacker@evil.example\r\nSubject: pwned <script>alert(1)</script>"
@@ -368,6 +371,8 @@ def test_nothing_new_means_no_digest_and_resolved_is_told_once(
     assert message["Subject"] == "Rapport Vigie pour Douanes : nouveaux 0, résolus 1, ouverts 1"
     assert "Résolus depuis le dernier rapport" in text
     assert "Certificat expiré" in text.split("Résolus depuis le dernier rapport")[1]
+    # with the grade's trend since the previous digest
+    assert re.search(r"- douanes\.gouv\.ml: [A-F]\+? \(auparavant [A-F]\+?, en progrès\)", text)
 
 
 def test_recall_follows_the_interval_of_each_severity(
@@ -545,6 +550,36 @@ def test_smtp_down_leaves_messages_queued_and_a_later_run_delivers_them(
     assert len(received) == 1
     assert received[0].message["Message-ID"] == row.message_id
     assert [r.status for r in outbox(settings)] == [SENT]
+
+
+def test_a_server_that_never_answers_times_out_and_the_message_waits(tmp_path: Path) -> None:
+    # Given a "mail server" that accepts connections and never says a word
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.bind((SILENT_IP, 0))
+    silent.listen(4)
+    environ = {
+        "VIGIE_SMTP_HOST": SILENT_IP,
+        "VIGIE_SMTP_PORT": str(silent.getsockname()[1]),
+        "VIGIE_SMTP_TIMEOUT_S": "1",
+    }
+    try:
+        settings = make_settings(tmp_path, environ)
+        agency = register(settings, "Météo", ["meteo.gouv.ml"], security=("rssi@meteo.gouv.ml",))
+        domain, ip = "meteo.gouv.ml", "41.73.22.1"
+        scan(settings, agency, domain, ip, [hsts_missing(domain, ip)])
+
+        # When
+        started = time.monotonic()
+        report = run_notify(settings)
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+        dispose_engines()
+
+    # Then the run gave up after the timeout, and the digest waits in the queue
+    assert elapsed < 5
+    assert report.delivery is not None and "timed out" in (report.delivery.unavailable or "")
+    assert [(r.status, r.attempts) for r in outbox(settings)] == [(QUEUED, 1)]
 
 
 def test_a_lapsed_claim_is_resent_as_the_same_message(

@@ -146,9 +146,16 @@ def test_jobs_live_in_the_database_and_show_lists_their_next_runs(
     # Given a scheduler started once (paused: nothing runs)
     scheduler = build_scheduler(settings, scheduler_class=BackgroundScheduler)
     scheduler.start(paused=True)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
     scheduler.shutdown(wait=False)
 
-    # Then both jobs are stored in vigie's database with their next run
+    # Then each job coalesces a backlog, runs one instance at a time, with a grace time
+    assert set(jobs) == {SWEEP_JOB, NOTIFY_JOB}
+    for job in jobs.values():
+        assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 3600)
+    assert jobs[SWEEP_JOB].func_ref == "vigie.scheduler:sweep_job" and jobs[SWEEP_JOB].args == ()
+
+    # And both jobs are stored in vigie's database with their next run
     stored = stored_next_runs(settings)
     assert set(stored) == {SWEEP_JOB, NOTIFY_JOB}
     assert all(when > datetime.now(UTC) for when in stored.values())
@@ -332,7 +339,7 @@ def test_two_sweeps_started_at_once_never_run_together(settings: Settings) -> No
         ]
         for process in processes:
             process.start()
-        outcomes.append(sorted(results.get(timeout=60) for _ in processes))
+        outcomes.append(sorted(results.get(timeout=30) for _ in processes))
         for process in processes:
             process.join(timeout=30)
             assert process.exitcode == 0
