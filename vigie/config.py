@@ -107,6 +107,11 @@ class TlsSettings(_Section):
     extra_ca_file: Path | None = None
     expiry_warning_days: int = Field(default=30, ge=0)
     connections_per_server: int = Field(default=5, ge=1, le=64)
+    # Threads running TLS handshakes for the whole sweep (one connection each).
+    worker_threads: int = Field(default=64, ge=1, le=1024)
+    # "elimination": offer every suite, drop the one the server picks, repeat
+    # (a few connections per protocol); "per_suite": sslyze's one connection per suite.
+    suite_enumeration: Literal["elimination", "per_suite"] = "elimination"
 
     @field_validator("extra_ca_file")
     @classmethod
