@@ -89,6 +89,8 @@ class ScanSettings(_Section):
     syn_scan: bool = False
     nmap_batch_size: int = Field(default=256, ge=1)
     nmap_max_retries: int = Field(default=1, ge=0, le=10)
+    # nmap's --host-timeout; raised automatically when a rate-capped batch needs longer.
+    nmap_host_timeout_s: float = Field(default=300.0, gt=0)
     connections_per_host: int = Field(default=8, ge=1)
     max_rate_per_s: float = Field(default=500.0, gt=0)
     backoff_after_failures: int = Field(default=3, ge=1)
