@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,7 +95,23 @@ class SweepProgress:
 
 
 def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Unique per acquisition: two sweeps in one process (threads) exclude each other too."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """A holder on this machine whose process is gone (killed with -9) holds nothing."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def acquire_lock(settings: Settings, name: str = SWEEP_LOCK) -> str:
@@ -105,7 +122,8 @@ def acquire_lock(settings: Settings, name: str = SWEEP_LOCK) -> str:
         with session_scope(settings) as session:
             lock = session.get(Lock, name, with_for_update=True)
             if lock is not None:
-                if now - lock.heartbeat_at < LOCK_STALE_AFTER and lock.holder != holder:
+                fresh = now - lock.heartbeat_at < LOCK_STALE_AFTER
+                if fresh and not _holder_is_dead(lock.holder):
                     raise SweepLocked(
                         f"another sweep is running ({lock.holder}, since {lock.acquired_at:%Y-%m-%d %H:%M} UTC); "
                         "this one was not started"
