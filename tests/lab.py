@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ class Lab:
     tripwire: Tripwire
     registry: Path
 
-    def config_text(self, database_url: str, **extra: str) -> str:
+    def config_text(self, database_url: str) -> str:
         lines = [
             "[database]",
             f'url = "{database_url}"',
@@ -150,9 +151,6 @@ class Lab:
             "probe_timeout_s = 2",
             "concurrency = 8",
         ]
-        for key, value in extra.items():
-            lines.append(f"# {key}")
-            lines.append(value)
         return "\n".join(lines) + "\n"
 
 
@@ -160,13 +158,17 @@ def write_registry(folder: Path, domains: tuple[str, ...]) -> Path:
     path = folder / "lab-registry.csv"
     rows = ["agency,agency_code,agency_email,domain,mail_domain"]
     for domain in domains:
-        rows.append(f"Agence du Laboratoire,LAB,rssi@lab.gouv.example,{domain},{'yes' if domain == ZONE else 'no'}")
+        rows.append(
+            f"Agence du Laboratoire,LAB,rssi@lab.gouv.example,{domain},{'yes' if domain == ZONE else 'no'}"
+        )
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 
 
 @contextlib.contextmanager
-def running_lab(folder: Path, domains: tuple[str, ...] = LAB_DOMAINS, slow: bool = False) -> Iterator[Lab]:
+def running_lab(
+    folder: Path, domains: tuple[str, ...] = LAB_DOMAINS, slow: bool = False
+) -> Iterator[Lab]:
     """DNS, an open Redis, a tiny web server, and a tripwire outside scope."""
     redis_server = require_program("redis-server")
     port = free_port([DNS_ADDRESS])
@@ -175,10 +177,12 @@ def running_lab(folder: Path, domains: tuple[str, ...] = LAB_DOMAINS, slow: bool
         "--save", "", "--appendonly", "no", "--dir", str(folder),
     ]  # fmt: skip
     web_argv = [
-        "python3", "-m", "http.server", "80", "--bind", WEB_ADDRESS, "--directory", str(folder),
+        sys.executable, "-m", "http.server", "80", "--bind", WEB_ADDRESS, "--directory", str(folder),
     ]  # fmt: skip
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(start_zone_server(folder, DNS_ADDRESS, port, {ZONE: ZONE_TEXT}))
+        server = stack.enter_context(
+            start_zone_server(folder, DNS_ADDRESS, port, {ZONE: ZONE_TEXT})
+        )
         stack.enter_context(running(redis_argv, listen=(REDIS_ADDRESS, 6379)))
         stack.enter_context(running(web_argv, listen=(WEB_ADDRESS, 80)))
         wire = stack.enter_context(tripwire())

@@ -1026,3 +1026,4 @@ def schedule_show(state: State, fmt: str) -> None:
 
     rows = describe_jobs(state.database())
     _emit(rows, ["job", "what", "cron", "timezone", "next_run", "stored_next_run"], fmt)
+

@@ -1,0 +1,167 @@
+"""Whole sweeps on a lab of real servers: findings, scope, lifecycle, lock, crash and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.lab import (
+    LAB_DOMAINS,
+    REDIS_ADDRESS,
+    SLOW_DOMAINS,
+    ZONE,
+    Lab,
+    running_lab,
+)
+from vigie.cli import main
+from vigie.db.session import dispose_engines
+
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    folder = tmp_path_factory.mktemp("lab")
+    with running_lab(folder, LAB_DOMAINS + SLOW_DOMAINS, slow=True) as lab:
+        yield lab
+
+
+def prepare(
+    lab: Lab, folder: Path, domains: tuple[str, ...] | None = None, concurrency: int = 8
+) -> Path:
+    database = folder / "vigie.db"
+    config = folder / "vigie.toml"
+    text = lab.config_text(f"sqlite:///{database}").replace(
+        "concurrency = 8", f"concurrency = {concurrency}"
+    )
+    config.write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["--config", str(config), "init"]).exit_code == 0
+    registry = lab.registry
+    if domains is not None:
+        from tests.lab import write_registry
+
+        registry = write_registry(folder, domains)
+    imported = runner.invoke(main, ["--config", str(config), "targets", "import", str(registry)])
+    assert imported.exit_code == 0, imported.output
+    dispose_engines()
+    return config
+
+
+def rows(config: Path, query: str) -> list[tuple[object, ...]]:
+    database = config.parent / "vigie.db"
+    with sqlite3.connect(database) as connection:
+        return connection.execute(query).fetchall()
+
+
+def vigie(config: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vigie", "--config", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_sweep_reports_what_the_lab_holds_and_sends_nothing_out_of_scope(
+    lab: Lab, tmp_path: Path
+) -> None:
+    # Given the lab registered (without its slow hosts)
+    config = prepare(lab, tmp_path, LAB_DOMAINS)
+    # When the whole registry is swept
+    result = CliRunner().invoke(main, ["--config", str(config), "scan", "--all", "--quiet"])
+    dispose_engines()
+    # Then the sweep completes
+    assert result.exit_code == 0, result.output
+    assert rows(config, "select status from scanrun") == [("completed",)]
+    found = set(rows(config, "select check_id, domain, ip, port from finding"))
+    assert ("service.database.no_auth", f"cache.{ZONE}", REDIS_ADDRESS, 6379) in found
+    assert ("service.database.exposed", f"cache.{ZONE}", REDIS_ADDRESS, 6379) in found
+    checks = {check for check, *_ in found}
+    assert {
+        "dns.spf.permissive",
+        "dns.dmarc.policy_none",
+        "scan.out_of_scope",
+        "scan.unreachable",
+    } <= checks
+    # And the out-of-scope name got a finding, and not one packet
+    assert ("scan.out_of_scope", f"outside.{ZONE}") in {(c, d) for c, d, _, _ in found}
+    assert lab.tripwire.connections == []
+    # And every application got a grade
+    graded = {domain for (domain,) in rows(config, "select domain from graderecord")}
+    assert f"cache.{ZONE}" in graded
+
+
+def test_second_sweep_turns_new_into_open(lab: Lab, tmp_path: Path) -> None:
+    config = prepare(lab, tmp_path, (f"cache.{ZONE}",))
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["--config", str(config), "scan", "--all", "--quiet"])
+        assert result.exit_code == 0, result.output
+        dispose_engines()
+    statuses = dict(
+        rows(config, "select check_id, status from finding where check_id like 'service.%'")
+    )
+    assert statuses["service.database.no_auth"] == "open"
+
+
+def test_fail_on_exits_1_when_findings_reach_the_threshold(lab: Lab, tmp_path: Path) -> None:
+    config = prepare(lab, tmp_path, (f"cache.{ZONE}",))
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "scan", f"cache.{ZONE}", "--quiet", "--fail-on", "critical"]
+    )
+    dispose_engines()
+    assert result.exit_code == 1
+
+
+def _wait_for_hosts(config: Path, count: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if rows(config, "select count(*) from hostscan")[0][0] >= count:
+                return
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"fewer than {count} hosts finished in {timeout_s}s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM])
+def test_interrupted_sweep_resumes_without_rescanning_or_duplicating(
+    lab: Lab, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    # Given slow hosts scanned one at a time, so the sweep is surely mid-way when stopped
+    config = prepare(lab, tmp_path, (f"cache.{ZONE}", *SLOW_DOMAINS), concurrency=1)
+    process = vigie(config, "scan", "--all", "--quiet")
+    _wait_for_hosts(config, 2)
+    # When it is killed (or terminated) mid-sweep
+    os.killpg(process.pid, stop_signal)
+    process.wait(timeout=30)
+    finished_before = dict(rows(config, "select domain || '/' || ip, finished_at from hostscan"))
+    (status,) = rows(config, "select status from scanrun")[0]
+    assert status in ("running", "interrupted")
+    if stop_signal == signal.SIGTERM:
+        assert status == "interrupted"
+    total_hosts = 2 * (1 + len(SLOW_DOMAINS))  # one address scan and one DNS scan per domain
+    assert len(finished_before) < total_hosts
+    # Then --resume finishes the same run
+    resumed = vigie(config, "scan", "--resume", "--quiet")
+    output, _ = resumed.communicate(timeout=240)
+    assert resumed.returncode == 0, output.decode(errors="replace")
+    assert rows(config, "select id, status from scanrun") == [(1, "completed")]
+    finished_after = dict(rows(config, "select domain || '/' || ip, finished_at from hostscan"))
+    assert len(finished_after) == total_hosts
+    # And the hosts finished before the stop were not scanned again
+    for host, finished_at in finished_before.items():
+        assert finished_after[host] == finished_at
+    fingerprints = rows(config, "select fingerprint from finding")
+    assert len(fingerprints) == len(set(fingerprints))
