@@ -1,0 +1,82 @@
+"""The TLS check family, built on sslyze (the only place vigie imports it).
+
+Check IDs: ``tls.missing``, ``tls.protocol.sslv2``, ``tls.protocol.sslv3``,
+``tls.protocol.tls1_0``, ``tls.protocol.tls1_1``, ``tls.protocol.no_tls1_3``,
+``tls.cipher.weak``, ``tls.cipher.no_forward_secrecy``, ``tls.dh.weak``,
+``tls.cert.expired``, ``tls.cert.not_yet_valid``, ``tls.cert.expiring_soon``,
+``tls.cert.self_signed``, ``tls.cert.untrusted``, ``tls.cert.hostname_mismatch``,
+``tls.cert.incomplete_chain``, ``tls.cert.weak_key``, ``tls.cert.weak_signature``,
+``tls.vuln.heartbleed``, ``tls.vuln.robot``, ``tls.vuln.ccs_injection``,
+``tls.renegotiation.insecure``, ``tls.compression``; and ``scan.timeout``,
+``scan.error``, ``scan.out_of_scope`` for probes that could not answer.
+
+The engine calls :func:`check_tls` once per (domain, address) after the port
+stage. TLS is scanned on ports the port stage marked as TLS and on 443, 8443,
+465, 993, 995 and 636; STARTTLS on 25 and 587 (SMTP), 143 (IMAP), 110 (POP3).
+The domain is the SNI and the name certificates must cover; connections go to
+the address only. All hosts of a sweep share one thread pool and the trust
+anchors (``ctx.shared["tls"]``); see ``_sweep`` and ``_probe`` for how suites
+are enumerated with few connections.
+"""
+
+from __future__ import annotations
+
+from vigie.scanner.tls._certificates import (
+    CertificateIndex,
+    CertificatePolicy,
+    ChainVerdict,
+    Trust,
+    TrustAnchors,
+    certificate_findings,
+    covers_hostname,
+    evaluate_chain,
+)
+from vigie.scanner.tls._family import check_tls, endpoint_findings
+from vigie.scanner.tls._model import (
+    Endpoint,
+    EndpointObservation,
+    ProbeProblem,
+    Protocol,
+    StartTls,
+    Vulnerabilities,
+)
+from vigie.scanner.tls._ports import endpoints_to_scan, tls_missing_findings
+from vigie.scanner.tls._suites import (
+    cipher_findings,
+    dh_findings,
+    has_forward_secrecy,
+    protocol_findings,
+    weakness_of,
+)
+from vigie.scanner.tls._sweep import TlsSweep, load_trust, sweep_of
+from vigie.scanner.tls._vulns import vulnerability_findings
+
+__all__ = [
+    "CertificateIndex",
+    "CertificatePolicy",
+    "ChainVerdict",
+    "Endpoint",
+    "EndpointObservation",
+    "ProbeProblem",
+    "Protocol",
+    "StartTls",
+    "TlsSweep",
+    "Trust",
+    "TrustAnchors",
+    "Vulnerabilities",
+    "certificate_findings",
+    "check_tls",
+    "cipher_findings",
+    "covers_hostname",
+    "dh_findings",
+    "endpoint_findings",
+    "endpoints_to_scan",
+    "evaluate_chain",
+    "has_forward_secrecy",
+    "load_trust",
+    "protocol_findings",
+    "sweep_of",
+    "tls_missing_findings",
+    "vulnerability_findings",
+    "weakness_of",
+]
