@@ -1,0 +1,150 @@
+"""Scale-out on real parts: PostgreSQL, a Redis broker and two Celery worker processes.
+
+One worker is killed with SIGKILL mid-sweep; the distributed sweep must still
+finish and give the same findings as an embedded sweep of the same targets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from tests.lab import LAB_DOMAINS, SLOW_DOMAINS, Lab, running_lab
+from tests.postgres import fresh_database
+from tests.servers import require_program, running
+from vigie.cli import main
+from vigie.db.session import dispose_engines
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+BROKER_ADDRESS = "127.0.7.2"
+BROKER_PORT = 6390
+DOMAINS = LAB_DOMAINS + SLOW_DOMAINS
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory.mktemp("lab"), DOMAINS, slow=True) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("redis")
+    argv = [
+        require_program("redis-server"), "--bind", BROKER_ADDRESS, "--port", str(BROKER_PORT),
+        "--save", "", "--appendonly", "no", "--dir", str(folder),
+    ]  # fmt: skip
+    with running(argv, listen=(BROKER_ADDRESS, BROKER_PORT)):
+        yield f"redis://{BROKER_ADDRESS}:{BROKER_PORT}/0"
+
+
+def write_config(lab: Lab, folder: Path, database_url: str, broker_url: str) -> Path:
+    config = folder / "vigie.toml"
+    text = lab.config_text(database_url)
+    text += f'[celery]\nbroker_url = "{broker_url}"\nbatch_size = 1\nvisibility_timeout_s = 10\n'
+    config.write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["--config", str(config), "init"]).exit_code == 0
+    imported = runner.invoke(
+        main, ["--config", str(config), "targets", "import", str(lab.registry)]
+    )
+    assert imported.exit_code == 0, imported.output
+    dispose_engines()
+    return config
+
+
+def findings(database_url: str) -> set[tuple[object, ...]]:
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        result = connection.execute(
+            sa.text("select check_id, domain, ip, port, discriminator, status from finding")
+        )
+        found = {tuple(row) for row in result}
+    engine.dispose()
+    return found
+
+
+def host_scans(database_url: str) -> int:
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        count = connection.execute(sa.text("select count(*) from hostscan")).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+@contextlib.contextmanager
+def worker(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    argv = [sys.executable, "-m", "vigie", "--config", str(config), "worker", "--concurrency", "1"]
+    with running(argv, log=log) as process:
+        yield process
+
+
+def test_distributed_sweep_survives_a_killed_worker_and_equals_the_embedded_one(
+    lab: Lab, broker: str, postgres_server: str, tmp_path: Path
+) -> None:
+    # Given the same lab swept once in process, on SQLite
+    embedded_url = f"sqlite:///{tmp_path}/embedded.db"
+    (tmp_path / "embedded").mkdir()
+    embedded_config = write_config(lab, tmp_path / "embedded", embedded_url, broker)
+    result = CliRunner().invoke(
+        main, ["--config", str(embedded_config), "scan", "--all", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    dispose_engines()
+    expected = findings(embedded_url)
+
+    # And a PostgreSQL database with two real Celery workers
+    (tmp_path / "distributed").mkdir()
+    database_url = fresh_database(postgres_server)
+    config = write_config(lab, tmp_path / "distributed", database_url, broker)
+    with (
+        worker(config, tmp_path / "worker-one.log") as first,
+        worker(config, tmp_path / "worker-two.log"),
+    ):
+        time.sleep(3)  # both connected to the broker
+        # When the sweep is distributed and one worker is killed mid-sweep
+        sweep = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vigie",
+                "--config",
+                str(config),
+                "scan",
+                "--all",
+                "--distributed",
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while host_scans(database_url) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
+        output, _ = sweep.communicate(timeout=300)
+    # Then the sweep still completes
+    assert sweep.returncode == 0, output.decode(errors="replace")
+    # And it found exactly what the embedded sweep found, without duplicates
+    assert findings(database_url) == expected
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        status = connection.execute(sa.text("select status from scanrun")).scalar_one()
+        duplicates = connection.execute(
+            sa.text("select count(*) - count(distinct fingerprint) from finding")
+        ).scalar_one()
+    engine.dispose()
+    assert status == "completed"
+    assert duplicates == 0
