@@ -10,6 +10,7 @@ the rest by fingerprint, so no finding is duplicated.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict
 from typing import Any
@@ -142,6 +143,24 @@ def run_distributed_sweep(
     timeout_s: float | None = None,
 ) -> Any:
     """Create the run, enqueue its batches, and follow it until done (unless ``wait`` is False)."""
+    from vigie.sweep import sweep_lock
+
+    # The same lock as embedded sweeps: cron, the scheduler and a person never
+    # overlap. With ``wait=False`` it covers the enqueuing only.
+    with sweep_lock(settings):
+        return _enqueue_and_follow(
+            settings, request, wait=wait, console=console, timeout_s=timeout_s
+        )
+
+
+def _enqueue_and_follow(
+    settings: Settings,
+    request: Any,
+    *,
+    wait: bool,
+    console: Console | None,
+    timeout_s: float | None,
+) -> Any:
     from vigie.sweep import SweepSummary, plan_distributed_run
 
     configure(settings)
@@ -203,7 +222,7 @@ def run_worker(
             "--loglevel",
             loglevel,
             "--hostname",
-            f"vigie-{vantage}@%h.%p",
+            f"vigie-{vantage}-{os.getpid()}@%h",
             "--without-gossip",
             "--without-mingle",
         ]
