@@ -1,0 +1,61 @@
+"""Check IDs and finding builders shared by the service probes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from vigie.model import Finding, HostTarget, OpenPort
+from vigie.scanner.base import ProbeContext
+
+OPEN_PORT = "service.open_port"
+DATABASE_EXPOSED = "service.database.exposed"
+DATABASE_NO_AUTH = "service.database.no_auth"
+REMOTE_ADMIN_EXPOSED = "service.remote_admin.exposed"
+SSH_EXPOSED = "service.ssh.exposed"
+SSH_PASSWORD_AUTH = "service.ssh.password_auth"
+FTP_EXPOSED = "service.ftp.exposed"
+FTP_ANONYMOUS = "service.ftp.anonymous"
+CLEARTEXT_MAIL = "service.cleartext_mail"
+VERSION_DISCLOSED = "service.version_disclosed"
+
+# A probe: one bounded exchange with one open port, turned into findings.
+# It raises ProbeTimeout / ProbeError when the exchange could not be made.
+Probe = Callable[[ProbeContext, HostTarget, OpenPort], Awaitable[list[Finding]]]
+
+
+def port_discriminator(port: int) -> str:
+    return f"tcp/{port}"
+
+
+def port_finding(
+    target: HostTarget, check_id: str, port: int, evidence: Mapping[str, Any]
+) -> Finding:
+    """A finding about one TCP port of the target (one per check and port)."""
+    return Finding(
+        check_id=check_id,
+        domain=target.domain,
+        ip=target.ip or None,
+        port=port,
+        discriminator=port_discriminator(port),
+        evidence=dict(evidence),
+    )
+
+
+def open_port_findings(target: HostTarget, ports: list[OpenPort]) -> list[Finding]:
+    """The inventory: one ``service.open_port`` per open port."""
+    return [
+        port_finding(
+            target,
+            OPEN_PORT,
+            port.port,
+            {
+                "port": port.port,
+                "protocol": "tcp",
+                "service": port.service,
+                "tls": port.tls,
+                "banner": port.banner,
+            },
+        )
+        for port in ports
+    ]

@@ -1,0 +1,742 @@
+"""Databases reachable from the scanner, and those that answer without credentials.
+
+Each database gets a real protocol exchange (its handshake, or one harmless
+read-only command); the port number only chose which exchange to try. Pure
+``*_findings`` functions judge what came back; thin ``probe_*`` coroutines
+make the exchange. Nothing is written, no credential is tried.
+
+Check IDs: ``service.database.exposed``, ``service.database.no_auth``,
+``service.version_disclosed``.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from vigie.errors import ProbeError
+from vigie.model import Finding, HostTarget, OpenPort
+from vigie.scanner.base import ProbeContext
+from vigie.scanner.service import _bson
+from vigie.scanner.service._common import (
+    DATABASE_EXPOSED,
+    DATABASE_NO_AUTH,
+    VERSION_DISCLOSED,
+    port_finding,
+)
+from vigie.scanner.service._http import HttpResponse, http_exchange
+from vigie.scanner.service._wire import Stream, open_stream, printable
+
+# The names shown in evidence.
+REDIS = "Redis"
+MEMCACHED = "memcached"
+MONGODB = "MongoDB"
+POSTGRESQL = "PostgreSQL"
+MYSQL = "MySQL"
+MARIADB = "MariaDB"
+MSSQL = "Microsoft SQL Server"
+ORACLE = "Oracle Database (TNS listener)"
+CASSANDRA = "Cassandra"
+ELASTICSEARCH = "Elasticsearch"
+OPENSEARCH = "OpenSearch"
+COUCHDB = "CouchDB"
+
+REQUIRED = "required"
+NONE = "none"
+
+
+def exposed(
+    target: HostTarget, port: int, product: str, authentication: str, answer: str, **extra: Any
+) -> Finding:
+    return port_finding(
+        target,
+        DATABASE_EXPOSED,
+        port,
+        {
+            "product": product,
+            "port": port,
+            "authentication": authentication,
+            "answer": printable(answer),
+            **extra,
+        },
+    )
+
+
+def no_auth(target: HostTarget, port: int, product: str, query: str, answer: str) -> Finding:
+    return port_finding(
+        target,
+        DATABASE_NO_AUTH,
+        port,
+        {"product": product, "port": port, "query": query, "answer": printable(answer)},
+    )
+
+
+def version_disclosed(
+    target: HostTarget, port: int, product: str, version: str, source: str
+) -> Finding:
+    return port_finding(
+        target,
+        VERSION_DISCLOSED,
+        port,
+        {"product": product, "version": printable(version, 80), "port": port, "source": source},
+    )
+
+
+# --- Redis ----------------------------------------------------------------------
+
+_REDIS_AUTH_ERRORS = (b"-NOAUTH", b"-WRONGPASS", b"-NOPERM", b"-ERR operation not permitted")
+
+
+def parse_redis_info(info: bytes) -> dict[str, str]:
+    """``INFO`` fields (``redis_version``...) from a RESP bulk reply, truncated or not."""
+    fields: dict[str, str] = {}
+    for line in info.decode("utf-8", errors="replace").splitlines():
+        key, colon, value = line.partition(":")
+        if colon and not key.startswith(("$", "#")):
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def redis_findings(target: HostTarget, port: int, ping_reply: bytes, info: bytes) -> list[Finding]:
+    """Judge the answers to ``PING`` (and ``INFO server`` when PING was answered)."""
+    first = ping_reply.split(b"\r\n", 1)[0]
+    answer = first.decode("utf-8", errors="replace")
+    if first.startswith(b"+PONG"):
+        findings = [
+            exposed(target, port, REDIS, NONE, answer),
+            no_auth(target, port, REDIS, "PING", answer),
+        ]
+        version = parse_redis_info(info).get("redis_version")
+        if version:
+            findings.append(version_disclosed(target, port, REDIS, version, "INFO redis_version"))
+        return findings
+    if first.startswith(_REDIS_AUTH_ERRORS):
+        return [exposed(target, port, REDIS, REQUIRED, answer)]
+    if first.startswith(b"-DENIED"):
+        return [exposed(target, port, REDIS, "refused (protected mode)", answer)]
+    if first.startswith(b"-"):
+        return [exposed(target, port, REDIS, "unknown", answer)]
+    return []
+
+
+def _redis_bulk_complete(data: bytes) -> bool:
+    header, newline, rest = data.partition(b"\r\n")
+    if not newline:
+        return False
+    if not header.startswith(b"$"):
+        return True  # an error or another type: one line is all there is
+    try:
+        return len(rest) >= int(header[1:]) + 2
+    except ValueError:
+        return True
+
+
+async def probe_redis(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        await stream.send(b"PING\r\n")
+        reply = await stream.line()
+        info = b""
+        if reply.startswith(b"+PONG"):
+            await stream.send(b"INFO server\r\n")
+            info = await stream.read_until(_redis_bulk_complete, accept_partial=True)
+    return redis_findings(target, port.port, reply, info)
+
+
+# --- memcached ------------------------------------------------------------------
+
+
+def parse_memcached_stats(reply: bytes) -> dict[str, str]:
+    stats: dict[str, str] = {}
+    for line in reply.decode("utf-8", errors="replace").splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0] == "STAT":
+            stats[parts[1]] = parts[2].strip()
+    return stats
+
+
+def memcached_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    """Judge the answer to the ASCII ``stats`` command."""
+    stats = parse_memcached_stats(reply)
+    if stats:
+        summary = " ".join(f"{k}={stats[k]}" for k in ("version", "curr_items") if k in stats)
+        findings = [
+            exposed(target, port, MEMCACHED, NONE, summary),
+            no_auth(target, port, MEMCACHED, "stats", summary),
+        ]
+        if stats.get("version"):
+            findings.append(
+                version_disclosed(target, port, MEMCACHED, stats["version"], "stats version")
+            )
+        return findings
+    if reply.startswith(b"CLIENT_ERROR unauthenticated"):
+        return [exposed(target, port, MEMCACHED, REQUIRED, reply.decode("latin-1"))]
+    return []
+
+
+def _memcached_complete(data: bytes) -> bool:
+    return data.endswith(b"END\r\n") or (
+        data.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")) and data.endswith(b"\n")
+    )
+
+
+async def probe_memcached(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        await stream.send(b"stats\r\n")
+        reply = await stream.read_until(_memcached_complete, accept_partial=True)
+    return memcached_findings(target, port.port, reply)
+
+
+# --- MongoDB --------------------------------------------------------------------
+
+OP_REPLY = 1
+OP_QUERY = 2004
+OP_MSG = 2013
+# OP_MSG (MongoDB 3.6+) is wire version 6.
+OP_MSG_WIRE_VERSION = 6
+MAX_MONGO_REPLY = 65_536
+
+
+def mongo_query(request_id: int, command: dict[str, Any]) -> bytes:
+    """A legacy OP_QUERY on ``admin.$cmd`` (every MongoDB answers isMaster this way)."""
+    body = (
+        struct.pack("<i", 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1) + _bson.encode(command)
+    )
+    return struct.pack("<iiii", 16 + len(body), request_id, 0, OP_QUERY) + body
+
+
+def mongo_msg(request_id: int, command: dict[str, Any]) -> bytes:
+    """An OP_MSG with one body section (MongoDB 3.6 and later)."""
+    body = struct.pack("<I", 0) + b"\x00" + _bson.encode({**command, "$db": "admin"})
+    return struct.pack("<iiii", 16 + len(body), request_id, 0, OP_MSG) + body
+
+
+def parse_mongo_reply(data: bytes) -> dict[str, Any]:
+    """The first document of an OP_REPLY or OP_MSG reply (ProbeError if it is neither)."""
+    if len(data) < 21:
+        raise ProbeError(f"MongoDB reply too short ({len(data)} bytes)")
+    length, _request, _response_to, opcode = struct.unpack_from("<iiii", data)
+    if length != len(data):
+        raise ProbeError(f"MongoDB reply of {len(data)} bytes announces {length}")
+    try:
+        if opcode == OP_REPLY and len(data) >= 40:
+            start = 36
+        elif opcode == OP_MSG and data[20] == 0:
+            start = 21
+        else:
+            raise ProbeError(f"not a MongoDB reply (opcode {opcode})")
+        (doc_length,) = struct.unpack_from("<i", data, start)
+        return _bson.decode(data[start : start + doc_length])
+    except (ValueError, struct.error) as exc:
+        raise ProbeError(f"malformed MongoDB reply: {exc}") from None
+
+
+def is_mongo_hello(document: dict[str, Any]) -> bool:
+    return "maxWireVersion" in document or "ismaster" in document
+
+
+def mongodb_findings(
+    target: HostTarget, port: int, hello: dict[str, Any], listing: dict[str, Any] | None
+) -> list[Finding]:
+    """Judge the isMaster handshake and the ``listDatabases`` answer."""
+    if not is_mongo_hello(hello):
+        return []
+    wire = hello.get("maxWireVersion")
+    if listing is not None and listing.get("ok") in (1, 1.0, True) and "databases" in listing:
+        names = [
+            str(db.get("name", "?")) for db in listing["databases"][:20] if isinstance(db, dict)
+        ]
+        answer = f"listDatabases ok: {', '.join(names)}"
+        return [
+            exposed(target, port, MONGODB, NONE, answer, max_wire_version=wire),
+            no_auth(target, port, MONGODB, "listDatabases", answer),
+        ]
+    if listing is None:
+        return [
+            exposed(target, port, MONGODB, "unknown", "isMaster answered", max_wire_version=wire)
+        ]
+    error = f"{listing.get('codeName', '')} {listing.get('errmsg', '')}".strip()
+    return [exposed(target, port, MONGODB, REQUIRED, error, max_wire_version=wire)]
+
+
+async def _mongo_exchange(stream: Stream, message: bytes) -> bytes:
+    await stream.send(message)
+    head = await stream.read_exactly(4)
+    (length,) = struct.unpack("<i", head)
+    if not 21 <= length <= MAX_MONGO_REPLY:
+        raise ProbeError(f"MongoDB reply announces {length} bytes")
+    return head + await stream.read_exactly(length - 4)
+
+
+async def probe_mongodb(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        hello = parse_mongo_reply(await _mongo_exchange(stream, mongo_query(1, {"isMaster": 1})))
+        if not is_mongo_hello(hello):
+            return []
+        command = {"listDatabases": 1, "nameOnly": True}
+        wire = hello.get("maxWireVersion")
+        if isinstance(wire, int) and wire >= OP_MSG_WIRE_VERSION:
+            message = mongo_msg(2, command)
+        else:
+            message = mongo_query(2, command)
+        listing = parse_mongo_reply(await _mongo_exchange(stream, message))
+    return mongodb_findings(target, port.port, hello, listing)
+
+
+# --- PostgreSQL -----------------------------------------------------------------
+
+PG_PROTOCOL_3 = 196608
+PG_AUTH_METHODS = {
+    0: "none (AuthenticationOk)",
+    2: "Kerberos V5",
+    3: "cleartext password",
+    5: "MD5 password",
+    7: "GSSAPI",
+    9: "SSPI",
+    10: "SASL (SCRAM)",
+}
+PG_PROBE_USER = "postgres"
+
+
+def pg_startup(user: str = PG_PROBE_USER) -> bytes:
+    params = b"".join(
+        key.encode() + b"\x00" + value.encode() + b"\x00"
+        for key, value in (("user", user), ("database", user), ("application_name", "vigie"))
+    )
+    body = struct.pack(">i", PG_PROTOCOL_3) + params + b"\x00"
+    return struct.pack(">i", len(body) + 4) + body
+
+
+def parse_pg_error(payload: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in payload.split(b"\x00"):
+        if part:
+            fields[chr(part[0])] = part[1:].decode("utf-8", errors="replace")
+    return fields
+
+
+def postgresql_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    """Judge the answer to a StartupMessage for user ``postgres`` with no password."""
+    if len(reply) < 9 or reply[:1] not in (b"R", b"E"):
+        return []
+    length = int.from_bytes(reply[1:5], "big")
+    if not 8 <= length <= 8192:
+        return []
+    if reply[:1] == b"R":
+        code = int.from_bytes(reply[5:9], "big")
+        method = PG_AUTH_METHODS.get(code, f"method {code}")
+        if code == 0:
+            answer = f"AuthenticationOk for user {PG_PROBE_USER} without a password"
+            return [
+                exposed(target, port, POSTGRESQL, NONE, answer),
+                no_auth(target, port, POSTGRESQL, f"startup as {PG_PROBE_USER}", answer),
+            ]
+        return [exposed(target, port, POSTGRESQL, REQUIRED, f"server asks for {method}")]
+    error = parse_pg_error(reply[5 : 1 + length])
+    if "S" not in error and "V" not in error:
+        return []
+    message = f"{error.get('C', '')} {error.get('M', '')}".strip()
+    return [exposed(target, port, POSTGRESQL, "refused", message)]
+
+
+def _pg_message_complete(data: bytes) -> bool:
+    return len(data) >= 5 and len(data) >= 1 + int.from_bytes(data[1:5], "big")
+
+
+async def probe_postgresql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        await stream.send(pg_startup())
+        reply = await stream.read_until(_pg_message_complete, 8192)
+        if reply[:1] == b"R" and reply[5:9] == b"\x00\x00\x00\x00":
+            await stream.send(b"X\x00\x00\x00\x04")  # Terminate: leave politely
+    return postgresql_findings(target, port.port, reply)
+
+
+# --- MySQL / MariaDB ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MysqlGreeting:
+    server_version: str = ""
+    error: str = ""
+
+
+def parse_mysql_greeting(data: bytes) -> MysqlGreeting | None:
+    """The server's first packet: handshake v10 (its version) or an error packet."""
+    if len(data) < 7 or data[3] != 0:
+        return None
+    length = int.from_bytes(data[:3], "little")
+    payload = data[4 : 4 + length]
+    if payload[:1] == b"\x0a":
+        version, nul, _ = payload[1:].partition(b"\x00")
+        if not nul or not version[:1].isdigit():
+            return None
+        return MysqlGreeting(server_version=version.decode("latin-1"))
+    if payload[:1] == b"\xff" and len(payload) >= 3:
+        message = payload[3:]
+        if message.startswith(b"#"):
+            message = message[6:]  # "#" and the SQL state
+        return MysqlGreeting(error=message.decode("utf-8", errors="replace"))
+    return None
+
+
+_MARIADB_VERSION = re.compile(r"(?:5\.5\.5-)?(\d+\.\d+\.\d+)")
+
+
+def mysql_product_version(server_version: str) -> tuple[str, str]:
+    """``5.5.5-10.11.6-MariaDB-0+deb12u1`` -> (MariaDB, 10.11.6); ``8.0.36`` -> (MySQL, 8.0.36)."""
+    product = MARIADB if "mariadb" in server_version.lower() else MYSQL
+    match = _MARIADB_VERSION.match(server_version)
+    return product, (match.group(1) if match else server_version)
+
+
+def mysql_findings(target: HostTarget, port: int, greeting: bytes) -> list[Finding]:
+    parsed = parse_mysql_greeting(greeting)
+    if parsed is None:
+        return []
+    if parsed.error:
+        return [exposed(target, port, MYSQL, "refused", parsed.error)]
+    product, version = mysql_product_version(parsed.server_version)
+    return [
+        exposed(
+            target, port, product, "not tested", f"handshake v10, server {parsed.server_version}"
+        ),
+        version_disclosed(target, port, product, version, "handshake server version"),
+    ]
+
+
+def _mysql_packet_complete(data: bytes) -> bool:
+    return len(data) >= 4 and len(data) >= 4 + int.from_bytes(data[:3], "little")
+
+
+async def probe_mysql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        greeting = await stream.read_until(_mysql_packet_complete, 4096)
+    return mysql_findings(target, port.port, greeting)
+
+
+# --- Microsoft SQL Server ---------------------------------------------------------
+
+TDS_PRELOGIN = 0x12
+TDS_RESPONSE = 0x04
+
+
+def mssql_prelogin() -> bytes:
+    """A TDS PRELOGIN packet: version, encryption off, no instance, thread id, MARS off."""
+    options = [
+        (0x00, b"\x00" * 6),
+        (0x01, b"\x00"),
+        (0x02, b"\x00"),
+        (0x03, b"\x00" * 4),
+        (0x04, b"\x00"),
+    ]
+    table_size = 5 * len(options) + 1
+    table, data = b"", b""
+    for token, value in options:
+        table += struct.pack(">BHH", token, table_size + len(data), len(value))
+        data += value
+    payload = table + b"\xff" + data
+    return struct.pack(">BBHHBB", TDS_PRELOGIN, 0x01, 8 + len(payload), 0, 0, 0) + payload
+
+
+def parse_mssql_prelogin(reply: bytes) -> str | None:
+    """The server version (``15.0.2000``) of a PRELOGIN response, or None if it is none."""
+    if len(reply) < 8 or reply[0] != TDS_RESPONSE:
+        return None
+    payload = reply[8:]
+    offset = 0
+    while offset < len(payload) and payload[offset] != 0xFF:
+        if offset + 5 > len(payload):
+            return None
+        token, start, size = struct.unpack_from(">BHH", payload, offset)
+        if token == 0x00 and size >= 6 and start + 6 <= len(payload):
+            major, minor, build = struct.unpack_from(">BBH", payload, start)
+            return f"{major}.{minor}.{build}"
+        offset += 5
+    return None
+
+
+def mssql_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    version = parse_mssql_prelogin(reply)
+    if version is None:
+        return []
+    return [exposed(target, port, MSSQL, REQUIRED, "PRELOGIN answered", version=version)]
+
+
+def _tds_complete(data: bytes) -> bool:
+    return len(data) >= 8 and len(data) >= int.from_bytes(data[2:4], "big")
+
+
+async def probe_mssql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        await stream.send(mssql_prelogin())
+        reply = await stream.read_until(_tds_complete, 4096)
+    return mssql_findings(target, port.port, reply)
+
+
+# --- Oracle TNS listener ----------------------------------------------------------
+
+TNS_CONNECT = 1
+TNS_TYPES = {2: "ACCEPT", 4: "REFUSE", 5: "REDIRECT", 11: "RESEND", 12: "MARKER"}
+_TNS_HEADER = 58  # where the connect data starts
+
+
+def tns_connect(ip: str, port: int) -> bytes:
+    data = (
+        "(DESCRIPTION=(CONNECT_DATA=(SERVICE_NAME=)(CID=(PROGRAM=vigie)(HOST=vigie)(USER=vigie)))"
+        f"(ADDRESS=(PROTOCOL=TCP)(HOST={ip})(PORT={port})))"
+    ).encode()
+    fields = struct.pack(
+        ">HHHHHHHHHHIBB",
+        0x013A,  # version 314
+        0x012C,  # lowest compatible version 300
+        0,  # service options
+        0x0800,  # session data unit
+        0x7FFF,  # transport data unit
+        0x7F08,  # protocol characteristics
+        0,  # line turnaround
+        1,  # "value of 1 in hardware" (byte order)
+        len(data),
+        _TNS_HEADER,
+        0,  # max receivable connect data
+        0x41,
+        0x41,  # connect flags
+    )
+    header_rest = fields.ljust(_TNS_HEADER - 8, b"\x00")
+    return struct.pack(">HHBBH", _TNS_HEADER + len(data), 0, TNS_CONNECT, 0, 0) + header_rest + data
+
+
+_VSNNUM = re.compile(rb"VSNNUM=(\d+)")
+
+
+def oracle_version(vsnnum: int) -> str:
+    """VSNNUM 318767104 (0x13000000) -> 19.0.0.0.0."""
+    return ".".join(
+        str(part)
+        for part in (
+            vsnnum >> 24,
+            (vsnnum >> 20) & 0xF,
+            (vsnnum >> 12) & 0xFF,
+            (vsnnum >> 8) & 0xF,
+            vsnnum & 0xFF,
+        )
+    )
+
+
+def oracle_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    if len(reply) < 8 or reply[4] not in TNS_TYPES:
+        return []
+    length = int.from_bytes(reply[:2], "big")
+    if length and length < 8:
+        return []
+    extra: dict[str, Any] = {"tns_answer": TNS_TYPES[reply[4]]}
+    match = _VSNNUM.search(reply)
+    if match:
+        extra["version"] = oracle_version(int(match.group(1)))
+    return [exposed(target, port, ORACLE, REQUIRED, reply[8:].decode("latin-1"), **extra)]
+
+
+async def probe_oracle(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        await stream.send(tns_connect(target.ip, port.port))
+        reply = await stream.read_until(
+            lambda got: len(got) >= 8 and len(got) >= int.from_bytes(got[:2], "big"),
+            4096,
+            accept_partial=True,
+        )
+    return oracle_findings(target, port.port, reply)
+
+
+# --- Cassandra (CQL native protocol) ---------------------------------------------------
+
+CQL_OPTIONS = 0x05
+CQL_STARTUP = 0x01
+CQL_ERROR = 0x00
+CQL_READY = 0x02
+CQL_AUTHENTICATE = 0x03
+CQL_SUPPORTED = 0x06
+CQL_HEADER = 9  # protocol v3 and later
+
+
+def cql_frame(version: int, stream_id: int, opcode: int, body: bytes = b"") -> bytes:
+    return struct.pack(">BBhBi", version, 0, stream_id, opcode, len(body)) + body
+
+
+def cql_startup_body() -> bytes:
+    def string(text: str) -> bytes:
+        return struct.pack(">H", len(text)) + text.encode()
+
+    return struct.pack(">H", 1) + string("CQL_VERSION") + string("3.0.0")
+
+
+@dataclass(frozen=True)
+class CqlFrame:
+    version: int
+    opcode: int
+    body: bytes
+
+
+def parse_cql_frame(data: bytes) -> CqlFrame | None:
+    """A v3+ response frame header (the response bit set), or None."""
+    if len(data) < CQL_HEADER or not data[0] & 0x80:
+        return None
+    version = data[0] & 0x7F
+    if not 3 <= version <= 6:
+        return None
+    opcode = data[4]
+    length = int.from_bytes(data[5:9], "big")
+    return CqlFrame(version, opcode, data[CQL_HEADER : CQL_HEADER + length])
+
+
+def cassandra_findings(
+    target: HostTarget, port: int, options: CqlFrame | None, startup: CqlFrame | None
+) -> list[Finding]:
+    if options is None or options.opcode not in (CQL_SUPPORTED, CQL_ERROR):
+        return []
+    protocol = f"CQL native protocol v{options.version}"
+    if startup is not None and startup.opcode == CQL_READY:
+        answer = f"{protocol}: STARTUP answered READY without authentication"
+        return [
+            exposed(target, port, CASSANDRA, NONE, answer),
+            no_auth(target, port, CASSANDRA, "STARTUP", answer),
+        ]
+    if startup is not None and startup.opcode == CQL_AUTHENTICATE:
+        authenticator = startup.body[2:].decode("utf-8", errors="replace")
+        return [exposed(target, port, CASSANDRA, REQUIRED, f"{protocol}: {authenticator}")]
+    return [exposed(target, port, CASSANDRA, "unknown", protocol)]
+
+
+def _cql_complete(data: bytes) -> bool:
+    return len(data) >= CQL_HEADER and len(data) >= CQL_HEADER + int.from_bytes(data[5:9], "big")
+
+
+async def probe_cassandra(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        await stream.send(cql_frame(4, 1, CQL_OPTIONS))
+        options = parse_cql_frame(await stream.read_until(_cql_complete, 8192))
+        startup = None
+        if options is not None and options.opcode == CQL_SUPPORTED:
+            await stream.send(cql_frame(options.version, 2, CQL_STARTUP, cql_startup_body()))
+            startup = parse_cql_frame(await stream.read_until(_cql_complete, 8192))
+    return cassandra_findings(target, port.port, options, startup)
+
+
+# --- Search engines and document stores over HTTP ------------------------------------
+
+
+def search_engine_findings(
+    target: HostTarget, port: int, response: HttpResponse | None
+) -> list[Finding]:
+    """Elasticsearch / OpenSearch from the answer to ``GET /``."""
+    if response is None:
+        return []
+    body = response.json()
+    if response.status == 200 and isinstance(body, dict) and "cluster_name" in body:
+        version = body.get("version")
+        if not isinstance(version, dict) or not version.get("number"):
+            return []
+        product = OPENSEARCH if version.get("distribution") == "opensearch" else ELASTICSEARCH
+        number = str(version["number"])
+        answer = f"GET / 200: cluster_name={body.get('cluster_name')} version={number}"
+        return [
+            exposed(target, port, product, NONE, answer),
+            no_auth(target, port, product, "GET /", answer),
+            version_disclosed(target, port, product, number, "GET / version.number"),
+        ]
+    if response.status in (401, 403) and _search_engine_security(response):
+        product = (
+            OPENSEARCH
+            if "opensearch" in response.header("www-authenticate").lower()
+            else ELASTICSEARCH
+        )
+        answer = f"GET / {response.status} {response.header('www-authenticate')}"
+        return [exposed(target, port, product, REQUIRED, answer)]
+    return []
+
+
+def _search_engine_security(response: HttpResponse) -> bool:
+    if response.header("x-elastic-product"):
+        return True
+    realm = response.header("www-authenticate").lower()
+    if "security" in realm and ("basic" in realm or "bearer" in realm):
+        return True
+    body = response.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("type") == "security_exception"
+
+
+def couchdb_welcome(response: HttpResponse | None) -> dict[str, Any] | None:
+    if response is None or response.status != 200:
+        return None
+    body = response.json()
+    if isinstance(body, dict) and body.get("couchdb") == "Welcome":
+        return body
+    return None
+
+
+def couchdb_findings(
+    target: HostTarget, port: int, welcome: dict[str, Any], all_dbs: HttpResponse | None
+) -> list[Finding]:
+    version = str(welcome.get("version", ""))
+    listing = all_dbs.json() if all_dbs is not None and all_dbs.status == 200 else None
+    findings: list[Finding] = []
+    if isinstance(listing, list):
+        names = ", ".join(str(name) for name in listing[:20])
+        answer = f"GET /_all_dbs 200: {names}"
+        findings += [
+            exposed(target, port, COUCHDB, NONE, answer),
+            no_auth(target, port, COUCHDB, "GET /_all_dbs", answer),
+        ]
+    else:
+        status = all_dbs.status if all_dbs is not None else "no answer"
+        findings.append(
+            exposed(target, port, COUCHDB, REQUIRED, f"GET / Welcome; GET /_all_dbs {status}")
+        )
+    if version:
+        findings.append(version_disclosed(target, port, COUCHDB, version, "GET / version"))
+    return findings
+
+
+def http_host(target: HostTarget) -> str:
+    host = target.domain or target.ip
+    return f"[{host}]" if ":" in host else host
+
+
+async def http_get(
+    ctx: ProbeContext, target: HostTarget, port: OpenPort, path: str
+) -> HttpResponse | None:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        _, response = await http_exchange(stream, "GET", http_host(target), path)
+    return response
+
+
+async def probe_http_databases(
+    ctx: ProbeContext, target: HostTarget, port: OpenPort
+) -> list[Finding]:
+    """An HTTP port: is it Elasticsearch, OpenSearch or CouchDB, and open to all?"""
+    root = await http_get(ctx, target, port, "/")
+    welcome = couchdb_welcome(root)
+    if welcome is not None:
+        all_dbs = await http_get(ctx, target, port, "/_all_dbs")
+        return couchdb_findings(target, port.port, welcome, all_dbs)
+    return search_engine_findings(target, port.port, root)
+
+
+async def probe_search_transport(
+    ctx: ProbeContext, target: HostTarget, port: OpenPort
+) -> list[Finding]:
+    """Elasticsearch's transport port answers an HTTP request with a fixed refusal."""
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        raw, _ = await http_exchange(stream, "GET", http_host(target), "/")
+    if b"This is not an HTTP port" not in raw:
+        return []
+    return [
+        exposed(
+            target,
+            port.port,
+            ELASTICSEARCH,
+            "unknown",
+            "transport port: " + raw[:200].decode("latin-1"),
+        )
+    ]

@@ -1,0 +1,515 @@
+"""Remote access: SSH, FTP and remote administration protocols.
+
+SSH authentication methods are read from the server's answer to a ``none``
+authentication request (asyncssh); FTP anonymous access is tried with the
+public ``anonymous`` account only; no other credential is ever sent.
+
+Check IDs: ``service.ssh.exposed``, ``service.ssh.password_auth``,
+``service.ftp.exposed``, ``service.ftp.anonymous``,
+``service.remote_admin.exposed``, ``service.version_disclosed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from vigie.errors import ProbeError, ProbeTimeout
+from vigie.model import Finding, HostTarget, OpenPort
+from vigie.scanner.base import ProbeContext
+from vigie.scanner.service._banners import (
+    product_version,
+    ssh_identification,
+    ssh_software_version,
+)
+from vigie.scanner.service._common import (
+    FTP_ANONYMOUS,
+    FTP_EXPOSED,
+    REMOTE_ADMIN_EXPOSED,
+    SSH_EXPOSED,
+    SSH_PASSWORD_AUTH,
+    VERSION_DISCLOSED,
+    port_finding,
+)
+from vigie.scanner.service._databases import http_host
+from vigie.scanner.service._http import HttpResponse, http_exchange
+from vigie.scanner.service._wire import HostGaveUp, Stream, host_health, open_stream, printable
+
+# asyncssh logs every connection at INFO: too chatty for a sweep.
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
+
+SSH_PROBE_USER = "vigie-scan"
+PASSWORD_METHODS = ("password", "keyboard-interactive")
+FTP_ANONYMOUS_PASSWORD = "anonymous@vigie.invalid"
+
+
+def remote_admin(target: HostTarget, port: int, protocol: str, **evidence: Any) -> Finding:
+    return port_finding(
+        target, REMOTE_ADMIN_EXPOSED, port, {"protocol": protocol, "port": port, **evidence}
+    )
+
+
+def banner_version(target: HostTarget, port: int, banner: str) -> list[Finding]:
+    """``service.version_disclosed`` when a text banner names a product and its version."""
+    found = product_version(banner)
+    if found is None:
+        return []
+    return [
+        port_finding(
+            target,
+            VERSION_DISCLOSED,
+            port,
+            {
+                "product": found.product,
+                "version": found.version,
+                "port": port,
+                "banner": printable(banner),
+            },
+        )
+    ]
+
+
+# --- SSH --------------------------------------------------------------------------
+
+
+def ssh_banner_findings(target: HostTarget, port: int, banner: str) -> list[Finding]:
+    """``SSH-2.0-OpenSSH_9.2p1 Debian-2``: SSH is exposed, and which version it runs."""
+    ident = ssh_identification(banner)
+    if ident is None:
+        return []
+    shown = printable(f"SSH-{ident.protocol}-{ident.software} {ident.comments}".strip())
+    findings = [
+        port_finding(
+            target,
+            SSH_EXPOSED,
+            port,
+            {"port": port, "banner": shown, "protocol": ident.protocol, "software": ident.software},
+        )
+    ]
+    version = ssh_software_version(ident.software)
+    if version is not None:
+        findings.append(
+            port_finding(
+                target,
+                VERSION_DISCLOSED,
+                port,
+                {
+                    "product": version.product,
+                    "version": version.version,
+                    "port": port,
+                    "banner": shown,
+                },
+            )
+        )
+    return findings
+
+
+def ssh_auth_findings(target: HostTarget, port: int, methods: list[str]) -> list[Finding]:
+    offered = [m for m in methods if m in PASSWORD_METHODS]
+    if not offered:
+        return []
+    return [
+        port_finding(
+            target,
+            SSH_PASSWORD_AUTH,
+            port,
+            {"port": port, "password_methods": offered, "all_methods": list(methods)},
+        )
+    ]
+
+
+async def probe_ssh_banner(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    banner = port.banner
+    if ssh_identification(banner) is None:
+        async with open_stream(ctx, target.ip, port.port) as stream:
+            banner = (await stream.line()).decode("utf-8", errors="replace")
+    return ssh_banner_findings(target, port.port, banner)
+
+
+def _ssh_options(timeout: float) -> asyncssh.SSHClientConnectionOptions:
+    """Every algorithm asyncssh knows, so that old servers still finish the key exchange."""
+    from asyncssh.encryption import get_encryption_algs
+    from asyncssh.kex import get_kex_algs
+    from asyncssh.mac import get_mac_algs
+    from asyncssh.public_key import get_public_key_algs
+
+    return asyncssh.SSHClientConnectionOptions(
+        connect_timeout=timeout,
+        kex_algs=[alg for alg in get_kex_algs() if not alg.startswith(b"gss-")],
+        server_host_key_algs=list(get_public_key_algs()),
+        encryption_algs=list(get_encryption_algs()),
+        mac_algs=list(get_mac_algs()),
+    )
+
+
+async def ssh_auth_methods(ctx: ProbeContext, ip: str, port: int) -> list[str]:
+    """The methods the server lists after a ``none`` authentication attempt."""
+    timeout = ctx.settings.scan.probe_timeout_s * 2
+    health = host_health(ctx, ip)
+    if health.given_up:
+        raise HostGaveUp(f"{ip}:{port}: not probed, the host failed too many probes in a row")
+    async with ctx.connection(ip):
+        try:
+            async with asyncio.timeout(timeout):
+                methods = await asyncssh.get_server_auth_methods(
+                    ip,
+                    port,
+                    username=SSH_PROBE_USER,
+                    config=None,
+                    options=_ssh_options(timeout),
+                )
+        except TimeoutError:
+            health.failed()
+            raise ProbeTimeout(
+                f"{ip}:{port}: SSH handshake did not finish within {timeout:g}s"
+            ) from None
+        except (OSError, asyncssh.Error) as exc:
+            raise ProbeError(
+                f"{ip}:{port}: SSH handshake failed: {type(exc).__name__}: {exc}"
+            ) from None
+    health.answered()
+    return list(methods)
+
+
+async def probe_ssh_auth(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    methods = await ssh_auth_methods(ctx, target.ip, port.port)
+    return ssh_auth_findings(target, port.port, methods)
+
+
+# --- FTP --------------------------------------------------------------------------
+
+_REPLY_LINE = re.compile(rb"^(\d{3})([ -])", re.MULTILINE)
+
+
+def reply_complete(data: bytes) -> bool:
+    """A whole FTP/SMTP reply: one line "NNN text", or "NNN-" lines up to "NNN text"."""
+    first = _REPLY_LINE.match(data)
+    if first is None:
+        return b"\n" in data  # not a reply: one line is enough to judge
+    if first.group(2) == b" ":
+        return b"\n" in data
+    code = first.group(1)
+    return any(line.startswith(code + b" ") for line in data.split(b"\n")[1:-1]) and data.endswith(
+        b"\n"
+    )
+
+
+def reply_code(data: bytes) -> int | None:
+    match = _REPLY_LINE.match(data)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class FtpSession:
+    greeting: str
+    user_reply: str = ""
+    pass_reply: str = ""
+
+    @property
+    def anonymous_accepted(self) -> bool:
+        """230 after USER (no password needed) or after PASS."""
+        return self.user_reply.startswith("230") or (
+            self.user_reply.startswith("331") and self.pass_reply.startswith("230")
+        )
+
+
+def ftp_findings(target: HostTarget, port: int, session: FtpSession, tls: bool) -> list[Finding]:
+    if reply_code(session.greeting.encode("latin-1", errors="replace")) is None:
+        return []
+    greeting = printable(session.greeting)
+    findings: list[Finding] = []
+    if not tls:
+        findings.append(port_finding(target, FTP_EXPOSED, port, {"port": port, "banner": greeting}))
+    if session.anonymous_accepted:
+        findings.append(
+            port_finding(
+                target,
+                FTP_ANONYMOUS,
+                port,
+                {
+                    "port": port,
+                    "user": "anonymous",
+                    "reply": printable(session.pass_reply or session.user_reply, 200),
+                },
+            )
+        )
+    return findings + banner_version(target, port, session.greeting)
+
+
+async def _command(stream: Stream, line: str) -> str:
+    await stream.send(line.encode("latin-1") + b"\r\n")
+    return (await stream.read_until(reply_complete, 8192)).decode("latin-1")
+
+
+async def probe_ftp(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Greeting, then USER anonymous / PASS (a fixed address), then QUIT: nothing else."""
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        greeting = (await stream.read_until(reply_complete, 8192)).decode("latin-1")
+        session = FtpSession(greeting)
+        if greeting.startswith("220"):
+            user_reply = await _command(stream, "USER anonymous")
+            pass_reply = ""
+            if user_reply.startswith("331"):
+                pass_reply = await _command(stream, f"PASS {FTP_ANONYMOUS_PASSWORD}")
+            session = FtpSession(greeting, user_reply, pass_reply)
+            await stream.send(b"QUIT\r\n")
+    return ftp_findings(target, port.port, session, port.tls)
+
+
+# --- Telnet -------------------------------------------------------------------------
+
+
+async def probe_telnet(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Telnet was recognised from its option negotiation or its prompt: report it."""
+    banner = port.banner
+    if not banner:
+        async with open_stream(ctx, target.ip, port.port) as stream:
+            raw = await stream.banner(ctx.settings.scan.probe_timeout_s)
+        if not raw:
+            raise ProbeTimeout(f"{target.ip}:{port.port}: telnet port stayed silent")
+        banner = printable(raw)
+    return [remote_admin(target, port.port, "Telnet", banner=printable(banner))]
+
+
+# --- VNC ----------------------------------------------------------------------------
+
+VNC_SECURITY_TYPES = {1: "None", 2: "VNC authentication", 16: "Tight", 18: "TLS", 19: "VeNCrypt"}
+
+
+@dataclass(frozen=True)
+class VncHandshake:
+    version: str  # "RFB 003.008"
+    security_types: tuple[int, ...] = ()
+    refusal: str = ""
+
+
+def parse_vnc_security(version: str, data: bytes) -> VncHandshake:
+    """The security types a VNC server offers (RFB 3.7+ list, or 3.3 single type)."""
+    if version < "RFB 003.007":
+        if len(data) >= 4:
+            chosen = int.from_bytes(data[:4], "big")
+            return VncHandshake(version, (chosen,) if chosen else ())
+        return VncHandshake(version)
+    if not data:
+        return VncHandshake(version)
+    count = data[0]
+    if count == 0:
+        return VncHandshake(version, refusal=data[5:].decode("utf-8", errors="replace"))
+    return VncHandshake(version, tuple(data[1 : 1 + count]))
+
+
+def vnc_findings(target: HostTarget, port: int, handshake: VncHandshake) -> list[Finding]:
+    if not handshake.version.startswith("RFB "):
+        return []
+    names = [VNC_SECURITY_TYPES.get(t, f"type {t}") for t in handshake.security_types]
+    return [
+        remote_admin(
+            target,
+            port,
+            "VNC",
+            banner=handshake.version,
+            security_types=names,
+            no_authentication=1 in handshake.security_types,
+            **({"refusal": printable(handshake.refusal, 200)} if handshake.refusal else {}),
+        )
+    ]
+
+
+def _vnc_security_complete(version: str) -> Callable[[bytes], bool]:
+    if version < "RFB 003.007":
+        return lambda got: len(got) >= 4  # RFB 3.3: the server picks one type (u32)
+    return lambda got: bool(got) and (got[0] == 0 or len(got) >= 1 + got[0])
+
+
+async def probe_vnc(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        greeting = await stream.read_exactly(12)
+        version = greeting.decode("latin-1").strip()
+        if not version.startswith("RFB "):
+            return []
+        reply = "RFB 003.008" if version >= "RFB 003.008" else version
+        await stream.send(reply.encode("latin-1") + b"\n")
+        data = await stream.read_until(_vnc_security_complete(version), 512, accept_partial=True)
+    return vnc_findings(target, port.port, parse_vnc_security(version, data))
+
+
+# --- RDP ----------------------------------------------------------------------------
+
+RDP_PROTOCOLS = {0: "standard RDP security", 1: "TLS", 2: "CredSSP (NLA)", 8: "RDSTLS"}
+
+
+def rdp_connection_request() -> bytes:
+    """TPKT + X.224 Connection Request + RDP_NEG_REQ asking for TLS or CredSSP."""
+    negotiation = struct.pack("<BBHI", 0x01, 0, 8, 0x03)
+    x224 = bytes([6 + len(negotiation), 0xE0, 0, 0, 0, 0, 0]) + negotiation
+    return struct.pack(">BBH", 3, 0, 4 + len(x224)) + x224
+
+
+def rdp_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    """An X.224 Connection Confirm proves RDP; the negotiation says which security."""
+    if len(reply) < 7 or reply[0] != 3 or reply[5] != 0xD0:
+        return []
+    evidence: dict[str, Any] = {}
+    if len(reply) >= 19 and reply[11] == 0x02:
+        selected = int.from_bytes(reply[15:19], "little")
+        evidence["selected_security"] = RDP_PROTOCOLS.get(selected, f"protocol {selected}")
+    elif len(reply) >= 19 and reply[11] == 0x03:
+        evidence["negotiation_failure"] = int.from_bytes(reply[15:19], "little")
+    return [remote_admin(target, port, "RDP", **evidence)]
+
+
+async def probe_rdp(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port) as stream:
+        await stream.send(rdp_connection_request())
+        reply = await stream.read_until(
+            lambda got: len(got) >= 4 and len(got) >= int.from_bytes(got[2:4], "big"), 1024
+        )
+    return rdp_findings(target, port.port, reply)
+
+
+# --- SMB and NetBIOS --------------------------------------------------------------------
+
+SMB_DIALECTS = (b"NT LM 0.12", b"SMB 2.002", b"SMB 2.???")
+
+
+def smb_negotiate() -> bytes:
+    """An SMB1 NEGOTIATE offering SMB2 too: SMB1-only and SMB2/3 servers both answer it."""
+    header = (
+        b"\xffSMB"
+        + bytes([0x72])
+        + b"\x00" * 4
+        + bytes([0x18])
+        + struct.pack("<H", 0xC853)
+        + b"\x00" * 12
+        + struct.pack("<HHHH", 0, 0xFEFF, 0, 0)
+    )
+    dialects = b"".join(b"\x02" + name + b"\x00" for name in SMB_DIALECTS)
+    message = header + b"\x00" + struct.pack("<H", len(dialects)) + dialects
+    return struct.pack(">I", len(message)) + message
+
+
+def smb_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    if len(reply) < 8 or reply[0] != 0:
+        return []
+    signature = reply[4:8]
+    if signature == b"\xfeSMB":
+        evidence: dict[str, Any] = {"smb1": False}
+        if len(reply) >= 4 + 64 + 6:
+            dialect = int.from_bytes(reply[4 + 64 + 4 : 4 + 64 + 6], "little")
+            evidence["dialect"] = f"0x{dialect:04x}"
+        return [remote_admin(target, port, "SMB", **evidence)]
+    if signature == b"\xffSMB":
+        return [remote_admin(target, port, "SMB", smb1=True, dialect="NT LM 0.12")]
+    return []
+
+
+async def probe_smb(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port) as stream:
+        await stream.send(smb_negotiate())
+        reply = await stream.read_until(
+            lambda got: len(got) >= 4 and len(got) >= 4 + int.from_bytes(got[1:4], "big"), 4096
+        )
+    return smb_findings(target, port.port, reply)
+
+
+def netbios_name(name: str, suffix: int = 0x20) -> bytes:
+    """RFC 1002 first-level encoding of a NetBIOS name."""
+    raw = name.upper().ljust(15)[:15].encode("ascii") + bytes([suffix])
+    encoded = bytes(c for byte in raw for c in (0x41 + (byte >> 4), 0x41 + (byte & 0x0F)))
+    return b"\x20" + encoded + b"\x00"
+
+
+def netbios_session_request() -> bytes:
+    payload = netbios_name("*SMBSERVER") + netbios_name("VIGIE", 0x00)
+    return struct.pack(">BBH", 0x81, 0, len(payload)) + payload
+
+
+NETBIOS_ANSWERS = {0x82: "positive", 0x83: "negative", 0x84: "retarget"}
+
+
+def netbios_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    if len(reply) < 4 or reply[0] not in NETBIOS_ANSWERS:
+        return []
+    return [
+        remote_admin(target, port, "SMB over NetBIOS", session_answer=NETBIOS_ANSWERS[reply[0]])
+    ]
+
+
+async def probe_netbios(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port) as stream:
+        await stream.send(netbios_session_request())
+        reply = await stream.read_until(lambda got: len(got) >= 4, 64, accept_partial=True)
+    return netbios_findings(target, port.port, reply)
+
+
+# --- X11 ----------------------------------------------------------------------------
+
+X11_ANSWERS = {0: "refused", 1: "granted without authentication", 2: "authentication required"}
+
+
+def x11_setup_request() -> bytes:
+    """Little-endian connection setup, protocol 11.0, no authorisation."""
+    return b"l\x00" + struct.pack("<HHHH", 11, 0, 0, 0) + b"\x00\x00"
+
+
+def x11_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    if len(reply) < 8 or reply[0] not in X11_ANSWERS:
+        return []
+    major = int.from_bytes(reply[2:4], "little")
+    if major != 11:
+        return []
+    evidence: dict[str, Any] = {"access": X11_ANSWERS[reply[0]]}
+    if reply[0] == 0 and reply[1]:
+        evidence["reason"] = printable(reply[8 : 8 + reply[1]], 200)
+    return [remote_admin(target, port, "X11", **evidence)]
+
+
+async def probe_x11(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port) as stream:
+        await stream.send(x11_setup_request())
+        reply = await stream.read_until(lambda got: len(got) >= 8, 1024, accept_partial=True)
+    return x11_findings(target, port.port, reply)
+
+
+# --- WinRM --------------------------------------------------------------------------
+
+
+def winrm_findings(target: HostTarget, port: int, response: HttpResponse | None) -> list[Finding]:
+    """WS-Management answers ``POST /wsman``: with 401 and Negotiate/Kerberos, or SOAP."""
+    if response is None or response.status == 404:
+        return []
+    schemes = response.header("www-authenticate")
+    server = response.header("server")
+    soap = "soap+xml" in response.header("content-type").lower()
+    windows_auth = any(s in schemes.lower() for s in ("negotiate", "kerberos", "credssp"))
+    if not (soap or windows_auth or "microsoft-httpapi" in server.lower()):
+        return []
+    return [
+        remote_admin(
+            target,
+            port,
+            "WinRM",
+            status=response.status,
+            authentication=printable(schemes, 200),
+            server=printable(server, 200),
+        )
+    ]
+
+
+async def probe_winrm(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        _, response = await http_exchange(
+            stream,
+            "POST",
+            http_host(target),
+            "/wsman",
+            {"Content-Type": "application/soap+xml;charset=UTF-8", "Content-Length": "0"},
+        )
+    return winrm_findings(target, port.port, response)
