@@ -140,12 +140,16 @@ def _ssh_options(timeout: float) -> asyncssh.SSHClientConnectionOptions:
     from asyncssh.mac import get_mac_algs
     from asyncssh.public_key import get_public_key_algs
 
+    def names(algorithms: list[bytes]) -> list[str]:
+        return [alg.decode("ascii") for alg in algorithms if not alg.startswith(b"gss-")]
+
     return asyncssh.SSHClientConnectionOptions(
+        config=None,
         connect_timeout=timeout,
-        kex_algs=[alg for alg in get_kex_algs() if not alg.startswith(b"gss-")],
-        server_host_key_algs=list(get_public_key_algs()),
-        encryption_algs=list(get_encryption_algs()),
-        mac_algs=list(get_mac_algs()),
+        kex_algs=names(get_kex_algs()),
+        server_host_key_algs=names(get_public_key_algs()),
+        encryption_algs=names(get_encryption_algs()),
+        mac_algs=names(get_mac_algs()),
     )
 
 
