@@ -1,0 +1,1051 @@
+"""HTTP family: pure judgments (unit) and the wiring against real nginx and hostile servers.
+
+The test world (127.0.5.0/24; scope allows 127.0.5.0/25 only):
+- nginx, one server block per case, each site on its own address, ports 80
+  and 443 (trustme certificate, HTTP/2), ``twin`` sharing ``good``'s address;
+- Knot on 127.0.5.53 serving ``vigie-http.test``: ``other`` (127.0.5.38, in
+  scope) and ``evil`` (127.0.5.200, out of scope);
+- asyncio servers playing a redirect loop, an endless redirect chain, a
+  redirect to an out-of-scope address, headers dripped one byte a second,
+  endless headers, oversized headers, a gzip bomb, TRACE echo; listeners on
+  out-of-scope addresses count the connections they receive (must be none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vigie.scanner.http as http_family
+from tests.dns_server import free_port, start_zone_server
+from tests.scanner import http_servers as hs
+from vigie.catalogue import checks_in
+from vigie.config import Settings
+from vigie.errors import ConfigError
+from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort
+from vigie.scanner.base import ProbeContext
+from vigie.scanner.http import (
+    PROBE_ORIGIN,
+    Baseline,
+    BodyDecodeError,
+    BoundedDecoder,
+    Endpoint,
+    HttpObservation,
+    PathProbe,
+    Site,
+    Visit,
+    check_http,
+    cookie_findings,
+    cors_findings,
+    csp_findings,
+    exposure_findings,
+    frame_options_findings,
+    graded_sites,
+    hsts_findings,
+    is_main_web_host,
+    listing_findings,
+    load_path_list,
+    no_https_redirect_findings,
+    parse_hsts,
+    parse_path_list,
+    parse_security_txt,
+    security_txt_findings,
+    trace_findings,
+    version_findings,
+    visit_findings,
+    web_endpoints,
+)
+from vigie.scanner.http._client import FetchRequest, http_client
+from vigie.scanner.http._content import DETECTORS
+from vigie.scanner.http._headers import content_type_options_findings, referrer_policy_findings
+
+TARGET = HostTarget("agence.vigie-http.test", "127.0.5.10")
+SITE = Site(TARGET, 443)
+HTTP_IDS = {spec.check_id for spec in checks_in(Family.HTTP)}
+
+
+def obs(
+    url: str = "https://agence.vigie-http.test/",
+    status: int = 200,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
+    body: bytes | str = b"",
+    method: str = "GET",
+) -> HttpObservation:
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    raw = body.encode() if isinstance(body, str) else body
+    return HttpObservation(method=method, url=url, status=status, headers=tuple(pairs), body=raw)
+
+
+def ids_of(findings: list[Finding]) -> set[str]:
+    return {f.check_id for f in findings}
+
+
+# --- unit: HSTS ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "max_age", "subdomains"),
+    [
+        ("max-age=31536000; includeSubDomains", 31536000, True),
+        ('max-age="600"', 600, False),
+        ("MAX-AGE=0", 0, False),
+        ("includeSubDomains", None, True),
+        ("max-age=abc", None, False),
+    ],
+)
+def test_parse_hsts(value: str, max_age: int | None, subdomains: bool) -> None:
+    policy = parse_hsts(value)
+    assert (policy.max_age, policy.include_subdomains) == (max_age, subdomains)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Strict-Transport-Security": "max-age=31536000"}, set()),
+        ({"Strict-Transport-Security": "max-age=15552000"}, set()),
+        ({"Strict-Transport-Security": "max-age=15551999"}, {"http.hsts.short_max_age"}),
+        ({"Strict-Transport-Security": "max-age=0"}, {"http.hsts.short_max_age"}),
+        ({"Strict-Transport-Security": "includeSubDomains"}, {"http.hsts.missing"}),
+        ({}, {"http.hsts.missing"}),
+    ],
+)
+def test_hsts_on_https_responses(headers: dict[str, str], expected: set[str]) -> None:
+    assert ids_of(hsts_findings(SITE, obs(headers=headers))) == expected
+
+
+def test_hsts_is_not_judged_on_plain_http() -> None:
+    assert hsts_findings(SITE, obs("http://agence.vigie-http.test/")) == []
+
+
+# --- unit: document headers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("csp", "expected"),
+    [
+        (None, {"http.csp.missing"}),
+        ("default-src 'self'", set()),
+        ("default-src 'self' 'unsafe-inline'", {"http.csp.unsafe"}),
+        ("script-src 'self' 'unsafe-eval'; default-src 'self'", {"http.csp.unsafe"}),
+        ("default-src *", {"http.csp.unsafe"}),
+        ("script-src 'nonce-abc' 'unsafe-inline'; default-src 'self'", set()),
+        ("script-src 'nonce-abc' 'strict-dynamic' * ; default-src 'none'", set()),
+        ("frame-ancestors 'none'", {"http.csp.unsafe"}),  # scripts unrestricted
+        ("script-src 'self'; default-src 'self' 'unsafe-inline'", {"http.csp.unsafe"}),
+    ],
+)
+def test_csp(csp: str | None, expected: set[str]) -> None:
+    headers = {} if csp is None else {"Content-Security-Policy": csp}
+    assert ids_of(csp_findings(SITE, obs(headers=headers))) == expected
+
+
+def test_csp_report_only_does_not_count_and_a_strict_second_policy_wins() -> None:
+    report_only = obs(headers={"Content-Security-Policy-Report-Only": "default-src 'self'"})
+    assert ids_of(csp_findings(SITE, report_only)) == {"http.csp.missing"}
+    two = obs(
+        headers=[
+            ("Content-Security-Policy", "default-src * 'unsafe-inline'"),
+            ("Content-Security-Policy", "default-src 'self'"),
+        ]
+    )
+    assert csp_findings(SITE, two) == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "fires"),
+    [
+        ({"X-Frame-Options": "DENY"}, False),
+        ({"X-Frame-Options": "sameorigin"}, False),
+        ({"Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'"}, False),
+        ({"X-Frame-Options": "ALLOW-FROM https://x.example"}, True),
+        ({}, True),
+    ],
+)
+def test_frame_options(headers: dict[str, str], fires: bool) -> None:
+    assert bool(frame_options_findings(SITE, obs(headers=headers))) is fires
+
+
+def test_nosniff_and_referrer_policy() -> None:
+    assert (
+        content_type_options_findings(SITE, obs(headers={"X-Content-Type-Options": "nosniff"}))
+        == []
+    )
+    assert content_type_options_findings(SITE, obs(headers={"X-Content-Type-Options": "sniff"}))
+    assert referrer_policy_findings(SITE, obs(headers={"Referrer-Policy": "no-referrer"})) == []
+    assert referrer_policy_findings(SITE, obs(headers={"Referrer-Policy": "nonsense"}))
+    assert referrer_policy_findings(SITE, obs())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fires"),
+    [
+        ("Server", "nginx/1.22.1", True),
+        ("Server", "Apache/2", True),
+        ("Server", "Apache/2.4.57 (Debian)", True),
+        ("Server", "Microsoft-IIS/10.0", True),
+        ("Server", "nginx", False),
+        ("Server", "cloudflare", False),
+        ("X-Powered-By", "PHP/8.1.2", True),
+        ("X-Powered-By", "Express", False),
+        ("X-AspNet-Version", "4.0.30319", True),
+    ],
+)
+def test_version_disclosure(name: str, value: str, fires: bool) -> None:
+    findings = version_findings(SITE, obs(headers={name: value}))
+    assert bool(findings) is fires
+    if fires:
+        assert findings[0].discriminator == name.lower()
+        assert findings[0].evidence["disclosed"] == value
+
+
+def test_cookies_secure_over_https_and_httponly_on_session_cookies() -> None:
+    response = obs(
+        headers=[
+            ("Set-Cookie", "PHPSESSID=abc123secret; path=/"),
+            ("Set-Cookie", "theme=dark; Path=/"),
+            ("Set-Cookie", "csrftoken=xyz; Secure"),
+            ("Set-Cookie", "sessionid=ok; Secure; HttpOnly; SameSite=Lax"),
+            ("Set-Cookie", "auth_token=; Max-Age=0"),  # being deleted: ignored
+        ]
+    )
+    found = {(f.check_id, f.discriminator) for f in cookie_findings(SITE, response)}
+    assert found == {
+        ("http.cookie.insecure", "PHPSESSID"),
+        ("http.cookie.no_httponly", "PHPSESSID"),
+        ("http.cookie.insecure", "theme"),
+    }
+    evidence = json.dumps([dict(f.evidence) for f in cookie_findings(SITE, response)])
+    assert "abc123secret" not in evidence  # cookie values are masked
+
+
+def test_cookies_over_http_are_not_told_to_be_secure() -> None:
+    response = obs("http://agence.vigie-http.test/", headers={"Set-Cookie": "JSESSIONID=1"})
+    assert ids_of(cookie_findings(Site(TARGET, 80), response)) == {"http.cookie.no_httponly"}
+
+
+@pytest.mark.parametrize(
+    ("allow_origin", "credentials", "fires"),
+    [
+        (PROBE_ORIGIN, "true", True),
+        (PROBE_ORIGIN, None, False),
+        ("*", None, False),
+        ("*", "true", True),
+        ("null", "true", True),
+        ("https://agence.vigie-http.test", "true", False),
+    ],
+)
+def test_cors(allow_origin: str, credentials: str | None, fires: bool) -> None:
+    headers = {"Access-Control-Allow-Origin": allow_origin}
+    if credentials:
+        headers["Access-Control-Allow-Credentials"] = credentials
+    assert bool(cors_findings(SITE, obs(headers=headers))) is fires
+
+
+def test_trace_needs_200_and_the_echo() -> None:
+    echo = "TRACE / HTTP/1.1\r\nX-Vigie-Trace: m-123\r\n"
+    assert ids_of(trace_findings(SITE, obs(body=echo, method="TRACE"), "m-123")) == {
+        "http.trace_enabled"
+    }
+    assert trace_findings(SITE, obs(status=405, body=echo, method="TRACE"), "m-123") == []
+    assert trace_findings(SITE, obs(body="<html>hello</html>", method="TRACE"), "m-123") == []
+
+
+# --- unit: redirects and what gets graded ----------------------------------------------
+
+
+def test_http_redirecting_to_https_on_the_same_host_is_fine_even_if_https_then_failed() -> None:
+    redirect = obs(
+        "http://agence.vigie-http.test/", 301, {"Location": "https://agence.vigie-http.test/"}
+    )
+    assert no_https_redirect_findings(Site(TARGET, 80), [redirect]) == []
+
+
+def test_http_redirecting_to_https_on_another_host_is_reported() -> None:
+    redirect = obs(
+        "http://agence.vigie-http.test/", 301, {"Location": "https://www.agence.vigie-http.test/"}
+    )
+    findings = no_https_redirect_findings(Site(TARGET, 80), [redirect])
+    assert ids_of(findings) == {"http.no_https_redirect"}
+    assert "not to https:// on the same host" in findings[0].evidence["reason"]
+
+
+def test_a_site_that_sends_users_elsewhere_is_judged_only_on_hsts() -> None:
+    redirect = obs("https://agence.vigie-http.test/", 302, {"Location": "https://sso.example/"})
+    visit = Visit(Endpoint("https", 443), (redirect,), redirect, left_host=True)
+    findings = visit_findings(TARGET, [visit], graded_sites([visit]))
+    assert ids_of(findings) == {"http.hsts.missing"}
+
+
+def test_headers_are_judged_on_the_final_same_host_response_with_the_chain() -> None:
+    first = obs("https://agence.vigie-http.test/", 302, {"Location": "/login"})
+    good = {**hs.GOOD_HEADERS}
+    final = HttpObservation(
+        "GET",
+        "https://agence.vigie-http.test/login",
+        200,
+        tuple(good.items()),
+        chain=(first.as_hop(),),
+    )
+    visit = Visit(Endpoint("https", 443), (first, final), final)
+    assert visit_findings(TARGET, [visit], graded_sites([visit])) == []
+    bare = HttpObservation("GET", final.url, 200, chain=(first.as_hop(),))
+    bad = visit_findings(TARGET, [Visit(Endpoint("https", 443), (first, bare), bare)], {})
+    assert bad == []  # nothing graded without a site
+    sites = graded_sites([Visit(Endpoint("https", 443), (first, bare), bare)])
+    findings = visit_findings(TARGET, [sites[Endpoint("https", 443)]], sites)
+    hsts = next(f for f in findings if f.check_id == "http.hsts.missing")
+    assert [hop["status"] for hop in hsts.evidence["redirect_chain"]] == [302, 200]
+
+
+def test_an_https_front_page_that_downgrades_to_http_is_judged_where_https_ended() -> None:
+    first = obs(
+        "https://agence.vigie-http.test/", 301, {"Location": "http://agence.vigie-http.test/"}
+    )
+    final = obs("http://agence.vigie-http.test/", 200, hs.GOOD_HEADERS)
+    visit = Visit(Endpoint("https", 443), (first, final), final)
+    findings = visit_findings(TARGET, [visit], graded_sites([visit]))
+    assert {(f.check_id, f.port) for f in findings} == {("http.hsts.missing", 443)}
+
+
+def test_plain_http_documents_are_judged_only_when_the_host_has_no_https_site() -> None:
+    plain = obs("http://agence.vigie-http.test/", 200)
+    alone = Visit(Endpoint("http", 80), (plain,), plain)
+    only_http = ids_of(visit_findings(TARGET, [alone], graded_sites([alone])))
+    assert "http.csp.missing" in only_http and "http.no_https_redirect" in only_http
+    tidy = obs("https://agence.vigie-http.test/", 200, hs.GOOD_HEADERS)
+    https = Visit(Endpoint("https", 443), (tidy,), tidy)
+    both = ids_of(visit_findings(TARGET, [alone, https], graded_sites([alone, https])))
+    assert both == {"http.no_https_redirect"}
+
+
+def test_web_endpoints_from_the_port_stage() -> None:
+    ports = [
+        OpenPort(80, "http"),
+        OpenPort(443, ""),
+        OpenPort(8443, "https-alt", tls=True),
+        OpenPort(8080, ""),
+        OpenPort(8000, "http-alt"),
+        OpenPort(22, "ssh"),
+        OpenPort(9000, "cslistener"),
+        OpenPort(3000, "http", tls=True),
+    ]
+    assert web_endpoints(ports) == [
+        Endpoint("http", 80),
+        Endpoint("https", 443),
+        Endpoint("https", 3000),
+        Endpoint("http", 8000),
+        Endpoint("http", 8080),
+        Endpoint("https", 8443),
+    ]
+
+
+# --- unit: content detectors -----------------------------------------------------------
+
+NOT_FOUND = Baseline((obs(status=404, body="<html>404 Not Found</html>"),), "tok")
+
+
+@pytest.mark.parametrize(
+    ("detector", "body", "headers", "status", "fires"),
+    [
+        ("git_head", "ref: refs/heads/main\n", {}, 200, True),
+        ("git_head", "z" * 40 + "\n", {}, 200, False),
+        ("git_head", "0123456789abcdef0123456789abcdef01234567\n", {}, 200, True),
+        ("git_head", "ref: refs/heads/main\n", {}, 403, False),
+        ("git_config", "[core]\n\trepositoryformatversion = 0\n", {}, 200, True),
+        ("svn_entries", "12\n", {}, 200, True),
+        ("svn_entries", "<html>12</html>", {"Content-Type": "text/html"}, 200, False),
+        ("sqlite", b"SQLite format 3\x00rest", {}, 200, True),
+        ("env_file", "DB_HOST=x\nDB_PASSWORD=y\n# c\n", {}, 200, True),
+        (
+            "env_file",
+            "<html><body>A=1\nB=2</body></html>",
+            {"Content-Type": "text/html"},
+            200,
+            False,
+        ),
+        ("env_file", "just one=line\nand prose here\nmore prose\n", {}, 200, False),
+        (
+            "server_status",
+            "Active connections: 1 \nserver accepts handled requests\n 1 1 1\n",
+            {},
+            200,
+            True,
+        ),
+        ("server_status", "<h1>Apache Server Status for web</h1>", {}, 200, True),
+        ("server_status", "Active connections: we have many!", {}, 200, False),
+        ("phpinfo", '<h1 class="p">PHP Version 8.2.7</h1><td class="e">System</td>', {}, 200, True),
+        ("phpinfo", "We upgraded to PHP Version 8 last year", {}, 200, False),
+        ("admin_panel", "<title>phpMyAdmin</title><input name='pma_username'>", {}, 200, True),
+        (
+            "admin_panel",
+            "<title>Login - Adminer</title><select name='auth[driver]'>",
+            {},
+            200,
+            True,
+        ),
+        (
+            "admin_panel",
+            "401",
+            {"WWW-Authenticate": 'Basic realm="Tomcat Manager Application"'},
+            401,
+            True,
+        ),
+        ("admin_panel", "<p>Read about phpMyAdmin on our blog</p>", {}, 200, False),
+        ("archive", b"PK\x03\x04rest", {}, 200, True),
+        ("archive", b"\x1f\x8b\x08rest", {}, 200, True),
+        ("archive", b"\0" * 257 + b"ustar\0", {}, 200, True),
+        ("archive", "<html>not a zip</html>", {}, 200, False),
+        ("sql_dump", "-- MySQL dump 10.13\nCREATE TABLE x (id int);", {}, 200, True),
+        ("sql_dump", "INSERT INTO t VALUES (1, 'secret');", {}, 200, True),
+        ("sql_dump", "<html>INSERT INTO</html>", {"Content-Type": "text/html"}, 200, False),
+        ("backup_file", "<?php $db_password = 'x';", {}, 200, True),
+        ("directory_listing", "<html><head><title>Index of /uploads/</title>", {}, 200, True),
+        ("directory_listing", "<title>Directory listing for /</title>", {}, 200, True),
+        ("directory_listing", "<pre>[To Parent Directory]</pre>", {}, 200, True),
+        ("directory_listing", "<title>Our index of publications</title>", {}, 200, False),
+    ],
+)
+def test_detectors(
+    detector: str, body: str | bytes, headers: dict[str, str], status: int, fires: bool
+) -> None:
+    assert (
+        DETECTORS[detector](obs(status=status, headers=headers, body=body)) is not None
+    ) is fires
+
+
+def test_exposure_evidence_masks_secrets() -> None:
+    env = obs(
+        "https://agence.vigie-http.test/.env", body="APP_KEY=base64:XYZ\nDB_PASSWORD=hunter2\n"
+    )
+    probe = PathProbe("/.env", "http.exposed.env_file", "env_file")
+    [finding] = exposure_findings(SITE, probe, env, NOT_FOUND)
+    assert finding.discriminator == "/.env"
+    assert "hunter2" not in json.dumps(dict(finding.evidence))
+    assert "DB_PASSWORD=<7 chars masked>" in finding.evidence["snippet"]
+    dump = obs(body="INSERT INTO `users` VALUES (1,'ministre@example.ml');\n")
+    [sql] = exposure_findings(
+        SITE, PathProbe("/db.sql", "http.exposed.backup", "sql_dump"), dump, NOT_FOUND
+    )
+    assert "ministre" not in json.dumps(dict(sql.evidence))
+
+
+def test_a_soft_404_that_echoes_the_path_is_recognised() -> None:
+    page = "<html><body>Nothing at {path} - try the home page</body></html>"
+    baseline = Baseline(
+        (obs("https://a.test/vigie-tok", body=page.format(path="/vigie-tok")),), "tok"
+    )
+    lookalike = obs("https://a.test/.git/HEAD", body=page.format(path="/.git/HEAD"))
+    probe = PathProbe("/.git/HEAD", "http.exposed.vcs", "git_head")
+    assert http_family.looks_like_baseline(lookalike, baseline)
+    assert exposure_findings(SITE, probe, lookalike, baseline) == []
+
+
+def test_a_catch_all_serving_matching_content_everywhere_proves_nothing() -> None:
+    env = "A=1\nB=2\n"
+    baseline = Baseline((obs("https://a.test/vigie-x", body=env + "C=3\nD=4\nE=5\n"),), "x")
+    probe = PathProbe("/.env", "http.exposed.env_file", "env_file")
+    assert exposure_findings(SITE, probe, obs("https://a.test/.env", body=env), baseline) == []
+
+
+def test_front_page_listing() -> None:
+    listing = obs(body="<html><head><title>Index of /</title></head><h1>Index of /</h1>")
+    assert [(f.check_id, f.discriminator) for f in listing_findings(SITE, listing)] == [
+        ("http.directory_listing", "/")
+    ]
+
+
+# --- unit: security.txt ----------------------------------------------------------------
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_security_txt_valid_expired_and_incomplete() -> None:
+    txt = "text/plain"
+    good = obs(headers={"Content-Type": txt}, body=hs.VALID_SECURITY_TXT)
+    assert security_txt_findings(SITE, good, NOW) == []
+    expired = obs(headers={"Content-Type": txt}, body=hs.EXPIRED_SECURITY_TXT)
+    assert ids_of(security_txt_findings(SITE, expired, NOW)) == {"http.security_txt.expired"}
+    no_contact = obs(headers={"Content-Type": txt}, body="Expires: 2099-01-01T00:00:00Z\n")
+    assert ids_of(security_txt_findings(SITE, no_contact, NOW)) == {"http.security_txt.missing"}
+    bad_date = obs(body="Contact: mailto:a@b.ml\nExpires: next year\n")
+    findings = security_txt_findings(SITE, bad_date, NOW)
+    assert ids_of(findings) == {"http.security_txt.missing"}
+    assert "RFC 3339" in findings[0].evidence["reason"]
+    html = obs(headers={"Content-Type": "text/html"}, body="<html>Contact: x Expires: y</html>")
+    assert ids_of(security_txt_findings(SITE, html, NOW)) == {"http.security_txt.missing"}
+    assert ids_of(security_txt_findings(SITE, obs(status=404), NOW)) == {
+        "http.security_txt.missing"
+    }
+
+
+def test_security_txt_inside_a_pgp_signature() -> None:
+    signed = (
+        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n"
+        "Contact: https://cert.example.ml/report\nExpires: 2030-01-01T00:00:00+00:00\n"
+        "-----BEGIN PGP SIGNATURE-----\nContact: not-this\n-----END PGP SIGNATURE-----\n"
+    )
+    parsed = parse_security_txt(signed)
+    assert parsed.contacts == ("https://cert.example.ml/report",)
+    assert parsed.expires == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("domain", "main"),
+    [
+        ("sante.gouv.ml", True),
+        ("www.sante.gouv.ml", True),
+        ("mail.sante.gouv.ml", False),
+        ("example.com", True),
+        ("portal.example.com", False),
+        ("agence.vigie-http.test", True),  # unknown suffix: assumed main
+    ],
+)
+def test_main_web_host(domain: str, main: bool) -> None:
+    assert is_main_web_host(domain) is main
+
+
+# --- unit: bounded decoding ------------------------------------------------------------
+
+
+def test_identity_bodies_are_cut_at_the_limit() -> None:
+    decoder = BoundedDecoder([], 10)
+    decoder.feed(b"0123456789abcdef")
+    assert decoder.body == b"0123456789" and decoder.full
+
+
+def test_gzip_deflate_and_several_members() -> None:
+    data = b"hello world " * 100
+    for codings, raw in (
+        (["gzip"], gzip.compress(data)),
+        (["deflate"], zlib.compress(data)),
+        (["deflate"], zlib.compress(data)[2:-4]),  # raw deflate, as some servers send
+        (["gzip"], gzip.compress(data[:600]) + gzip.compress(data[600:])),
+    ):
+        decoder = BoundedDecoder(codings, 1 << 20)
+        for start in range(0, len(raw), 7):
+            decoder.feed(raw[start : start + 7])
+        assert decoder.body == data, codings
+
+
+def test_unsupported_or_corrupt_encodings_are_refused() -> None:
+    with pytest.raises(BodyDecodeError):
+        BoundedDecoder(["br"], 100)
+    with pytest.raises(BodyDecodeError):
+        BoundedDecoder(["gzip", "gzip"], 100)
+    with pytest.raises(BodyDecodeError):
+        BoundedDecoder(["gzip"], 100).feed(b"not gzip at all")
+
+
+def test_a_decompression_bomb_chunk_stays_within_the_limit() -> None:
+    bomb = hs.gzip_member(256 << 20)  # 256 MiB of zeros in ~250 KB
+    tracemalloc.start()
+    try:
+        decoder = BoundedDecoder(["gzip"], 1 << 20)
+        decoder.feed(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert decoder.full and len(decoder.body) == 1 << 20
+    assert peak < 8 << 20
+
+
+# --- unit: the path list ---------------------------------------------------------------
+
+
+def test_builtin_path_list_covers_every_exposure_check() -> None:
+    probes = load_path_list(None)
+    assert {p.check for p in probes} == {
+        "http.directory_listing",
+        "http.exposed.vcs",
+        "http.exposed.env_file",
+        "http.exposed.server_status",
+        "http.exposed.phpinfo",
+        "http.exposed.admin_panel",
+        "http.exposed.backup",
+    }
+    assert {p.detector for p in probes} <= set(DETECTORS)
+
+
+def test_a_deployment_extends_the_path_list(tmp_path: Path) -> None:
+    extra = tmp_path / "paths.toml"
+    extra.write_text(
+        '[[path]]\npath = "/old/.env"\ncheck = "http.exposed.env_file"\ndetector = "env_file"\n'
+    )
+    probes = load_path_list(extra)
+    assert PathProbe("/old/.env", "http.exposed.env_file", "env_file") in probes
+    assert len(probes) == len(load_path_list(None)) + 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        'path = "no-slash"\ncheck = "http.exposed.vcs"\ndetector = "git_head"',
+        'path = "/x"\ncheck = "http.hsts.missing"\ndetector = "git_head"',
+        'path = "/x"\ncheck = "http.exposed.vcs"\ndetector = "run_this"',
+        'path = "/x"\ncheck = "http.exposed.vcs"',
+    ],
+)
+def test_a_bad_path_entry_is_a_config_error(entry: str) -> None:
+    with pytest.raises(ConfigError, match=r"extra\.toml: path #1"):
+        parse_path_list(f"[[path]]\n{entry}\n", "extra.toml")
+
+
+def test_public_names() -> None:
+    assert sorted(http_family.__all__) == sorted(set(http_family.__all__))
+    for name in http_family.__all__:
+        assert hasattr(http_family, name), name
+
+
+# --- the test world --------------------------------------------------------------------
+
+ZONE = "vigie-http.test"
+KNOT = "127.0.5.53"
+OTHER = "127.0.5.38"  # in scope: where other.vigie-http.test points
+EVIL = "127.0.5.200"  # out of scope: where evil.vigie-http.test points
+EVIL_LITERAL = "127.0.5.201"  # out of scope: named as an address in a Location
+
+
+def d(name: str) -> str:
+    return f"{name}.{ZONE}"
+
+
+NGINX_SITES = [
+    hs.Site(
+        d("good"),
+        "127.0.5.10",
+        # A login redirect within the host; a well-flagged session cookie.
+        files={"login/index.html": hs.INDEX_HTML},
+        extra=(
+            '    add_header Set-Cookie "sessionid=s3cr3t; Path=/; Secure; HttpOnly" always;\n'
+            "    location = / { return 302 /login/; }\n"
+        ),
+    ),
+    hs.Site(d("twin"), "127.0.5.10", headers={}, security_txt=None),
+    hs.Site(
+        d("bare"), "127.0.5.11", redirect=False, headers={}, security_txt=None, server_tokens=True
+    ),
+    hs.Site(
+        d("shorthsts"),
+        "127.0.5.12",
+        headers={**hs.GOOD_HEADERS, "Strict-Transport-Security": "max-age=86400"},
+    ),
+    hs.Site(
+        d("unsafecsp"),
+        "127.0.5.13",
+        headers={
+            **hs.GOOD_HEADERS,
+            "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+        },
+    ),
+    hs.Site(
+        d("cookies"),
+        "127.0.5.14",
+        extra=(
+            '    add_header Set-Cookie "PHPSESSID=abc123secret; Path=/" always;\n'
+            '    add_header Set-Cookie "lang=fr; Path=/" always;\n'
+        ),
+    ),
+    hs.Site(
+        d("cors"),
+        "127.0.5.15",
+        extra=(
+            "    add_header Access-Control-Allow-Origin $http_origin always;\n"
+            '    add_header Access-Control-Allow-Credentials "true" always;\n'
+        ),
+    ),
+    hs.Site(
+        d("autoindex"),
+        "127.0.5.16",
+        index=False,
+        files={"report.pdf": "x"},
+        extra="    autoindex on;\n",
+    ),
+    hs.Site(d("status"), "127.0.5.17", extra="    location = /nginx_status { stub_status; }\n"),
+    hs.Site(
+        d("files"),
+        "127.0.5.18",
+        files={**hs.EXPOSED_FILES, "old/.env": "SECRET_KEY=zzz\nDEBUG=1\n"},
+        extra=(
+            "    location = /manager/html {\n"
+            "        add_header WWW-Authenticate 'Basic realm=\"Tomcat Manager Application\"' always;\n"
+            '        return 401 "401 Unauthorized";\n    }\n'
+        ),
+    ),
+    hs.Site(
+        d("soft404"),
+        "127.0.5.19",
+        extra=(
+            "    location / {\n        default_type text/html;\n"
+            '        return 200 "<html><body><h1>Portail</h1><p>Page $uri</p></body></html>";\n    }\n'
+        ),
+    ),
+    hs.Site(d("expired"), "127.0.5.20", security_txt=hs.EXPIRED_SECURITY_TXT),
+    hs.Site(d("httponly"), "127.0.5.21", https=False, redirect=False),
+    hs.Site("portal.sante.gouv.ml", "127.0.5.22", security_txt=None),
+    hs.Site(
+        d("consent"),
+        "127.0.5.23",
+        headers={},
+        files={"consent/index.html": hs.INDEX_HTML},
+        # Only the final page sets the headers: the consent redirect must not hide them.
+        extra=(
+            "    location = / { return 302 /consent/; }\n    location /consent/ {\n"
+            + "".join(f'        add_header {k} "{v}" always;\n' for k, v in hs.GOOD_HEADERS.items())
+            + "    }\n"
+        ),
+    ),
+    hs.Site(
+        d("hop"),
+        "127.0.5.24",
+        extra=f"    location = / {{ return 302 http://{d('other')}/; }}\n",
+    ),
+    hs.Site(
+        d("leave"),
+        "127.0.5.25",
+        extra=f"    location = / {{ return 302 https://{d('evil')}/; }}\n",
+    ),
+]
+
+
+@dataclass
+class World:
+    resolver: str
+    hostile: hs.HostileServers
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("http")
+    zone = (
+        f"$ORIGIN {ZONE}.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\n"
+        f"ns1 A {KNOT}\nother A {OTHER}\nevil A {EVIL}\n"
+    )
+    hostile = hs.HostileServers()
+    bomb = hs.gzip_member(64 << 20)  # 64 MiB of zeros per member, 64 members: 4 GiB
+    try:
+        hostile.serve("127.0.5.30", 80, hs.redirect_loop)
+        hostile.serve("127.0.5.31", 80, hs.endless_chain)
+        hostile.serve("127.0.5.32", 80, hs.redirect_to(f"http://{EVIL_LITERAL}/"))
+        hostile.serve("127.0.5.33", 80, hs.slow_headers)
+        hostile.serve("127.0.5.34", 80, hs.endless_headers)
+        hostile.serve("127.0.5.35", 80, hs.big_headers(80_000))
+        hostile.serve("127.0.5.36", 80, hs.gzip_bomb(bomb, 64))
+        hostile.serve("127.0.5.37", 80, hs.trace_echo)
+        hostile.serve(OTHER, 80, hs.count_only)
+        hostile.serve(EVIL, 443, hs.count_only)
+        hostile.serve(EVIL_LITERAL, 80, hs.count_only)
+        port = free_port([KNOT])
+        with (
+            start_zone_server(tmp, KNOT, port, {ZONE: zone}) as knot,
+            hs.run_nginx(NGINX_SITES, tmp / "nginx"),
+        ):
+            yield World(knot.resolver, hostile, tmp)
+    finally:
+        hostile.close()
+
+
+def settings_for(world: World, **http: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "scope": {"allow": ["127.0.5.0/25"]},
+            "dns": {"resolvers": [world.resolver], "timeout_s": 1, "lifetime_s": 2},
+            "scan": {"max_rate_per_s": 5000},
+            "http": {"connect_timeout_s": 2, "read_timeout_s": 2, "total_timeout_s": 3, **http},
+        }
+    )
+
+
+WEB = [OpenPort(80, "http"), OpenPort(443, "https", tls=True)]
+HTTP_ONLY = [OpenPort(80, "http")]
+
+
+def scan(settings: Settings, domain: str, ip: str, ports: list[OpenPort] = WEB) -> FamilyResult:
+    async def run() -> FamilyResult:
+        ctx = ProbeContext.from_settings(settings)
+        try:
+            return await check_http(ctx, HostTarget(domain, ip), ports)
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(run())
+
+
+def ids(result: FamilyResult) -> set[str]:
+    return {f.check_id for f in result.findings}
+
+
+def pairs(result: FamilyResult) -> set[tuple[str, int | None, str]]:
+    return {(f.check_id, f.port, f.discriminator) for f in result.findings}
+
+
+def only(result: FamilyResult, check_id: str) -> Finding:
+    matches = [f for f in result.findings if f.check_id == check_id]
+    assert len(matches) == 1, result.findings
+    return matches[0]
+
+
+# --- against real nginx ----------------------------------------------------------------
+
+
+@pytest.mark.network
+def test_a_well_configured_site_yields_no_finding(world: World) -> None:
+    # Given HTTPS with HSTS 1 year, CSP, XFO, nosniff, Referrer-Policy, http->https,
+    # a login redirect within the host, a flagged session cookie and a valid security.txt
+    result = scan(settings_for(world), d("good"), "127.0.5.10")
+    # Then no http.* finding, and the scan is complete
+    assert result.family is Family.HTTP
+    assert result.findings == []
+    assert result.complete
+
+
+@pytest.mark.network
+def test_two_domains_on_one_address_scanned_together_keep_their_own_host_and_sni(
+    world: World,
+) -> None:
+    # Given good and twin on the same address, scanned concurrently with one client
+    async def run() -> tuple[FamilyResult, FamilyResult]:
+        ctx = ProbeContext.from_settings(settings_for(world))
+        try:
+            good, twin = await asyncio.gather(
+                check_http(ctx, HostTarget(d("good"), "127.0.5.10"), WEB),
+                check_http(ctx, HostTarget(d("twin"), "127.0.5.10"), WEB),
+            )
+            return good, twin
+        finally:
+            await ctx.aclose()
+
+    good, twin = asyncio.run(run())
+    # Then each is judged on its own server block (a wrong SNI would get 421)
+    assert ids(good) == set()
+    assert ids(twin) == {
+        "http.hsts.missing",
+        "http.csp.missing",
+        "http.frame_options.missing",
+        "http.content_type_options.missing",
+        "http.referrer_policy.missing",
+        "http.security_txt.missing",
+    }
+    assert only(twin, "http.csp.missing").evidence["status"] == 200
+
+
+@pytest.mark.network
+def test_https_speaks_http2_with_the_domain_as_sni(world: World) -> None:
+    async def run() -> HttpObservation:
+        ctx = ProbeContext.from_settings(settings_for(world))
+        try:
+            request = FetchRequest(f"https://{d('twin')}/", "127.0.5.10")
+            return await http_client(ctx).fetch(ctx, request)
+        finally:
+            await ctx.aclose()
+
+    response = asyncio.run(run())
+    assert response.http_version == "HTTP/2"
+    assert response.status == 200  # nginx answers 421 when SNI and Host differ
+
+
+@pytest.mark.network
+def test_missing_headers_plain_http_and_version_disclosure(world: World) -> None:
+    result = scan(settings_for(world), d("bare"), "127.0.5.11")
+    assert pairs(result) == {
+        ("http.no_https_redirect", 80, ""),
+        ("http.version_disclosed", 80, "server"),
+        ("http.version_disclosed", 443, "server"),
+        ("http.hsts.missing", 443, ""),
+        ("http.csp.missing", 443, ""),
+        ("http.frame_options.missing", 443, ""),
+        ("http.content_type_options.missing", 443, ""),
+        ("http.referrer_policy.missing", 443, ""),
+        ("http.security_txt.missing", 443, ""),
+    }
+    assert only(result, "http.no_https_redirect").evidence["request"] == f"GET http://{d('bare')}/"
+    assert result.complete
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("name", "address", "expected"),
+    [
+        ("shorthsts", "127.0.5.12", {("http.hsts.short_max_age", 443, "")}),
+        ("unsafecsp", "127.0.5.13", {("http.csp.unsafe", 443, "")}),
+        (
+            "cookies",
+            "127.0.5.14",
+            {
+                ("http.cookie.insecure", 443, "PHPSESSID"),
+                ("http.cookie.no_httponly", 443, "PHPSESSID"),
+                ("http.cookie.insecure", 443, "lang"),
+            },
+        ),
+        ("cors", "127.0.5.15", {("http.cors.permissive", 443, "")}),
+        ("autoindex", "127.0.5.16", {("http.directory_listing", 443, "/")}),
+        ("status", "127.0.5.17", {("http.exposed.server_status", 443, "/nginx_status")}),
+        ("soft404", "127.0.5.19", set()),
+        ("expired", "127.0.5.20", {("http.security_txt.expired", 443, "")}),
+        ("consent", "127.0.5.23", set()),
+    ],
+)
+def test_one_weakness_per_site(
+    world: World, name: str, address: str, expected: set[tuple[str, int, str]]
+) -> None:
+    result = scan(settings_for(world), d(name), address)
+    assert pairs(result) == expected
+    assert result.complete
+
+
+@pytest.mark.network
+def test_exposed_files_are_found_by_content_with_secrets_masked(world: World) -> None:
+    extra = world.tmp / "paths.toml"
+    extra.write_text(
+        '[[path]]\npath = "/old/.env"\ncheck = "http.exposed.env_file"\ndetector = "env_file"\n'
+    )
+    result = scan(settings_for(world, paths_file=str(extra)), d("files"), "127.0.5.18")
+    assert pairs(result) == {
+        ("http.exposed.vcs", 443, "/.git/HEAD"),
+        ("http.exposed.vcs", 443, "/.git/config"),
+        ("http.exposed.vcs", 443, "/.svn/entries"),
+        ("http.exposed.env_file", 443, "/.env"),
+        ("http.exposed.env_file", 443, "/old/.env"),
+        ("http.exposed.phpinfo", 443, "/phpinfo.php"),
+        ("http.exposed.admin_panel", 443, "/phpmyadmin/"),
+        ("http.exposed.admin_panel", 443, "/manager/html"),
+        ("http.exposed.backup", 443, "/backup.sql"),
+        ("http.exposed.backup", 443, "/backup.zip"),
+    }
+    evidence = json.dumps([dict(f.evidence) for f in result.findings])
+    for secret in ("hunter2-secret", "q0Zx1Y2", "gitS3cret", "ministre@", "zzz"):
+        assert secret not in evidence
+    env = next(f for f in result.findings if f.discriminator == "/.env")
+    assert env.evidence["request"] == f"GET https://{d('files')}/.env"
+    assert env.evidence["status"] == 200
+    assert result.complete
+
+
+@pytest.mark.network
+def test_http_only_site_is_reported_for_the_missing_redirect_only(world: World) -> None:
+    result = scan(settings_for(world), d("httponly"), "127.0.5.21", HTTP_ONLY)
+    assert pairs(result) == {("http.no_https_redirect", 80, "")}
+
+
+@pytest.mark.network
+def test_security_txt_is_only_asked_of_the_main_web_host(world: World) -> None:
+    result = scan(settings_for(world), "portal.sante.gouv.ml", "127.0.5.22")
+    assert pairs(result) == set()
+
+
+@pytest.mark.network
+def test_a_redirect_to_another_host_in_scope_is_followed_but_never_graded(world: World) -> None:
+    before = world.hostile.connections[(OTHER, 80)]
+    result = scan(settings_for(world), d("hop"), "127.0.5.24")
+    # other.vigie-http.test sends no security header at all: none of that is hop's
+    assert pairs(result) == set()
+    assert world.hostile.connections[(OTHER, 80)] > before
+
+
+@pytest.mark.network
+def test_a_redirect_to_a_name_out_of_scope_sends_nothing_there(world: World) -> None:
+    result = scan(settings_for(world), d("leave"), "127.0.5.25")
+    assert pairs(result) == set()
+    assert world.hostile.connections[(EVIL, 443)] == 0
+
+
+# --- against hostile servers -----------------------------------------------------------
+
+REDIRECTING = {("http.no_https_redirect", 80, ""), ("http.security_txt.missing", 80, "")}
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(("name", "address"), [("loop", "127.0.5.30"), ("chain", "127.0.5.31")])
+def test_redirect_loops_and_endless_chains_stop(world: World, name: str, address: str) -> None:
+    started = time.monotonic()
+    result = scan(settings_for(world), d(name), address, HTTP_ONLY)
+    assert pairs(result) == REDIRECTING
+    finding = only(result, "http.no_https_redirect")
+    assert finding.evidence["stopped"].startswith(("redirect loop", "more than 5 redirects"))
+    assert len(finding.evidence["redirect_chain"]) <= 6
+    assert result.complete
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.network
+def test_a_redirect_to_an_address_out_of_scope_is_recorded_not_followed(world: World) -> None:
+    result = scan(settings_for(world), d("oos"), "127.0.5.32", HTTP_ONLY)
+    assert pairs(result) == REDIRECTING
+    assert "out of scope" in only(result, "http.no_https_redirect").evidence["stopped"]
+    assert world.hostile.connections[(EVIL_LITERAL, 80)] == 0
+
+
+@pytest.mark.network
+def test_headers_dripped_one_byte_a_second_end_at_the_total_timeout(world: World) -> None:
+    started = time.monotonic()
+    result = scan(settings_for(world), d("slow"), "127.0.5.33", HTTP_ONLY)
+    elapsed = time.monotonic() - started
+    assert pairs(result) == {("scan.timeout", 80, "http:80")}
+    assert not result.complete
+    assert elapsed < 3 + 2
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(("name", "address"), [("endless", "127.0.5.34"), ("big", "127.0.5.35")])
+def test_oversized_headers_are_refused(world: World, name: str, address: str) -> None:
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        result = scan(settings_for(world, max_header_bytes=65_536), d(name), address, HTTP_ONLY)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert pairs(result) == {("scan.error", 80, "http:80")}
+    assert not result.complete
+    assert peak < 50 << 20
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.network
+def test_a_gzip_bomb_is_read_within_the_body_limit(world: World) -> None:
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        result = scan(settings_for(world), d("bomb"), "127.0.5.36", HTTP_ONLY)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.monotonic() - started
+    # Then the zeros are judged like any page (no headers, no security.txt), memory stays small
+    assert pairs(result) == {
+        ("http.no_https_redirect", 80, ""),
+        ("http.csp.missing", 80, ""),
+        ("http.frame_options.missing", 80, ""),
+        ("http.content_type_options.missing", 80, ""),
+        ("http.referrer_policy.missing", 80, ""),
+        ("http.security_txt.missing", 80, ""),
+    }
+    assert result.complete
+    assert peak < 50 << 20, peak
+    assert elapsed < 10
+
+
+@pytest.mark.network
+def test_trace_echo_is_reported(world: World) -> None:
+    result = scan(settings_for(world), d("trace"), "127.0.5.37", HTTP_ONLY)
+    assert pairs(result) == {
+        ("http.no_https_redirect", 80, ""),
+        ("http.trace_enabled", 80, ""),
+    }
+    assert "<marker>" in only(result, "http.trace_enabled").evidence["echo"]
+
+
+def test_every_http_id_is_exercised_by_these_tests() -> None:
+    source = Path(__file__).read_text()
+    assert {check_id for check_id in HTTP_IDS if f'"{check_id}"' not in source} == set()
