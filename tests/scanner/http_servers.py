@@ -371,3 +371,17 @@ async def count_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
     await read_request(reader)
     writer.write(respond("200 OK", {}, b"you should not be here"))
     await writer.drain()
+
+
+async def slow_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Tidy headers at once, then a body that arrives one byte a second, forever."""
+    await read_request(reader)
+    head = "".join(f"{k}: {v}\r\n" for k, v in GOOD_HEADERS.items())
+    writer.write(
+        f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n{head}Content-Length: 1000000\r\n\r\n".encode()
+    )
+    await writer.drain()
+    while True:
+        writer.write(b"<")
+        await writer.drain()
+        await asyncio.sleep(1.0)

@@ -743,6 +743,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         hostile.serve("127.0.5.35", 80, hs.big_headers(80_000))
         hostile.serve("127.0.5.36", 80, hs.gzip_bomb(bomb, 64))
         hostile.serve("127.0.5.37", 80, hs.trace_echo)
+        hostile.serve("127.0.5.39", 80, hs.slow_body)
         hostile.serve(OTHER, 80, hs.count_only)
         hostile.serve(EVIL, 443, hs.count_only)
         hostile.serve(EVIL_LITERAL, 80, hs.count_only)
@@ -992,6 +993,19 @@ def test_headers_dripped_one_byte_a_second_end_at_the_total_timeout(world: World
     result = scan(settings_for(world), d("slow"), "127.0.5.33", HTTP_ONLY)
     elapsed = time.monotonic() - started
     assert pairs(result) == {("scan.timeout", 80, "http:80")}
+    assert not result.complete
+    assert elapsed < 3 + 2
+
+
+@pytest.mark.network
+def test_a_body_dripped_slowly_keeps_its_headers_and_marks_the_scan_incomplete(
+    world: World,
+) -> None:
+    started = time.monotonic()
+    result = scan(settings_for(world), d("slowbody"), "127.0.5.39", HTTP_ONLY)
+    elapsed = time.monotonic() - started
+    # Then the tidy headers were judged (only the missing redirect), once, within the deadline
+    assert pairs(result) == {("http.no_https_redirect", 80, ""), ("scan.timeout", 80, "http:80")}
     assert not result.complete
     assert elapsed < 3 + 2
 

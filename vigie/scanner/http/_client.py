@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -96,11 +96,10 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
 class _CoreStream(httpx.AsyncByteStream):
     """An httpcore response body as the byte stream httpx expects."""
 
-    def __init__(self, stream: Iterable[bytes] | AsyncIterator[bytes] | object) -> None:
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
         self._stream = stream
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        assert hasattr(self._stream, "__aiter__")
         async for part in self._stream:
             yield part
 
@@ -172,6 +171,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             extensions=request.extensions,
         )
         core_response = await lease.pool.handle_async_request(core_request)
+        assert isinstance(core_response.stream, AsyncIterable)
         return httpx.Response(
             status_code=core_response.status,
             headers=core_response.headers,
@@ -256,73 +256,98 @@ class HttpClient:
         await self._client.aclose()
 
     async def fetch(self, ctx: ProbeContext, request: FetchRequest) -> HttpObservation:
-        """Send ``request`` and read a bounded response; ProbeTimeout / ProbeError on failure."""
-        what = f"{request.method} {request.url}"
-        limit = request.body_limit or self.settings.max_body_bytes
-        async with self.transport.lease(request.address), ctx.connection(request.address):
-            try:
-                async with asyncio.timeout(self.settings.total_timeout_s):
-                    with _probe_errors(what):
-                        return await self._exchange(request, limit)
-            except TimeoutError:
-                raise ProbeTimeout(
-                    f"{what}: no complete answer within {self.settings.total_timeout_s:g}s"
-                ) from None
+        """Send ``request`` and read a bounded response.
 
-    async def _exchange(self, request: FetchRequest, limit: int) -> HttpObservation:
+        ProbeTimeout / ProbeError when no complete header block came back. A
+        body that stops arriving before ``http.total_timeout_s`` is kept as far
+        as it came, with ``stalled`` set: the headers are still worth judging.
+        """
+        what = f"{request.method} {request.url}"
+        total = self.settings.total_timeout_s
+        async with self.transport.lease(request.address), ctx.connection(request.address):
+            deadline = asyncio.get_running_loop().time() + total
+            try:
+                async with asyncio.timeout_at(deadline):
+                    with _probe_errors(what):
+                        response = await self._send(request)
+            except TimeoutError:
+                raise ProbeTimeout(f"{what}: no response headers within {total:g}s") from None
+            try:
+                return await self._observe(request, response, deadline)
+            finally:
+                # Closing a half-read response drops its connection: it never waits.
+                with suppress(httpx.HTTPError, httpcore.NetworkError, OSError):
+                    await response.aclose()
+
+    async def _send(self, request: FetchRequest) -> httpx.Response:
         outgoing = self._client.build_request(
             request.method,
             request.url,
             headers=dict(request.headers),
             extensions={PIN_EXTENSION: request.address},
         )
-        response = await self._client.send(outgoing, stream=True)
-        try:
-            headers = tuple(
-                (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in response.headers.raw
+        return await self._client.send(outgoing, stream=True)
+
+    async def _observe(
+        self, request: FetchRequest, response: httpx.Response, deadline: float
+    ) -> HttpObservation:
+        what = f"{request.method} {request.url}"
+        headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in response.headers.raw
+        )
+        header_bytes = sum(len(name) + len(value) + 4 for name, value in headers)
+        if header_bytes > self.settings.max_header_bytes:
+            raise ProbeError(
+                f"{what}: response headers are {header_bytes} bytes, "
+                f"more than http.max_header_bytes ({self.settings.max_header_bytes})"
             )
-            header_bytes = sum(len(name) + len(value) + 4 for name, value in headers)
-            if header_bytes > self.settings.max_header_bytes:
-                raise ProbeError(
-                    f"{request.method} {request.url}: response headers are {header_bytes} bytes, "
-                    f"more than http.max_header_bytes ({self.settings.max_header_bytes})"
-                )
-            body, truncated, note = await _read_body(response, limit)
-        finally:
-            await response.aclose()
+        limit = request.body_limit or self.settings.max_body_bytes
+        note, truncated, stalled = "", False, False
+        try:
+            decoder = BoundedDecoder(
+                content_codings(response.headers.get_list("content-encoding")), limit
+            )
+        except BodyDecodeError as exc:
+            decoder, note = BoundedDecoder([], 0), str(exc)
+        if not note:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    with _probe_errors(what):
+                        truncated = await _read_body(response, decoder, limit)
+            except TimeoutError:
+                note, stalled = f"body incomplete after {self.settings.total_timeout_s:g}s", True
+            except ProbeTimeout as exc:
+                note, stalled = str(exc), True
+            except ProbeError as exc:
+                note = f"body cut short: {exc}"
+            except BodyDecodeError as exc:
+                note = str(exc)
         return HttpObservation(
             method=request.method,
-            url=str(outgoing.url),
+            url=str(response.request.url),
             status=response.status_code,
             headers=headers,
-            body=body,
+            body=decoder.body,
             truncated=truncated,
             body_note=note,
+            stalled=stalled,
+            chain=(),
             http_version=response.http_version,
         )
 
 
-async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool, str]:
-    """At most ``limit`` decoded bytes, and at most ``limit`` raw bytes read."""
-    try:
-        decoder = BoundedDecoder(
-            content_codings(response.headers.get_list("content-encoding")), limit
-        )
-    except BodyDecodeError as exc:
-        return b"", False, str(exc)
+async def _read_body(response: httpx.Response, decoder: BoundedDecoder, limit: int) -> bool:
+    """Feed the raw body to ``decoder``; True when cut at the limit (decoded or raw)."""
     received = 0
-    try:
-        async for raw in response.aiter_raw():
-            received += len(raw)
-            decoder.feed(raw)
-            if decoder.full or received >= limit:
-                return decoder.body, True, ""
-            if decoder.ended:
-                break
-    except BodyDecodeError as exc:
-        return b"", False, str(exc)
-    return decoder.body, False, ""
+    async for raw in response.aiter_raw():
+        received += len(raw)
+        decoder.feed(raw)
+        if decoder.full or received >= limit:
+            return True
+        if decoder.ended:
+            break
+    return False
 
 
 def http_client(ctx: ProbeContext) -> HttpClient:

@@ -169,14 +169,24 @@ class HostScan:
         if graded and endpoint in self.problems:
             return None
         try:
-            return await self.client.fetch(self.ctx, request)
+            response = await self.client.fetch(self.ctx, request)
         except (ProbeTimeout, ProbeError) as exc:
-            if graded and endpoint not in self.problems:
+            if graded:
                 check_id = "scan.timeout" if isinstance(exc, ProbeTimeout) else "scan.error"
-                self.problems[endpoint] = scan_problem(
-                    self.target, check_id, endpoint.label, str(exc), port=endpoint.port
-                )
+                self._failed(endpoint, check_id, str(exc))
             return None
+        if graded and response.stalled:
+            # The headers count; the endpoint is too slow for the rest of the list.
+            self._failed(
+                endpoint, "scan.timeout", f"{request.method} {request.url}: {response.body_note}"
+            )
+        return response
+
+    def _failed(self, endpoint: Endpoint, check_id: str, detail: str) -> None:
+        if endpoint not in self.problems:
+            self.problems[endpoint] = scan_problem(
+                self.target, check_id, endpoint.label, detail, port=endpoint.port
+            )
 
     async def addresses_for(self, host: str) -> tuple[list[str], str]:
         """Where a hop to another host would go, or why it must not be followed."""
@@ -290,16 +300,22 @@ class HostScan:
         if baseline is None:
             return []
         expanded = [expand(probe, self.target.domain) for probe in probes]
-        responses = await asyncio.gather(*(self._get(endpoint, p.path) for p in expanded))
-        findings: list[Finding] = []
-        for probe, response in zip(expanded, responses, strict=True):
-            if response is not None:
-                findings.extend(exposure_findings(site, probe, response, baseline))
+        checked = await asyncio.gather(*(self._probe_path(endpoint, p, baseline) for p in expanded))
+        findings = [finding for part in checked for finding in part]
         marker = f"vigie-{secrets.token_hex(8)}"
         trace = await self._get(endpoint, "/", method="TRACE", headers={TRACE_HEADER: marker})
         if trace is not None:
             findings.extend(trace_findings(site, trace, marker))
         return findings
+
+    async def _probe_path(
+        self, endpoint: Endpoint, probe: PathProbe, baseline: Baseline
+    ) -> list[Finding]:
+        # Judged at once, so that a host's many bodies are not all held together.
+        response = await self._get(endpoint, probe.path)
+        if response is None:
+            return []
+        return exposure_findings(Site(self.target, endpoint.port), probe, response, baseline)
 
     async def security_txt(self, sites: Sequence[Endpoint]) -> list[Finding]:
         """security.txt on the main web host, over HTTPS when the host offers it."""

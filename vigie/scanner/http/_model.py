@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,6 +71,7 @@ class HttpObservation:
     body: bytes = b""
     truncated: bool = False
     body_note: str = ""
+    stalled: bool = False  # the body stopped arriving before the total timeout
     chain: tuple[Hop, ...] = ()
     http_version: str = "HTTP/1.1"
 
@@ -91,7 +93,7 @@ class HttpObservation:
             if key.lower() in wanted
         ]
 
-    @property
+    @cached_property
     def text(self) -> str:
         """The body as text (UTF-8, undecodable bytes replaced): for matching only."""
         return self.body.decode("utf-8", errors="replace")
