@@ -58,6 +58,15 @@ def vsftpd(folder: Path, address: str, anonymous: bool) -> Iterator[None]:
     for path in (root, empty):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o555)  # vsftpd refuses a writable anonymous root
+    # vsftpd refuses to start with no access at all: without anonymous access, local
+    # users are enabled and "anonymous" is refused by name before any password.
+    refused = folder / f"vsftpd-refused-{address}"
+    refused.write_text("anonymous\nftp\n", encoding="utf-8")
+    local = (
+        []
+        if anonymous
+        else ["userlist_enable=YES", "userlist_deny=YES", f"userlist_file={refused}"]
+    )
     config = folder / f"vsftpd-{address}.conf"
     config.write_text(
         "\n".join(
@@ -68,7 +77,8 @@ def vsftpd(folder: Path, address: str, anonymous: bool) -> Iterator[None]:
                 "listen_port=21",
                 "background=NO",
                 f"anonymous_enable={'YES' if anonymous else 'NO'}",
-                "local_enable=NO",
+                f"local_enable={'NO' if anonymous else 'YES'}",
+                *local,
                 "write_enable=NO",
                 f"anon_root={root}",
                 f"secure_chroot_dir={empty}",
@@ -188,9 +198,10 @@ def postgres(address: str, auth: str) -> Iterator[None]:
     data = root / "data"
     shutil.chown(root, user="postgres")
     try:
+        password = [] if auth == "trust" else ["--pwfile", _password_file(root)]
         subprocess.run(
             [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth", auth, "--no-sync",
-             "--pwfile", "/dev/null" if auth == "trust" else _password_file(root)],
+             *password],
             check=True, capture_output=True, user="postgres",
         )  # fmt: skip
         (data / "pg_hba.conf").write_text(f"host all all 0.0.0.0/0 {auth}\n", encoding="utf-8")
