@@ -217,6 +217,7 @@ def test_cookies_secure_over_https_and_httponly_on_session_cookies() -> None:
             ("Set-Cookie", "csrftoken=xyz; Secure"),
             ("Set-Cookie", "sessionid=ok; Secure; HttpOnly; SameSite=Lax"),
             ("Set-Cookie", "auth_token=; Max-Age=0"),  # being deleted: ignored
+            ("Set-Cookie", "old_sid=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT"),  # idem
         ]
     )
     found = {(f.check_id, f.discriminator) for f in cookie_findings(SITE, response)}
@@ -375,6 +376,7 @@ NOT_FOUND = Baseline((obs(status=404, body="<html>404 Not Found</html>"),), "tok
             False,
         ),
         ("env_file", "just one=line\nand prose here\nmore prose\n", {}, 200, False),
+        ("env_file", "APP_ENV=prod\nAPP_KEY=k\n", {"Content-Type": "text/html"}, 200, True),
         (
             "server_status",
             "Active connections: 1 \nserver accepts handled requests\n 1 1 1\n",
@@ -386,6 +388,7 @@ NOT_FOUND = Baseline((obs(status=404, body="<html>404 Not Found</html>"),), "tok
         ("server_status", "Active connections: we have many!", {}, 200, False),
         ("phpinfo", '<h1 class="p">PHP Version 8.2.7</h1><td class="e">System</td>', {}, 200, True),
         ("phpinfo", "We upgraded to PHP Version 8 last year", {}, 200, False),
+        ("phpinfo", "phpinfo()\nPHP Version => 8.1.2\n", {}, 200, True),
         ("admin_panel", "<title>phpMyAdmin</title><input name='pma_username'>", {}, 200, True),
         (
             "admin_panel",
@@ -413,6 +416,8 @@ NOT_FOUND = Baseline((obs(status=404, body="<html>404 Not Found</html>"),), "tok
         ("directory_listing", "<html><head><title>Index of /uploads/</title>", {}, 200, True),
         ("directory_listing", "<title>Directory listing for /</title>", {}, 200, True),
         ("directory_listing", "<pre>[To Parent Directory]</pre>", {}, 200, True),
+        ("directory_listing", "<title>Directory Listing For [/docs/]</title>", {}, 200, True),
+        ("directory_listing", "<title>Directory: /files/</title>", {}, 200, True),
         ("directory_listing", "<title>Our index of publications</title>", {}, 200, False),
     ],
 )

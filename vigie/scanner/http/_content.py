@@ -35,9 +35,8 @@ SNIPPET_LINES = 8
 
 
 def looks_like_html(response: HttpObservation) -> bool:
-    content_type = (response.header("content-type") or "").lower()
-    start = response.text[:512].lstrip().lower()
-    return "html" in content_type or start.startswith(("<!doctype html", "<html", "<head", "<body"))
+    """The body is markup (a page, not a file), whatever Content-Type claims."""
+    return response.text[:256].lstrip().startswith("<")
 
 
 def _first_line(text: str) -> str:
@@ -135,7 +134,7 @@ def detect_server_status(response: HttpObservation) -> Match | None:
 
 def detect_phpinfo(response: HttpObservation) -> Match | None:
     text = response.text
-    version = re.search(r"PHP Version\s*(?:</[a-z0-9]+>\s*<[^>]+>\s*)?\d[\w.+~-]*", text)
+    version = re.search(r"PHP Version\s*(?:=>\s*|</[a-z0-9]+>\s*<[^>]+>\s*)?\d[\w.+~-]*", text)
     if response.status not in SUCCESS or version is None:
         return None
     if "phpinfo()" in text or 'class="e"' in text or "PHP License" in text:
@@ -240,7 +239,7 @@ def detect_backup_file(response: HttpObservation) -> Match | None:
 # --- directory listing --------------------------------------------------------------
 
 _LISTING = re.compile(
-    r"<title>\s*(?:Index of /[^<]{0,120}|Directory listing for /[^<]{0,120})</title>"
+    r"<title>\s*(?:Index of /|Directory listing for \[?/|Directory: /)[^<]{0,120}</title>"
     r"|<h1>\s*Index of /[^<]{0,120}</h1>",
     re.IGNORECASE,
 )

@@ -83,7 +83,7 @@ def web_endpoints(ports: Sequence[OpenPort]) -> list[Endpoint]:
     for open_port in ports:
         service = open_port.service.lower()
         if open_port.port in WEB_PORTS:
-            scheme = WEB_PORTS[open_port.port]
+            scheme = "https" if open_port.tls else WEB_PORTS[open_port.port]
         elif "http" in service or (not service and open_port.port in UNNAMED_WEB_PORTS):
             tls = open_port.tls or "https" in service or "ssl" in service
             scheme = "https" if tls or open_port.port in TLS_WEB_PORTS else "http"
@@ -391,7 +391,10 @@ def visit_findings(
 
 def unique(findings: Sequence[Finding]) -> list[Finding]:
     """One finding per fingerprint: the first seen."""
-    return list({finding.fingerprint: finding for finding in reversed(findings)}.values())[::-1]
+    first: dict[str, Finding] = {}
+    for finding in findings:
+        first.setdefault(finding.fingerprint, finding)
+    return list(first.values())
 
 
 async def check_http(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort]) -> FamilyResult:

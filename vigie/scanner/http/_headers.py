@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 from vigie.model import Finding
@@ -263,18 +265,27 @@ class SetCookie:
     value: str
     attributes: frozenset[str]  # lower-case attribute names
     max_age: str = ""
+    expires: str = ""
 
     @property
     def deleted(self) -> bool:
-        """A cookie being cleared (empty, or Max-Age zero or less): nothing to protect."""
-        return not self.value or (self.max_age.lstrip("-").isdigit() and int(self.max_age) <= 0)
+        """A cookie being cleared (empty, Max-Age <= 0, or expired): nothing to protect."""
+        if not self.value:
+            return True
+        if self.max_age.lstrip("-").isdigit():
+            return int(self.max_age) <= 0
+        if self.expires:
+            try:
+                return parsedate_to_datetime(self.expires) < datetime.now(UTC)
+            except (TypeError, ValueError, IndexError):
+                return False
+        return False
 
     def masked(self) -> str:
         """The cookie line with its value hidden: values are often live session ids."""
         attrs = "; ".join(sorted(self.attributes))
-        return truncate(
-            f"{self.name}=<{len(self.value)} chars masked>" + (f"; {attrs}" if attrs else ""), 256
-        )
+        line = f"{self.name}=<{len(self.value)} chars masked>" + (f"; {attrs}" if attrs else "")
+        return truncate(line, 256)
 
 
 def parse_set_cookie(line: str) -> SetCookie | None:
@@ -283,15 +294,20 @@ def parse_set_cookie(line: str) -> SetCookie | None:
     if not sep or not name.strip():
         return None
     names = set()
-    max_age = ""
+    arguments: dict[str, str] = {}
     for attribute in attributes:
         key, _, argument = attribute.strip().partition("=")
         key = key.strip().lower()
         if key:
             names.add(key)
-        if key == "max-age":
-            max_age = argument.strip()
-    return SetCookie(name.strip(), value.strip().strip('"'), frozenset(names), max_age)
+            arguments.setdefault(key, argument.strip())
+    return SetCookie(
+        name.strip(),
+        value.strip().strip('"'),
+        frozenset(names),
+        arguments.get("max-age", ""),
+        arguments.get("expires", ""),
+    )
 
 
 def is_session_cookie(name: str) -> bool:
