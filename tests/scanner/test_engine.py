@@ -644,6 +644,8 @@ def test_tripwire_nothing_reaches_an_address_outside_scope(
         host = by_host[(f"{name}.{ZONE}", IN_SCOPE)]
         assert {"service.database.no_auth", "service.database.exposed"} <= found(host)
         assert [p.port for p in host.open_ports] == [6379]
+        inventory = next(f for f in host.findings if f.check_id == "service.open_port")
+        assert inventory.evidence["nmap"] == "6379/tcp open redis (syn-ack)"
     # And every domain got its own part (DNS family, resolution)
     assert {d for d, ip in by_host if ip == ""} == {
         f"{n}.{ZONE}" for n in ("cache", "split", "outside")

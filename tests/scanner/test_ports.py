@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -404,3 +405,29 @@ def test_identification_closes_its_connections() -> None:
         identify("127.0.2.35", 2222)
     # Then no file descriptor is left behind
     assert _socket_count() <= before + 1
+
+
+@pytest.mark.network
+def test_ipv6_addresses_get_their_own_nmap_run() -> None:
+    # Given a listener on the IPv6 loopback, allowed explicitly
+    config = Settings.model_validate(
+        {"scope": {"allow": ["::1/128"]}, "scan": {"max_rate_per_s": 100_000}}
+    )
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("::1", 6379))
+    listener.listen(4)
+
+    async def scan() -> PortScan:
+        stage = NmapPortStage(ProbeContext.from_settings(config), ports=[22, 6379])
+        try:
+            return await stage.scan("::1")
+        finally:
+            await stage.aclose()
+
+    try:
+        result = asyncio.run(scan())
+    finally:
+        listener.close()
+    assert (result.problem_id, result.open_ports) == ("", (6379,))
+    assert "-6" in result.command

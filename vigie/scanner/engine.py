@@ -32,7 +32,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from vigie.model import (
@@ -305,7 +305,7 @@ class SweepEngine:
                 for family in families:
                     result.families[family].complete = False
         if Family.SERVICE in families:
-            include_open_ports(result.families[Family.SERVICE], target, ports)
+            include_open_ports(result.families[Family.SERVICE], target, ports, scan)
         return result
 
     async def _identify(
@@ -396,12 +396,16 @@ def gave_up(target: HostTarget, failures: int) -> Finding:
     return scan_problem(target, TIMEOUT, "backoff", detail)
 
 
-def include_open_ports(service: FamilyResult, target: HostTarget, ports: list[OpenPort]) -> None:
-    """The port inventory is reported even when the service probes failed."""
-    present = {f.fingerprint for f in service.findings}
-    for finding in open_port_findings(target, ports):
-        if finding.fingerprint not in present:
-            service.add(finding)
+def include_open_ports(
+    service: FamilyResult, target: HostTarget, ports: list[OpenPort], scan: PortScan
+) -> None:
+    """The port inventory, even when the service probes failed, with nmap's line as evidence."""
+    inventory = {f.fingerprint: f for f in open_port_findings(target, ports)}
+    kept = [f for f in service.findings if f.fingerprint not in inventory]
+    for finding in inventory.values():
+        evidence = {**finding.evidence, "nmap": scan.excerpt(finding.port or 0)}
+        kept.append(replace(finding, evidence=evidence))
+    service.findings = kept
 
 
 def finalised(result: HostResult) -> HostResult:

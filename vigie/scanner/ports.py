@@ -83,10 +83,15 @@ class PortScan:
     ip: str
     open_ports: tuple[int, ...] = ()
     names: dict[int, str] = field(default_factory=dict)  # nmap's table name per open port
+    reasons: dict[int, str] = field(default_factory=dict)  # why nmap says open ("syn-ack")
     ports_scanned: int = 0
     problem_id: str = ""  # "scan.timeout" / "scan.error" when nmap failed for this host
     problem: str = ""
     command: str = ""  # the nmap command line, for evidence
+
+    def excerpt(self, port: int) -> str:
+        """nmap's line for one open port, as evidence: ``6379/tcp open redis (syn-ack)``."""
+        return f"{port}/tcp open {self.names.get(port, '')} ({self.reasons.get(port, '')})"
 
 
 # --- nmap ----------------------------------------------------------------------------
@@ -181,6 +186,7 @@ def parse_nmap_output(
                 address,
                 open_ports=tuple(opened),
                 names={port: str(tcp[port].get("name", "")) for port in opened},
+                reasons={port: str(tcp[port].get("reason", "")) for port in opened},
                 ports_scanned=ports_scanned,
                 command=command,
             )
