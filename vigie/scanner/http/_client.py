@@ -118,7 +118,7 @@ class _Lease:
 class PinnedTransport(httpx.AsyncBaseTransport):
     """Routes each request to the connection pool of the address it is pinned to."""
 
-    def __init__(self, settings: HttpSettings, connections: int, scope: ScopeGuard) -> None:
+    def __init__(self, connections: int, scope: ScopeGuard) -> None:
         self._connections = connections
         self._scope = scope
         self._tls = _lenient_tls_context()
@@ -225,7 +225,7 @@ class HttpClient:
 
     def __init__(self, settings: HttpSettings, connections: int, scope: ScopeGuard) -> None:
         self.settings = settings
-        self.transport = PinnedTransport(settings, connections, scope)
+        self.transport = PinnedTransport(connections, scope)
         timeout = httpx.Timeout(
             connect=settings.connect_timeout_s,
             read=settings.read_timeout_s,

@@ -132,12 +132,24 @@ def detect_server_status(response: HttpObservation) -> Match | None:
     return None
 
 
+# Besides the version line, something only phpinfo() prints.
+_PHPINFO_MARKERS = (
+    "phpinfo()",
+    'class="e"',
+    "PHP License",
+    "Zend Engine",
+    "PHP Credits",
+    "Loaded Configuration File",
+    "Configuration File (php.ini) Path",
+)
+
+
 def detect_phpinfo(response: HttpObservation) -> Match | None:
     text = response.text
     version = re.search(r"PHP Version\s*(?:=>\s*|</[a-z0-9]+>\s*<[^>]+>\s*)?\d[\w.+~-]*", text)
     if response.status not in SUCCESS or version is None:
         return None
-    if "phpinfo()" in text or 'class="e"' in text or "PHP License" in text:
+    if any(marker in text for marker in _PHPINFO_MARKERS):
         return Match("phpinfo() output", truncate(re.sub(r"<[^>]+>", " ", version.group(0)), 120))
     return None
 
