@@ -26,6 +26,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
+import h2.exceptions
 import httpcore
 import httpx
 
@@ -203,7 +204,8 @@ def _probe_errors(what: str) -> Iterator[None]:
         httpcore.NetworkError,
         httpcore.ProtocolError,
         httpcore.UnsupportedProtocol,
-        ssl.SSLError,
+        # httpcore re-raises some of h2's own errors as they are (a hostile HTTP/2 peer).
+        h2.exceptions.H2Error,
         OSError,
     ) as exc:
         raise ProbeError(f"{what}: {type(exc).__name__} {exc}".strip()) from None
