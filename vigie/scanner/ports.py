@@ -34,7 +34,14 @@ from vigie.scanner.base import ProbeContext
 from vigie.scanner.service import Opening, classify_reply
 from vigie.scanner.service._banners import PortHint, hint_for, is_tls_record
 from vigie.scanner.service._http import build_request
-from vigie.scanner.service._wire import BoundedCache, NotTls, Stream, open_stream, printable
+from vigie.scanner.service._wire import (
+    BoundedCache,
+    NotTls,
+    Stream,
+    cancel_pending,
+    open_stream,
+    printable,
+)
 
 log = logging.getLogger("vigie.scanner.ports")
 
@@ -457,6 +464,8 @@ class NmapPortStage:
         return list(await asyncio.shield(task))
 
     async def aclose(self) -> None:
+        """Stop timers, nmap runs and identifications still going (the sweep is over)."""
+        await cancel_pending(self._identified.values())
         for timer in self._timers.values():
             timer.cancel()
         for task in list(self._tasks):

@@ -20,7 +20,7 @@ from vigie.scanner.service import _mail as mail
 from vigie.scanner.service import _remote as remote
 from vigie.scanner.service._banners import WINRM_PORTS
 from vigie.scanner.service._common import Probe, open_port_findings
-from vigie.scanner.service._wire import BoundedCache, HostGaveUp
+from vigie.scanner.service._wire import BoundedCache, HostGaveUp, cancel_pending
 
 # Canonical protocol name (as the port stage sets OpenPort.service) -> its probes.
 PROBES: dict[str, tuple[tuple[str, Probe], ...]] = {
@@ -94,6 +94,8 @@ async def _shared_report(ctx: ProbeContext, ip: str, ports: list[OpenPort]) -> S
             MAX_SHARED_REPORTS
         )
         ctx.shared["service.reports"] = reports
+        cache = reports
+        ctx.closers.append(lambda: cancel_pending(cache.values()))
     key = (ip, *((p.port, p.service, p.tls) for p in ports))
     task = reports.get(key)
     if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):

@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import ssl
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.scanner.base import ProbeContext
@@ -72,6 +72,9 @@ class BoundedCache(Generic[K, V]):
         if value is not None:
             self._items.move_to_end(key)
         return value
+
+    def values(self) -> list[V]:
+        return list(self._items.values())
 
     def put(self, key: K, value: V) -> None:
         self._items[key] = value
@@ -286,3 +289,11 @@ async def _start_tls(
         raise ProbeTimeout(f"{where}: no TLS handshake within {timeout:g}s") from None
     except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
         raise NotTls(f"{where}: TLS handshake failed: {type(exc).__name__}: {exc}") from None
+
+
+async def cancel_pending(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Stop probes still running for waiters that gave up (the sweep is ending)."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
