@@ -233,7 +233,9 @@ async def run_nmap(
     program = shutil.which("nmap")
     ipv6 = ipaddress.ip_address(addresses[0]).version == 6
     arguments, host_timeout = nmap_arguments(settings, ports, len(addresses), ipv6)
-    command = " ".join(["nmap", *[a for a in arguments if "," not in a], "..."])
+    # For evidence: the options as run, the port list counted rather than spelled out.
+    shown = [f"<{len(ports)} ports>" if "," in a else a for a in arguments]
+    command = " ".join(["nmap", *shown, f"<{len(addresses)} addresses>"])
     if program is None:
         return _failed(addresses, ports, "scan.error", "nmap is not installed", command)
     process = await asyncio.create_subprocess_exec(
