@@ -198,6 +198,14 @@ def test_memcached_stats_answered_is_no_auth() -> None:
     assert db.memcached_findings(TARGET, 11211, b"ERROR\r\n") == []
 
 
+def test_memcached_speaking_only_the_binary_protocol_is_still_recognised() -> None:
+    header = bytes([0x81, 0x0B, 0, 0, 0, 0]) + (0x0020).to_bytes(2, "big") + (0).to_bytes(4, "big")
+    refused = db.memcached_binary_findings(TARGET, 11211, header + b"\x00" * 12)
+    assert ids(refused) == {"service.database.exposed"}
+    assert refused[0].evidence["authentication"] == "required"
+    assert db.memcached_binary_findings(TARGET, 11211, b"ERROR\r\n") == []
+
+
 def mongo_reply(opcode: int, document: dict[str, object]) -> bytes:
     body = _bson.encode(document)
     if opcode == db.OP_REPLY:

@@ -9,6 +9,9 @@ host timeout, retries and packet rate from the configuration. nmap's
 identification: its unprompted banner, a TLS handshake where the port is
 silent or known for TLS, and an HTTP request, each bounded by the probe
 timeout. The port number is only a hint for which of these to try first.
+
+Check IDs: none directly; a port scan that failed carries ``scan.timeout`` or
+``scan.error`` in its :class:`PortScan`, which the engine reports.
 """
 
 from __future__ import annotations

@@ -181,11 +181,37 @@ def _memcached_complete(data: bytes) -> bool:
     )
 
 
+# Binary protocol: a VERSION request (magic 0x80, opcode 0x0b), 24-byte header, no body.
+MEMCACHED_BINARY_VERSION = bytes([0x80, 0x0B]) + b"\x00" * 22
+MEMCACHED_AUTH_ERROR = 0x0020
+
+
+def memcached_binary_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    """A binary-protocol answer (SASL-only memcached refuses the text protocol)."""
+    if len(reply) < 24 or reply[0] != 0x81 or reply[1] != 0x0B:
+        return []
+    status = int.from_bytes(reply[6:8], "big")
+    if status == MEMCACHED_AUTH_ERROR:
+        return [exposed(target, port, MEMCACHED, REQUIRED, "binary protocol: authentication error")]
+    version = reply[24:].decode("latin-1")
+    return [exposed(target, port, MEMCACHED, "unknown", f"binary protocol: version {version}")]
+
+
+def _memcached_binary_complete(data: bytes) -> bool:
+    return len(data) >= 24 and len(data) >= 24 + int.from_bytes(data[8:12], "big")
+
+
 async def probe_memcached(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(b"stats\r\n")
         reply = await stream.read_until(_memcached_complete, accept_partial=True)
-    return memcached_findings(target, port.port, reply)
+    findings = memcached_findings(target, port.port, reply)
+    if findings:
+        return findings
+    async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
+        await stream.send(MEMCACHED_BINARY_VERSION)
+        binary = await stream.read_until(_memcached_binary_complete, 1024, accept_partial=True)
+    return memcached_binary_findings(target, port.port, binary)
 
 
 # --- MongoDB --------------------------------------------------------------------
