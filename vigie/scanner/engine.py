@@ -251,7 +251,7 @@ class SweepEngine:
         decision = self.ctx.scope.decide(target.ip)
         if decision is not ScopeDecision.IN_SCOPE:
             stats.out_of_scope += 1
-            self._emit(out_of_scope_result(target, decision), observer, stats)
+            self._emit(finalised(out_of_scope_result(target, decision)), observer, stats)
             return
         try:
             result = await self._scan_host(target, families)
