@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 BROKER_ADDRESS = "127.0.7.2"
 BROKER_PORT = 6390
-DOMAINS = LAB_DOMAINS + SLOW_DOMAINS
+DOMAINS = LAB_DOMAINS + SLOW_DOMAINS[:2]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def write_config(lab: Lab, folder: Path, database_url: str, broker_url: str) -> Path:
     config = folder / "vigie.toml"
-    text = lab.config_text(database_url)
+    # Slow hosts cost their whole (short) deadline, so the sweep is surely mid-way at the kill.
+    text = lab.config_text(database_url).replace("host_deadline_s = 20", "host_deadline_s = 5")
     text += f'[celery]\nbroker_url = "{broker_url}"\nbatch_size = 1\nvisibility_timeout_s = 10\n'
     config.write_text(text, encoding="utf-8")
     runner = CliRunner()

@@ -64,7 +64,13 @@ def configure(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.celery.visibility_timeout_s},
+        broker_transport_options={
+            "visibility_timeout": settings.celery.visibility_timeout_s,
+            # Sweep for messages of lost workers at a pace that matches the
+            # timeout, instead of kombu's default of every ~100 s.
+            "unacked_restore_interval": max(1, min(10, settings.celery.visibility_timeout_s // 2)),
+            "unacked_restore_throttle": 1,
+        },
         result_expires=7 * 24 * 3600,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
