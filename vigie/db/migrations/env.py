@@ -11,7 +11,9 @@ target_metadata = SQLModel.metadata
 connection = context.config.attributes["connection"]
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     # APScheduler's job store creates and owns its own table.
     return not (type_ == "table" and name == "apscheduler_jobs")
 
