@@ -550,8 +550,17 @@ def _run_engine(settings: Settings, jobs: list[DomainJob], observer: _StoringObs
     from vigie.scanner.base import ProbeContext
     from vigie.scanner.engine import SweepEngine
 
+    from vigie.scanner.dns import remember_registered_domains
+
+    with session_scope(settings) as session:
+        registered = list(
+            session.exec(select(Domain.name).where(Domain.status == DomainStatus.ACTIVE))
+        )
+
     async def main() -> None:
         ctx = ProbeContext.from_settings(settings)
+        # Zone findings go under the zone's apex when the apex is registered.
+        remember_registered_domains(ctx, registered)
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         terminated = threading.Event()
