@@ -11,7 +11,8 @@ want_test=0
 
 runtime_pkgs=(nmap ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core)
 test_pkgs=(nginx redis-server openssh-server vsftpd memcached knot knot-dnsutils postgresql
-           poppler-utils openssl iproute2 testssl.sh sslscan procps apache2-bin nftables)
+           poppler-utils openssl iproute2 testssl.sh sslscan procps apache2-bin
+           bind9-dnsutils nftables)
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")
