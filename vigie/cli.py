@@ -38,6 +38,7 @@ from vigie.render import (
     finding_to_dict,
     findings_table,
     rows_table,
+    summary_table,
     to_csv,
     to_json,
 )
@@ -619,16 +620,17 @@ def scan(
         if summary.postponed:
             console.print(f"postponed (quiet hours): {', '.join(summary.postponed)}")
         with session_scope(settings) as session:
-            views = query_findings(
-                session, FindingFilter(domain=domains[0] if len(domains) == 1 else None)
-            )
+            views = query_findings(session, FindingFilter(agency=agency))
         selected = {d.lower().rstrip(".") for d in domains}
         if selected:
             views = [v for v in views if v.domain in selected]
-        if views:
-            console.print(findings_table(views[:200]))
-            if len(views) > 200:
-                console.print(f"... and {len(views) - 200} more: vigie findings")
+            if views:
+                console.print(findings_table(views[:200]))
+                if len(views) > 200:
+                    console.print(f"... and {len(views) - 200} more: vigie findings")
+        elif views:
+            console.print(summary_table(views))
+            console.print("details: vigie findings [--agency NAME] [--severity-min LEVEL]")
     if fail_on:
         _exit_on_findings(settings, Severity(fail_on), domains, agency)
 

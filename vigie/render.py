@@ -185,3 +185,23 @@ def print_table(console: Console, table: Table) -> None:
 
 def spec_severity(check_id: str) -> Severity:
     return spec_for(check_id).severity
+
+
+def summary_table(views: Sequence[FindingView]) -> Table:
+    """Open findings counted by severity (rows) and family (columns)."""
+    from collections import Counter
+
+    counts = Counter((v.severity, v.check_id.split(".", 1)[0]) for v in views)
+    families = sorted({family for _, family in counts})
+    table = Table(title="Open findings", header_style="bold")
+    table.add_column("Severity")
+    for family in families:
+        table.add_column(family, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for severity in sorted(Severity, key=lambda s: -s.rank):
+        row = [counts.get((severity, family), 0) for family in families]
+        if any(row):
+            table.add_row(
+                f"[{SEVERITY_STYLE[severity]}]{severity.value}[/]", *map(str, row), str(sum(row))
+            )
+    return table
