@@ -335,8 +335,12 @@ def standard_cases(pki: Pki) -> list[TlsCase]:
         )
 
     leaf_1024 = make_leaf([host("weak-key")], rsa_key(1024), pki.intermediate)
-    md5_leaf = openssl_signed_leaf(pki.folder, [host("md5")], pki.server_key, pki.intermediate, "md5")
-    sha1_leaf = openssl_signed_leaf(pki.folder, [host("sha1")], pki.server_key, pki.intermediate, "sha1")
+    md5_leaf = openssl_signed_leaf(
+        pki.folder, [host("md5")], pki.server_key, pki.intermediate, "md5"
+    )
+    sha1_leaf = openssl_signed_leaf(
+        pki.folder, [host("sha1")], pki.server_key, pki.intermediate, "sha1"
+    )
     good = case("good", 10, set())
     good.sites.append(TlsSite(address(10), port=80))
     good.open_ports = [80, 443]
@@ -381,3 +385,43 @@ def standard_cases(pki: Pki) -> list[TlsCase]:
         ),
         TlsCase("http-only", address(26), [TlsSite(address(26), port=80)], [80], {("tls.missing", "")}, host("http-only")),
     ]  # fmt: skip
+
+
+@contextmanager
+def smtp_server(ip: str, port: int, chain: Sequence[Issued] | None, folder: Path) -> Iterator[None]:
+    """A real SMTP server (aiosmtpd) offering STARTTLS with ``chain``, or no STARTTLS at all."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    tls_context = None
+    if chain:
+        chain_path, key_path = folder / f"smtp-{ip}.pem", folder / f"smtp-{ip}.key"
+        chain_path.write_bytes(b"".join(item.pem for item in chain))
+        key_path.write_bytes(chain[0].key_pem)
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(chain_path, key_path)
+    controller = Controller(
+        Sink(), hostname=ip, port=port, tls_context=tls_context, ready_timeout=10
+    )
+    controller.start()
+    try:
+        yield
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def silent_listener(ip: str, port: int) -> Iterator[None]:
+    """A port that accepts TCP connections and never says a word."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.listen(64)
+        yield

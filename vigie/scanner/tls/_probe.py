@@ -181,6 +181,7 @@ class Offer:
     ephemeral_key: EphemeralKeyInfo | None = None
     chain_pem: tuple[str, ...] = ()
     client_cert_requested: bool = False
+    timed_out: bool = False  # no answer at all before the network timeout
 
 
 def offer_suites(
@@ -206,9 +207,12 @@ def offer_suites(
         except ServerTlsConfigurationNotSupported:
             # nassl refused the server's DH group as too small: the server did pick the suite.
             return Offer(client.get_current_cipher_name(), accepted=True)
-        except (ServerRejectedTlsHandshake, TlsHandshakeTimedOut):
+        except ServerRejectedTlsHandshake:
             # None of the suites, unless the server picked one and then failed (sslyze: rejected).
             return Offer(client.get_current_cipher_name(), accepted=False)
+        except TlsHandshakeTimedOut:
+            # sslyze reads silence as a refusal (some servers ignore versions they do not speak).
+            return Offer(client.get_current_cipher_name(), accepted=False, timed_out=True)
         except NoCiphersAvailableBugInSSlyze:
             return Offer(None, accepted=False)  # this OpenSSL cannot offer any of them here
         return Offer(
@@ -258,6 +262,7 @@ class GroupOutcome:
     accepted: list[CipherSuiteAcceptedByServer] = field(default_factory=list)
     chains: list[tuple[str, ...]] = field(default_factory=list)
     client_cert_requested: bool = False
+    silent: bool = False  # the server did not answer the first offer at all
 
 
 async def eliminate(run: Runner, info: ServerConnectivityInfo, group: SuiteGroup) -> GroupOutcome:
@@ -267,6 +272,7 @@ async def eliminate(run: Runner, info: ServerConnectivityInfo, group: SuiteGroup
     while remaining:
         offer = await run(functools.partial(offer_suites, info, group, tuple(remaining)))
         outcome.client_cert_requested |= offer.client_cert_requested
+        outcome.silent |= offer.timed_out and len(remaining) == len(group.suites)
         suite = _suite_named(offer.chosen, remaining, group.protocol) if offer.chosen else None
         if suite is None:
             if offer.accepted:  # accepted, but which suite is unknown: ask about each one
@@ -388,6 +394,13 @@ async def enumerate_by_elimination(
                 chains_pem += o.chains
                 requested |= o.client_cert_requested
     collected.chains = parse_chains(chains_pem)
+    answered = any(result.accepted_cipher_suites for result in collected.suites.values())
+    if not answered and any(o is not None and o.silent for o in results):
+        # Silence is not a refusal when nothing answered at all: the port proved nothing.
+        seconds = network.network_timeout
+        collected.problems.append(
+            ProbeProblem("tls.handshake", True, f"no TLS answer within {seconds} s")
+        )
     probing = _probing_result(collected.suites, requested)
     if probing is None:
         return collected, None
