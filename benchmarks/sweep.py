@@ -267,7 +267,13 @@ def copy_database(source: Path, target: Path) -> None:
 
 
 def vigie_spec(
-    tool: str, checks: str | None, config: Path, work: Path, hosts: int, run: int
+    tool: str,
+    checks: str | None,
+    config: Path,
+    work: Path,
+    hosts: int,
+    run: int,
+    overrides: dict[str, str],
 ) -> RunSpec:
     database = work / f"{tool}-{run}.db"
     copy_database(work / "template.db", database)
@@ -279,8 +285,9 @@ def vigie_spec(
         argv=argv,
         hosts=hosts,
         output=work / f"{tool}-{run}.out",
-        note="fresh db, all families" if checks is None else f"fresh db, --checks {checks}",
-        env={"VIGIE_DATABASE_URL": f"sqlite:///{database}"},
+        note=("fresh db, all families" if checks is None else f"fresh db, --checks {checks}")
+        + "".join(f", {key}={value}" for key, value in overrides.items()),
+        env={**overrides, "VIGIE_DATABASE_URL": f"sqlite:///{database}"},
     )
 
 
@@ -301,13 +308,20 @@ def vigie_tls_commands() -> tuple[tuple[str, ...], str]:
 
 
 def vigie_port_arguments(config: Path) -> tuple[list[str], str]:
-    """nmap's port arguments for vigie's configured port list."""
+    """nmap's port arguments for the ports vigie's port stage scans."""
     from vigie.config import load_settings
 
-    ports = load_settings(config).scan.ports
-    if ports == "top100":
-        return ["--top-ports", "100"], "vigie scan.ports = top100"
-    return ["-p", ",".join(str(p) for p in ports)], f"vigie scan.ports ({len(ports)} ports)"
+    settings = load_settings(config)
+    try:
+        from vigie.scanner.ports import port_list
+    except ImportError:
+        ports = settings.scan.ports
+        if ports == "top100":
+            return ["--top-ports", "100"], "vigie scan.ports = top100 (port_list not importable)"
+        return ["-p", ",".join(map(str, ports))], f"vigie scan.ports ({len(ports)} ports)"
+    chosen = port_list(settings)
+    origin = f"vigie.scanner.ports.port_list: {len(chosen)} ports (scan.ports + required ports)"
+    return ["-p", ",".join(map(str, chosen))], origin
 
 
 # --- reference tools ---------------------------------------------------------------------
@@ -398,9 +412,10 @@ def specs_for(
 ) -> RunSpec | None:
     hosts = len(farm.hosts)
     if tool == "vigie":
-        return vigie_spec(tool, None, config, work, hosts, run)
+        return vigie_spec(tool, None, config, work, hosts, run, args.vigie_env)
     if tool.startswith("vigie-"):
-        return vigie_spec(tool, tool.removeprefix("vigie-"), config, work, hosts, run)
+        checks = tool.removeprefix("vigie-")
+        return vigie_spec(tool, checks, config, work, hosts, run, args.vigie_env)
     if tool == "sslyze":
         commands, _ = vigie_tls_commands()
         return sslyze_spec(tool, commands, farm, work, run, args.sslyze_per_server)
@@ -447,18 +462,26 @@ def run_size(
                 runs.append(measurement)
             if runs:
                 rows[tool] = median_of(runs)
+                if len(runs) > 1:
+                    walls = "/".join(f"{m.wall_s:.1f}" for m in runs)
+                    cpus = "/".join(f"{m.cpu_s:.1f}" for m in runs)
+                    notes.append(f"{tool}: {len(runs)} runs, wall {walls} s, cpu {cpus} s")
         if args.profile:
-            notes.append(profile_vigie(farm, work, config))
+            notes.append(profile_vigie(farm, work, config, args.vigie_env, args.profile))
         return SizeResult(count, rows, notes)
     finally:
         stop_farm(farm)
 
 
-def profile_vigie(farm: Farm, work: Path, config: Path) -> str:
-    """One extra ``vigie scan --all`` under py-spy; the summary goes to profile-*.txt."""
+def profile_vigie(
+    farm: Farm, work: Path, config: Path, overrides: dict[str, str], family: str
+) -> str:
+    """One extra ``vigie scan --all`` under py-spy; the summary goes to vigie-profile*.txt."""
     from _farm.profile import profile_command
 
-    spec = vigie_spec("vigie-profile", None, config, work, len(farm.hosts), 0)
+    checks = None if family == "all" else family
+    tool = "vigie-profile" if checks is None else f"vigie-profile-{checks}"
+    spec = vigie_spec(tool, checks, config, work, len(farm.hosts), 0, overrides)
     return profile_command(spec, work)
 
 
@@ -566,7 +589,20 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--tool-timeout", type=float, default=3600.0, help="seconds before a tool is killed"
     )
-    parser.add_argument("--profile", action="store_true", help="also run vigie once under py-spy")
+    parser.add_argument(
+        "--vigie-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a VIGIE_* configuration override for every vigie run (repeatable)",
+    )
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="all",
+        choices=["all", "service", "tls", "http", "dns"],
+        help="also run vigie once under py-spy (all families, or --checks FAMILY)",
+    )
     parser.add_argument(
         "--workdir", type=Path, help="keep the farm and outputs here (default: a temp dir, removed)"
     )
@@ -579,6 +615,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         sizes = [QUICK_HOSTS]
         args.repeat = 1
     args.sizes_list = sizes or [DEFAULT_HOSTS]
+    overrides = {}
+    for item in args.vigie_env:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("VIGIE_"):
+            parser.error(f"--vigie-env wants VIGIE_KEY=VALUE, not {item!r}")
+        overrides[key] = value
+    args.vigie_env = overrides
     args.tools = [t.strip() for t in args.tools.split(",")] if args.tools else list(ALL_TOOLS)
     unknown = set(args.tools) - set(ALL_TOOLS)
     if unknown:

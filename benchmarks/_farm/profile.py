@@ -20,54 +20,69 @@ from _farm.measure import RunSpec
 SAMPLE_RATE = 100
 TOP = 25
 
-# Leaf frame file path fragment -> area, first match wins.
+# Leaf frame file path prefix (as py-spy prints it, relative to site-packages or the
+# standard library) -> area; first match wins.
 AREAS = (
-    ("/nassl/", "nassl (TLS handshakes)"),
-    ("/sslyze/", "sslyze"),
-    ("/httpcore/", "httpcore"),
-    ("/httpx/", "httpx"),
-    ("/h11/", "h11"),
-    ("/sqlalchemy/", "sqlalchemy"),
-    ("/sqlmodel/", "sqlalchemy"),
-    ("/cryptography/", "cryptography"),
-    ("/dns/", "dnspython"),
-    ("/nmap/", "python-nmap"),
-    ("/vigie/", "vigie"),
-    ("/asyncio/", "asyncio"),
-    ("/concurrent/", "thread pools"),
-    ("/threading.py", "thread pools"),
-    ("/ssl.py", "ssl (stdlib)"),
-    ("/xml/", "xml parsing"),
-    ("/pydantic", "pydantic"),
+    ("nassl/", "nassl (TLS handshakes, C)"),
+    ("sslyze/", "sslyze"),
+    ("httpcore/", "httpx/httpcore/anyio"),
+    ("httpx/", "httpx/httpcore/anyio"),
+    ("h11/", "httpx/httpcore/anyio"),
+    ("anyio/", "httpx/httpcore/anyio"),
+    ("sqlalchemy/", "sqlalchemy/sqlmodel"),
+    ("sqlmodel/", "sqlalchemy/sqlmodel"),
+    ("sqlite3/", "sqlalchemy/sqlmodel"),
+    ("cryptography/", "cryptography"),
+    ("dns/", "dnspython"),
+    ("nmap/", "python-nmap"),
+    ("xml/", "xml parsing"),
+    ("vigie/", "vigie"),
+    ("asyncio/", "asyncio"),
+    ("selectors.py", "asyncio"),
+    ("concurrent/", "thread pools"),
+    ("threading.py", "thread pools"),
+    ("queue.py", "thread pools"),
+    ("ssl.py", "ssl (stdlib, httpx's TLS)"),
+    ("socket.py", "socket (stdlib)"),
+    ("<frozen importlib", "imports"),
+    ("pydantic", "pydantic"),
+    ("click/", "click"),
 )
 
 
 def _frames(stack: str) -> list[str]:
-    return [frame for frame in stack.split(";") if frame]
+    return [
+        frame for frame in stack.split(";") if " (" in frame and not frame.startswith("process ")
+    ]
+
+
+def _path(frame: str) -> str:
+    return frame.rsplit(" (", 1)[1].rstrip(")").rsplit(":", 1)[0]
 
 
 def _area(frame: str) -> str:
-    for fragment, area in AREAS:
-        if fragment in frame:
+    path = _path(frame)
+    for prefix, area in AREAS:
+        if path.startswith(prefix):
             return area
     return "other"
 
 
 def _short(frame: str) -> str:
-    """``check_tls (/x/site-packages/vigie/scanner/tls/_family.py:40)`` -> ``check_tls (vigie/scanner/tls/_family.py)``."""
-    name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{name} ({path})"
+    """``check_tls (vigie/scanner/tls/_family.py:40)`` -> ``check_tls (vigie/scanner/tls/_family.py)``."""
+    return f"{frame.rsplit(' (', 1)[0]} ({_path(frame)})"
+
+
+def _percent(part: int, total: int) -> str:
+    return f"{100 * part / total:5.1f}%"
 
 
 def summarise(raw: Path) -> str:
-    """Three tables from py-spy's raw (collapsed) output."""
+    """Tables from py-spy's raw (collapsed) output: by thread kind, area, function."""
     areas: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    vigie_inclusive: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
@@ -75,28 +90,31 @@ def summarise(raw: Path) -> str:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = _frames(stack)
-        # Thread names (--threads) come first and are not frames of code.
-        code = [f for f in frames if " (" in f]
+        code = _frames(stack)
         if not code:
             continue
         total += count
+        worker = any(f.startswith("Thread._bootstrap ") for f in code)
+        threads["worker threads (sslyze/nassl jobs)" if worker else "event loop thread"] += count
         leaves[_short(code[-1])] += count
         areas[_area(code[-1])] += count
-        for name in {_short(f) for f in code}:
+        names = {_short(f) for f in code}
+        for name in names:
             inclusive[name] += count
+            if name.split(" (", 1)[1].startswith("vigie/") and "cli.py" not in name:
+                vigie_inclusive[name] += count
     if not total:
         return "no samples"
-    lines = [
-        f"{total} samples at {SAMPLE_RATE} Hz (active threads only)",
-        "",
-        "by area of the leaf frame:",
-    ]
-    lines += [f"  {100 * n / total:5.1f}%  {area}" for area, n in areas.most_common()]
+    lines = [f"{total} samples at {SAMPLE_RATE} Hz of running threads (idle ones excluded)", ""]
+    lines += ["by thread:"] + [f"  {_percent(n, total)}  {k}" for k, n in threads.most_common()]
+    lines += ["", "by area of the leaf frame (where the CPU is spent):"]
+    lines += [f"  {_percent(n, total)}  {area}" for area, n in areas.most_common()]
+    lines += ["", f"top {TOP} vigie functions including callees:"]
+    lines += [f"  {_percent(n, total)}  {name}" for name, n in vigie_inclusive.most_common(TOP)]
     lines += ["", f"top {TOP} functions including callees:"]
-    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(TOP)]
+    lines += [f"  {_percent(n, total)}  {name}" for name, n in inclusive.most_common(TOP)]
     lines += ["", f"top {TOP} leaf functions (self time):"]
-    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in leaves.most_common(TOP)]
+    lines += [f"  {_percent(n, total)}  {name}" for name, n in leaves.most_common(TOP)]
     return "\n".join(lines)
 
 
@@ -123,7 +141,8 @@ def profile_command(spec: RunSpec, work: Path) -> str:
         return f"profile: py-spy exited {code}; see {spec.output}"
     summary = summarise(raw)
     report = work / f"{spec.tool}.txt"
-    report.write_text(f"vigie scan --all under py-spy: {elapsed:.1f}s wall\n\n{summary}\n")
+    command = " ".join(spec.argv[spec.argv.index("scan") :])
+    report.write_text(f"vigie {command} under py-spy: {elapsed:.1f}s wall\n\n{summary}\n")
     print(f"\n--- profile ({report})\n{report.read_text()}", flush=True)
     return f"profile: {report} ({elapsed:.1f}s wall under py-spy)"
 
