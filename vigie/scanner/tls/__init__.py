@@ -41,6 +41,7 @@ from vigie.scanner.tls._model import (
     Vulnerabilities,
 )
 from vigie.scanner.tls._ports import endpoints_to_scan, tls_missing_findings
+from vigie.scanner.tls._probe import EQUIVALENT_SSLYZE_COMMANDS
 from vigie.scanner.tls._suites import (
     cipher_findings,
     dh_findings,
@@ -52,6 +53,7 @@ from vigie.scanner.tls._sweep import TlsSweep, load_trust, sweep_of
 from vigie.scanner.tls._vulns import vulnerability_findings
 
 __all__ = [
+    "EQUIVALENT_SSLYZE_COMMANDS",
     "CertificateIndex",
     "CertificatePolicy",
     "ChainVerdict",

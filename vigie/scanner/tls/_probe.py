@@ -505,6 +505,11 @@ _VULN_COMMANDS = {
     "renegotiation": ScanCommand.SESSION_RENEGOTIATION,
     "compression": ScanCommand.TLS_COMPRESSION,
 }
+# sslyze's scan commands whose answers vigie gives (per_suite mode runs exactly these):
+# what a fair "sslyze alone" benchmark should run.
+EQUIVALENT_SSLYZE_COMMANDS = frozenset(
+    {*_SUITE_COMMANDS.values(), ScanCommand.CERTIFICATE_INFO, *_VULN_COMMANDS.values()}
+)
 _PRE_TLS13 = (Protocol.SSL_3_0, Protocol.TLS_1_0, Protocol.TLS_1_1, Protocol.TLS_1_2)
 
 
