@@ -61,6 +61,24 @@ def info_text(port: int) -> str:
     return "\r\n".join(lines)
 
 
+def hello(arguments: list[str]) -> bytes:
+    """``HELLO [2|3] [AUTH user pass]``: the handshake of RESP3-aware clients (Redis 6)."""
+    version = arguments[0] if arguments else "2"
+    if version not in ("2", "3"):
+        return _error("NOPROTO unsupported protocol version")
+    fields: list[tuple[str, bytes]] = [
+        ("server", _bulk("redis")),
+        ("version", _bulk(REDIS_VERSION)),
+        ("proto", b":%s\r\n" % version.encode()),
+        ("id", b":7\r\n"),
+        ("mode", _bulk("standalone")),
+        ("role", _bulk("master")),
+        ("modules", b"*0\r\n"),
+    ]
+    header = b"%%%d\r\n" % len(fields) if version == "3" else b"*%d\r\n" % (2 * len(fields))
+    return header + b"".join(_bulk(key) + value for key, value in fields)
+
+
 def reply_to(command: list[str], port: int) -> tuple[bytes, bool]:
     """(reply, keep the connection open) for one command."""
     if not command:
@@ -70,6 +88,8 @@ def reply_to(command: list[str], port: int) -> tuple[bytes, bool]:
         return (_bulk(command[1]) if len(command) > 1 else b"+PONG\r\n"), True
     if name == "INFO":
         return _bulk(info_text(port)), True
+    if name == "HELLO":
+        return hello(command[1:]), True
     if name == "DBSIZE":
         return b":%d\r\n" % FAKE_KEY_COUNT, True
     if name == "AUTH":
