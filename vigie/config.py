@@ -92,7 +92,7 @@ class ScanSettings(_Section):
     # nmap's --host-timeout; raised automatically when a rate-capped batch needs longer.
     nmap_host_timeout_s: float = Field(default=300.0, gt=0)
     connections_per_host: int = Field(default=8, ge=1)
-    max_rate_per_s: float = Field(default=500.0, gt=0)
+    max_rate_per_s: float = Field(default=2000.0, gt=0)
     backoff_after_failures: int = Field(default=3, ge=1)
 
     @field_validator("ports")
