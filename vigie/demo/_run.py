@@ -243,7 +243,7 @@ def run_demo(
         finally:
             network.stop()
         grades = _grades(settings)
-        _show_results(console, settings, summary, grades)
+        _show_results(console, settings, world, summary, grades)
         result = DemoResult(
             output_dir=config_file.parent,
             config_file=config_file,
@@ -344,9 +344,11 @@ def findings_summary_table(views: list[FindingView], *, with_titles: bool = True
     return table
 
 
-def grades_table(grades: list[dict[str, Any]]) -> Table:
+def grades_table(grades: list[dict[str, Any]], codes: dict[str, str] | None = None) -> Table:
+    """One row per application; ``codes`` shortens agency names to their codes."""
     from rich.markup import escape
 
+    codes = codes or {}
     table = Table(title="Grades", header_style="bold")
     for column in ("Agency", "Application", "Grade", "Score", "Flagged", "Open", "Worst cap"):
         table.add_column(column, overflow="fold")
@@ -356,7 +358,7 @@ def grades_table(grades: list[dict[str, Any]]) -> Table:
             "bold green" if letter in ("A+", "A") else "bold red" if row["flagged"] else "yellow"
         )
         table.add_row(
-            escape(row["agency"]),
+            escape(codes.get(row["agency"], row["agency"])),
             escape(row["domain"]),
             f"[{style}]{letter}[/]",
             "" if row["score"] is None else str(row["score"]),
@@ -368,7 +370,11 @@ def grades_table(grades: list[dict[str, Any]]) -> Table:
 
 
 def _show_results(
-    console: Console, settings: Settings, summary: SweepSummary, grades: list[dict[str, Any]]
+    console: Console,
+    settings: Settings,
+    world: DemoWorld,
+    summary: SweepSummary,
+    grades: list[dict[str, Any]],
 ) -> None:
     views = _views(settings)
     console.print(
@@ -382,7 +388,15 @@ def _show_results(
         console.print(
             f"and {informational} informational findings (open ports, scan notes)", highlight=False
         )
-    console.print(grades_table(grades))
+    clean = sorted(
+        row["domain"]
+        for row in grades
+        if not any(v.domain == row["domain"] and v.severity > Severity.INFO for v in views)
+    )
+    if clean:
+        console.print(f"no finding above info: {', '.join(clean)}", highlight=False)
+    codes = {app.agency: app.agency_code for app in world.applications}
+    console.print(grades_table(grades, codes))
 
 
 # --- writing -----------------------------------------------------------------------------
