@@ -27,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import resource
 import shutil
 import sqlite3
@@ -82,6 +83,7 @@ ALL_TOOLS = (
     "vigie-tls",
     "vigie-service",
     "vigie-http",
+    "httpx",
     "sslyze",
     "sslyze-minimal",
     "nmap-ports",
@@ -367,6 +369,68 @@ def nmap_ssl_enum_spec(farm: Farm, work: Path, run: int) -> RunSpec:
     )
 
 
+LOG_LINE = re.compile(rb'^(\S+) (\d+) \d+ (\S+) \d+ "([A-Z]+) (/\S*) HTTP/1\.[01]"$')
+HTTPX_CONCURRENCY = 64  # vigie's scan.concurrency default: hosts probed at once
+
+
+def requests_logged(logged: bytes, names: dict[str, str]) -> list[dict[str, str]]:
+    """The HTTP requests in an nginx log extract (TLS probes' garbage records left out)."""
+    requests = []
+    for line in logged.splitlines():
+        match = LOG_LINE.match(line)
+        if match is None:
+            continue
+        ip, port, protocol, method, path = (part.decode() for part in match.groups())
+        scheme = "http" if protocol == "-" else "https"
+        requests.append(
+            {
+                "ip": ip,
+                "port": port,
+                "scheme": scheme,
+                "host": names[ip],
+                "method": method,
+                "path": path,
+            }
+        )
+    return requests
+
+
+def httpx_spec(farm: Farm, work: Path, run: int, rows: dict[str, Measurement]) -> RunSpec:
+    names = {h.ip: h.name for h in farm.hosts}
+    scanned = rows.get("vigie-http")
+    requests = requests_logged(scanned.logged, names) if scanned else []
+    if requests:
+        origin = "the requests vigie-http made (from nginx's log)"
+    else:
+        origin = "GET / over HTTP and HTTPS per host (run vigie-http first to replay its requests)"
+        requests = [
+            {
+                "ip": h.ip,
+                "port": port,
+                "scheme": scheme,
+                "host": h.name,
+                "method": "GET",
+                "path": "/",
+            }
+            for h in farm.hosts
+            for scheme, port in (("http", "80"), ("https", "443"))
+        ]
+    requests_file = work / f"httpx-{run}.json"
+    requests_file.write_text(json.dumps(requests))
+    argv = [
+        sys.executable,
+        "-m",
+        "_farm.runners",
+        "httpx",
+        str(requests_file),
+        str(HTTPX_CONCURRENCY),
+    ]
+    note = f"{len(requests)} requests, {origin}, one AsyncClient, {HTTPX_CONCURRENCY} at a time"
+    return RunSpec(
+        "httpx", argv, len(farm.hosts), work / f"httpx-{run}.out", note=note, env=runner_env()
+    )
+
+
 def testssl_program() -> str | None:
     return shutil.which("testssl") or shutil.which("testssl.sh")
 
@@ -408,7 +472,13 @@ class SizeResult:
 
 
 def specs_for(
-    tool: str, farm: Farm, work: Path, config: Path, run: int, args: argparse.Namespace
+    tool: str,
+    farm: Farm,
+    work: Path,
+    config: Path,
+    run: int,
+    args: argparse.Namespace,
+    rows: dict[str, Measurement],
 ) -> RunSpec | None:
     hosts = len(farm.hosts)
     if tool == "vigie":
@@ -421,6 +491,8 @@ def specs_for(
         return sslyze_spec(tool, commands, farm, work, run, args.sslyze_per_server)
     if tool == "sslyze-minimal":
         return sslyze_spec(tool, SSLYZE_MINIMAL_COMMANDS, farm, work, run, args.sslyze_per_server)
+    if tool == "httpx":
+        return httpx_spec(farm, work, run, rows)
     if tool == "nmap-ports":
         return nmap_ports_spec(farm, work, run, config)
     if tool == "nmap-ssl-enum":
@@ -449,7 +521,7 @@ def run_size(
         for tool in args.tools:
             runs = []
             for run in range(args.repeat):
-                spec = specs_for(tool, farm, work, config, run, args)
+                spec = specs_for(tool, farm, work, config, run, args, rows)
                 if spec is None:
                     notes.append(f"{tool}: not installed, skipped")
                     break

@@ -56,6 +56,7 @@ class Measurement:
     dns_queries: int = 0
     http_requests: int = 0
     exit_code: int = 0
+    logged: bytes = b""  # what nginx logged during the run (not reported)
 
     def per_host(self, counts: dict[str, int]) -> float:
         """Mean connections per targeted host (hosts never contacted count as 0)."""
@@ -264,14 +265,13 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def count_requests(access_log: Path, since: int) -> tuple[int, int]:
-    """(requests logged after byte offset ``since``, the log's size now)."""
+def logged_since(access_log: Path, since: int) -> bytes:
+    """What nginx logged after byte offset ``since``."""
     if not access_log.exists():
-        return 0, since
+        return b""
     with access_log.open("rb") as log:
         log.seek(since)
-        data = log.read()
-    return data.count(b"\n"), since + len(data)
+        return log.read()
 
 
 def run_measured(
@@ -283,7 +283,7 @@ def run_measured(
     """Run ``spec`` once in isolation and measure it."""
     measurement = Measurement(tool=spec.tool, hosts=spec.hosts, note=spec.note)
     counters.reset()
-    _, log_offset = count_requests(access_log, 0)
+    log_offset = access_log.stat().st_size if access_log.exists() else 0
     farm_cpu_before = cpu_seconds(farm_pids)
     with spec.output.open("wb") as out:
         started = time.monotonic()
@@ -313,7 +313,8 @@ def run_measured(
     measurement.largest_rss_mb = sampler.peak_process / 2**20
     measurement.peak_rss_mb = max(sampler.peak_total, sampler.peak_process) / 2**20
     measurement.farm_cpu_s = cpu_seconds(farm_pids) - farm_cpu_before
-    measurement.http_requests, _ = count_requests(access_log, log_offset)
+    measurement.logged = logged_since(access_log, log_offset)
+    measurement.http_requests = measurement.logged.count(b"\n")
     counters.read_into(measurement)
     return measurement
 

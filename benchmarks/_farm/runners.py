@@ -5,6 +5,10 @@
 host's port 443 with the given scan commands, SNI set to the host's name and
 no DNS lookup (the address is given).
 
+``python -m _farm.runners httpx REQUESTS_JSON CONCURRENCY`` sends the same
+requests an HTTP scan made (read from nginx's log of it) with one bare
+``httpx.AsyncClient``: the floor for vigie's HTTP family.
+
 ``python -m _farm.runners parallel JOBS_JSON WIDTH`` runs shell-free command
 lines WIDTH at a time (testssl.sh's usual "8 in parallel"), each one's output
 to its own file, and waits for all.
@@ -71,6 +75,47 @@ def run_sslyze(hosts_file: Path, commands: list[str], per_server: int, servers: 
     return 0 if statuses["connectivity_error"] == 0 else 1
 
 
+def run_httpx(requests_file: Path, concurrency: int) -> int:
+    """The given requests with one shared ``httpx.AsyncClient``, ``concurrency`` at a time."""
+    import asyncio
+
+    import httpx
+
+    requests = json.loads(requests_file.read_text())
+
+    async def sweep() -> Counter[str]:
+        outcomes: Counter[str] = Counter()
+        slots = asyncio.Semaphore(concurrency)
+        timeout = httpx.Timeout(10.0)
+        async with httpx.AsyncClient(verify=False, timeout=timeout) as client:
+
+            async def one(request: dict[str, str]) -> None:
+                url = f"{request['scheme']}://{request['ip']}:{request['port']}{request['path']}"
+                extensions = (
+                    {"sni_hostname": request["host"]} if request["scheme"] == "https" else {}
+                )
+                async with slots:
+                    try:
+                        response = await client.request(
+                            request["method"],
+                            url,
+                            headers={"Host": request["host"]},
+                            extensions=extensions,
+                        )
+                    except httpx.HTTPError as error:
+                        outcomes[type(error).__name__] += 1
+                        return
+                outcomes[str(response.status_code)] += 1
+
+            await asyncio.gather(*(one(r) for r in requests))
+        return outcomes
+
+    started = time.monotonic()
+    outcomes = asyncio.run(sweep())
+    print(f"httpx: {len(requests)} requests in {time.monotonic() - started:.1f}s: {dict(outcomes)}")
+    return 0
+
+
 def run_parallel(jobs_file: Path, width: int) -> int:
     jobs = json.loads(jobs_file.read_text())
 
@@ -90,6 +135,8 @@ def main(argv: list[str]) -> int:
     kind = argv[0]
     if kind == "sslyze":
         return run_sslyze(Path(argv[1]), argv[2].split(","), int(argv[3]), int(argv[4]))
+    if kind == "httpx":
+        return run_httpx(Path(argv[1]), int(argv[2]))
     if kind == "parallel":
         return run_parallel(Path(argv[1]), int(argv[2]))
     raise SystemExit(f"unknown runner {kind!r}")
