@@ -487,7 +487,7 @@ def test_grade_records_per_run_with_policy_version(seeded: Seeded) -> None:
 
 
 def test_grades_command(seeded: Seeded) -> None:
-    env = {"VIGIE_DATABASE_URL": seeded.settings.database.url, "VIGIE_GRADING_POLICY": '"2026.1"'}
+    env = {"VIGIE_DATABASE_URL": seeded.settings.database.url, "VIGIE_GRADING_POLICY": "2026.1"}
     runner = CliRunner()
     result = runner.invoke(main, ["grades", "--format", "json"], env=env)
     assert result.exit_code == 0, result.output

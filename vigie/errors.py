@@ -47,6 +47,12 @@ class SweepLocked(VigieError):
     """Another sweep holds the database lock."""
 
 
+class SweepInterrupted(VigieError):
+    """SIGTERM stopped a sweep; what finished is stored and the rest resumes later."""
+
+    exit_code = 143  # 128 + SIGTERM, as a shell reports it
+
+
 class DeliveryError(VigieError):
     """An email could not be handed to the SMTP server."""
 

@@ -26,7 +26,7 @@ from vigie.config import Settings
 from vigie.db.session import session_scope
 from vigie.db.store import LifecyclePolicy, RecordOutcome, finished_hosts, record_host_result
 from vigie.db.tables import Agency, Domain, DomainStatus, Lock, RunStatus, ScanRun
-from vigie.errors import NotFoundError, SweepLocked, UsageError
+from vigie.errors import NotFoundError, SweepInterrupted, SweepLocked, UsageError
 from vigie.model import (
     SCANNABLE_FAMILIES,
     Family,
@@ -540,17 +540,12 @@ def plan_distributed_run(settings: Settings, request: SweepRequest) -> tuple[int
     return run_id, plan
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived: stop cleanly, keep what is finished."""
-
-
 def _run_engine(settings: Settings, jobs: list[DomainJob], observer: _StoringObserver) -> None:
     if not jobs:
         return
     from vigie.scanner.base import ProbeContext
-    from vigie.scanner.engine import SweepEngine
-
     from vigie.scanner.dns import remember_registered_domains
+    from vigie.scanner.engine import SweepEngine
 
     with session_scope(settings) as session:
         registered = list(
@@ -581,7 +576,9 @@ def _run_engine(settings: Settings, jobs: list[DomainJob], observer: _StoringObs
             await SweepEngine(ctx).run(jobs, observer)
         except asyncio.CancelledError:
             if terminated.is_set():
-                raise _Terminated() from None
+                raise SweepInterrupted(
+                    "sweep stopped by SIGTERM; finished hosts are stored: 'vigie scan --resume' finishes it"
+                ) from None
             raise
         finally:
             if installed:
