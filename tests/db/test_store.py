@@ -105,3 +105,14 @@ def test_severity_override_and_due_date(settings: Settings) -> None:
         record = session.exec(select(FindingRecord)).one()
     assert record.severity == "high"
     assert record.due_date is not None and (record.due_date - record.first_seen.date()).days == 30
+
+
+def test_vantages_keep_their_own_findings(settings: Settings) -> None:
+    inside = LifecyclePolicy(resolve_after_scans=2, vantage="internal")
+    with session_scope(settings) as session:
+        record_host_result(session, host([redis()]), run_id=None, agency_id=None, policy=POLICY)
+        record_host_result(session, host([redis()]), run_id=None, agency_id=None, policy=inside)
+    with session_scope(settings) as session:
+        records = session.exec(select(FindingRecord)).all()
+    assert sorted(r.vantage for r in records) == ["default", "internal"]
+    assert len({r.fingerprint for r in records}) == 2

@@ -12,6 +12,7 @@ family by family and applies one rule set:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -29,6 +30,7 @@ from vigie.model import (
     utcnow,
 )
 
+DEFAULT_VANTAGE = "default"
 ACTIVE_STATUSES = (FindingStatus.NEW.value, FindingStatus.OPEN.value, FindingStatus.REOPENED.value)
 
 
@@ -57,6 +59,18 @@ class RecordOutcome:
     reopened: list[FindingRecord] = field(default_factory=list)
     resolved: list[FindingRecord] = field(default_factory=list)
     seen: int = 0
+
+
+def vantage_fingerprint(fingerprint: str, vantage: str) -> str:
+    """The same weakness seen from another vantage point is another finding.
+
+    An application reachable only from inside the government network then has
+    its findings from the inside vantage, and its ``scan.unreachable`` from
+    the outside one, side by side instead of overwriting each other.
+    """
+    if vantage == DEFAULT_VANTAGE:
+        return fingerprint
+    return hashlib.sha256(f"{fingerprint}\x1f{vantage}".encode()).hexdigest()
 
 
 def _family_scope_ip(family: Family, ip: str | None) -> str | None:
@@ -92,7 +106,7 @@ def record_host_result(
         }
         seen: set[str] = set()
         for finding in family_result.findings:
-            fingerprint = finding.fingerprint
+            fingerprint = vantage_fingerprint(finding.fingerprint, policy.vantage)
             if fingerprint in seen:
                 continue  # one observation per fingerprint per scan
             seen.add(fingerprint)
