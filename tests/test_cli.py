@@ -117,3 +117,24 @@ def test_targets_add_remove_and_mandates(runner: CliRunner) -> None:
     assert removed.exit_code == 0
     rows = json.loads(runner.invoke(main, ["targets", "list", "--format", "json"]).output)
     assert rows == []
+
+
+def test_secrets_reach_neither_the_database_nor_the_logs(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "Zx9-very-secret-smtp-password"
+    monkeypatch.setenv("VIGIE_SMTP_PASSWORD", secret)
+    outputs = []
+    for args in (
+        ["-vv", "init"],
+        ["-vv", "targets", "import", str(EXAMPLES / "registry.csv")],
+        ["-vv", "config", "show", "--format", "json"],
+        ["-vv", "notify", "--dry-run"],
+        ["-vv", "notify", "--status"],
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert all(secret not in output for output in outputs)
+    for path in tmp_path.glob("v.db*"):
+        assert secret.encode() not in path.read_bytes()
