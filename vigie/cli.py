@@ -8,7 +8,7 @@ exits 1 when findings at or above a severity exist.
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from rich.progress import (
 from vigie import __version__
 from vigie.config import Settings, load_settings
 from vigie.db.migrate import ensure_database, upgrade_database
-from vigie.db.queries import FindingFilter, query_findings
+from vigie.db.queries import FindingFilter, findings_as_of, query_findings
 from vigie.db.session import session_scope
 from vigie.db.store import RecordOutcome
 from vigie.errors import VigieError
@@ -699,6 +699,12 @@ def worker(state: State, vantage: str, concurrency: int | None) -> None:
 @click.option(
     "--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First seen on or after."
 )
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+    default=None,
+    help="The state at that date (end of day) or time, UTC, replayed from the evidence history.",
+)
 @click.option("--language", type=click.Choice(["fr", "en"]), default="en", show_default=True)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv", "sarif"]), default="table"
@@ -719,6 +725,7 @@ def findings(
     families: tuple[str, ...],
     check_ids: tuple[str, ...],
     since: Any,
+    as_of: Any,
     language: str,
     fmt: str,
     fail_on: str | None,
@@ -738,7 +745,13 @@ def findings(
         first_seen_since=since.date() if since else None,
     )
     with session_scope(settings) as session:
-        views = query_findings(session, filters)
+        if as_of is None:
+            views = query_findings(session, filters)
+        else:
+            moment = as_of.replace(tzinfo=UTC)
+            if as_of.hour == as_of.minute == 0:
+                moment += timedelta(days=1) - timedelta(microseconds=1)
+            views = findings_as_of(session, filters, moment)
     if fmt == "table":
         if views:
             console.print(findings_table(views, language))

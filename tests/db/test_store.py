@@ -116,3 +116,33 @@ def test_vantages_keep_their_own_findings(settings: Settings) -> None:
         records = session.exec(select(FindingRecord)).all()
     assert sorted(r.vantage for r in records) == ["default", "internal"]
     assert len({r.fingerprint for r in records}) == 2
+
+
+def test_state_on_a_given_date_is_replayed_from_the_history(settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from vigie.db.queries import FindingFilter, findings_as_of
+
+    start = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    for day, findings in enumerate([[redis("PONG")], [redis("v7")], [], []]):
+        with session_scope(settings) as session:
+            run = ScanRun()
+            session.add(run)
+            session.flush()
+            record_host_result(
+                session, host(findings), run_id=run.id, agency_id=None, policy=POLICY,
+                now=start + timedelta(days=day),
+            )  # fmt: skip
+    with session_scope(settings) as session:
+        before = findings_as_of(session, FindingFilter(), start - timedelta(hours=1))
+        first = findings_as_of(session, FindingFilter(), start + timedelta(hours=1))
+        second = findings_as_of(session, FindingFilter(), start + timedelta(days=1, hours=1))
+        after = findings_as_of(session, FindingFilter(), start + timedelta(days=3, hours=1))
+        resolved = findings_as_of(
+            session, FindingFilter(include_resolved=True), start + timedelta(days=3, hours=1)
+        )
+    assert before == []
+    assert [(v.status.value, v.evidence["reply"]) for v in first] == [("new", "PONG")]
+    assert [(v.status.value, v.evidence["reply"]) for v in second] == [("open", "v7")]
+    assert after == []
+    assert [v.status.value for v in resolved] == ["resolved"]

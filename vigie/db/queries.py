@@ -140,3 +140,58 @@ def _live_acceptances(
         if acceptance.revoked_at is None and acceptance.until >= today:
             live[acceptance.finding_id] = acceptance
     return live
+
+
+def findings_as_of(session: Session, filters: FindingFilter, moment: datetime) -> list[FindingView]:
+    """The findings as they stood at ``moment``, replayed from their event history.
+
+    Each status change is stored with the evidence behind it and its hash, so
+    the CERT can show what it knew on a given date, and an agency can
+    reproduce it.
+    """
+    from dataclasses import replace
+
+    from vigie.db.tables import FindingEvent
+
+    every = FindingFilter(
+        agency=filters.agency,
+        domain=filters.domain,
+        severity_min=filters.severity_min,
+        families=filters.families,
+        check_ids=filters.check_ids,
+        first_seen_since=filters.first_seen_since,
+        include_resolved=True,
+    )
+    views = query_findings(session, every, today=moment.date())
+    if not views:
+        return []
+    latest: dict[int, FindingEvent] = {}
+    events = session.exec(
+        select(FindingEvent)
+        .where(col(FindingEvent.finding_id).in_([v.id for v in views]))
+        .where(FindingEvent.at <= moment)
+        .order_by(col(FindingEvent.at), col(FindingEvent.id))
+    )
+    for event in events:
+        latest[event.finding_id] = event
+    wanted = set(filters.statuses)
+    result = []
+    for view in views:
+        last = latest.get(view.id)
+        if last is None:
+            continue  # not yet seen at that moment
+        status = FindingStatus(last.to_status)
+        if wanted and status not in wanted:
+            continue
+        if not wanted and not filters.include_resolved and status is FindingStatus.RESOLVED:
+            continue
+        result.append(
+            replace(
+                view,
+                status=status,
+                evidence=dict(last.evidence),
+                last_seen=last.at,
+                resolved_at=last.at if status is FindingStatus.RESOLVED else None,
+            )
+        )
+    return result
