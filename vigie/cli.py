@@ -293,6 +293,9 @@ def targets_list(state: State, agency: str | None, include_inactive: bool, fmt: 
         "tags",
         "mail_domain",
     ]
+    if fmt == "table":
+        # A terminal has room for what an analyst scans; json/csv keep every column.
+        columns = ["domain", "agency_code", "status", "source", "contacts", "mail_domain"]
     _emit(rows, columns, fmt)
 
 
