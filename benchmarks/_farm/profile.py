@@ -1,9 +1,12 @@
 """Profile one ``vigie scan --all`` with py-spy and say where the time went.
 
-py-spy samples every thread of the running process (``--nonblocking``, so the
-sweep is not paused for each sample) and writes collapsed stacks; this module
-folds them into three views: by package area (where the leaf frame lives),
-by function including callees, and by leaf function alone.
+py-spy samples the thread that holds the GIL (``--gil``: a thread waiting for
+the GIL would otherwise count as busy, and with sslyze's worker threads most
+of them wait) without pausing the sweep (``--nonblocking``), and writes
+collapsed stacks; this module folds them into views: by thread kind, by
+package area (where the leaf frame lives), by vigie function and by any
+function including callees, and by leaf function alone. C code that releases
+the GIL is not seen; CPU time that holds it is what limits a sweep on few cores.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ def summarise(raw: Path) -> str:
                 vigie_inclusive[name] += count
     if not total:
         return "no samples"
-    lines = [f"{total} samples at {SAMPLE_RATE} Hz of running threads (idle ones excluded)", ""]
+    lines = [f"{total} samples at {SAMPLE_RATE} Hz of the thread holding the GIL", ""]
     lines += ["by thread:"] + [f"  {_percent(n, total)}  {k}" for k, n in threads.most_common()]
     lines += ["", "by area of the leaf frame (where the CPU is spent):"]
     lines += [f"  {_percent(n, total)}  {area}" for area, n in areas.most_common()]
@@ -129,7 +132,16 @@ def profile_command(spec: RunSpec, work: Path) -> str:
     if program is None:
         return "profile: py-spy is not installed (pip install py-spy)"
     raw = work / f"{spec.tool}.raw"
-    argv = [program, "record", "--format", "raw", "--rate", str(SAMPLE_RATE), "--nonblocking"]
+    argv = [
+        program,
+        "record",
+        "--format",
+        "raw",
+        "--rate",
+        str(SAMPLE_RATE),
+        "--nonblocking",
+        "--gil",
+    ]
     argv += ["--subprocesses", "-o", str(raw), "--", *spec.argv]
     started = time.monotonic()
     with spec.output.open("wb") as out:
