@@ -318,6 +318,27 @@ def test_identification_names_protocols_from_what_the_servers_send(
 
 
 @pytest.mark.network
+def test_redis_and_memcached_on_ports_of_their_own_choosing_are_named(tmp_path: Path) -> None:
+    # Given Redis (no password) and memcached on ports nothing hints at
+    address = "127.0.2.36"
+    redis_argv = [
+        require_program("redis-server"), "--bind", address, "--port", "6380",
+        "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", str(tmp_path),
+    ]  # fmt: skip
+    memcached_argv = [require_program("memcached"), "-l", address, "-p", "11299", "-U", "0"]
+    with (
+        running(redis_argv, listen=(address, 6380)),
+        running([*memcached_argv, "-u", "root"], listen=(address, 11299)),
+    ):
+        # When their ports are identified
+        redis = identify(address, 6380, "unknown")
+        cache = identify(address, 11299, "unknown")
+    # Then each is named from its answer to PING (Redis drops HTTP requests unanswered)
+    assert (redis.service, redis.tls, redis.banner) == ("redis", False, "+PONG\r\n")
+    assert (cache.service, cache.tls) == ("memcached", False)
+
+
+@pytest.mark.network
 def test_a_banner_wins_over_the_port_number(tmp_path: Path) -> None:
     # Given sshd listening on Redis's port
     with running(
@@ -350,7 +371,7 @@ def test_a_port_that_never_answers_costs_bounded_time_and_keeps_its_number_name(
     elapsed = time.monotonic() - started
     assert unknown == OpenPort(2222, "EtherNetIP-1")
     assert web == OpenPort(80, "http")
-    # banner wait (2 s) + a TLS attempt (1 s) for 2222, one HTTP attempt (1 s) for 80
+    # banner wait (2 s) + PING (0.5 s) + a TLS attempt (1 s) for 2222, HTTP (1 s) for 80
     assert elapsed < 6
 
 

@@ -29,7 +29,7 @@ from vigie.scanner.base import ProbeContext
 from vigie.scanner.engine import DomainJob, SweepEngine
 from vigie.scanner.ports import identify_port
 from vigie.scanner.resolve import Answer, Resolution
-from vigie.scanner.service import _bson, check_services, classify_reply
+from vigie.scanner.service import _bson, check_services, classify_ping_reply, classify_reply
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail
 from vigie.scanner.service import _remote as remote
@@ -97,6 +97,23 @@ def test_a_first_answer_names_its_protocol(
     answer: bytes, hint: str | None, expected: str | None
 ) -> None:
     assert classify_reply(answer, hint) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (b"+PONG\r\n", "redis"),
+        (b"-NOAUTH Authentication required.\r\n", "redis"),
+        (b"-DENIED Redis is running in protected mode\r\n", "redis"),
+        (b"ERROR\r\n", "memcached"),
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", None),
+        (b"\x15\x03\x01\x00\x02\x02\x46", None),
+        (b"-ERR", None),  # cut short: not a whole RESP line
+        (b"", None),
+    ],
+)
+def test_an_answer_to_ping_names_redis_or_memcached(answer: bytes, expected: str | None) -> None:
+    assert classify_ping_reply(answer) == expected
 
 
 def test_a_mysql_greeting_is_recognised_by_its_handshake() -> None:

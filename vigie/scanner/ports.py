@@ -6,9 +6,11 @@ addresses per run (``scan.nmap_batch_size``), with a TCP connect scan (or a
 SYN scan when configured and root), no host discovery (``-Pn``), nmap's own
 host timeout, retries and packet rate from the configuration. nmap's
 ``-sV`` is far too slow for a sweep; instead each open port gets a light
-identification: its unprompted banner, a TLS handshake where the port is
-silent or known for TLS, and an HTTP request, each bounded by the probe
-timeout. The port number is only a hint for which of these to try first.
+identification: its unprompted banner, an inline ``PING`` where a port no
+number hints at stays silent (Redis and memcached answer it, and nothing
+else names them), a TLS handshake where the port is silent or known for
+TLS, and an HTTP request, each bounded by the probe timeout. The port
+number is only a hint for which of these to try first.
 
 Check IDs: none directly; a port scan that failed carries ``scan.timeout`` or
 ``scan.error`` in its :class:`PortScan`, which the engine reports.
@@ -34,7 +36,7 @@ from vigie.config import Settings
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.model import OpenPort
 from vigie.scanner.base import ProbeContext
-from vigie.scanner.service import Opening, classify_reply
+from vigie.scanner.service import Opening, classify_ping_reply, classify_reply
 from vigie.scanner.service._banners import PortHint, hint_for, is_tls_record
 from vigie.scanner.service._http import build_request
 from vigie.scanner.service._wire import (
@@ -78,6 +80,7 @@ MAX_CACHED_HOSTS = 4096
 SERVER_FIRST_WAIT_S = 3.0  # SSH, FTP, POP3... greet at once
 UNKNOWN_PORT_WAIT_S = 2.0
 CLIENT_FIRST_WAIT_S = 0.5  # Redis, RDP... stay silent: a greeting proves something else
+PING = b"PING\r\n"  # inline: Redis and memcached answer it at once
 
 
 def port_list(settings: Settings) -> list[int]:
@@ -321,6 +324,18 @@ async def _http_answer(stream: Stream, ip: str) -> bytes:
     )
 
 
+async def _identify_by_ping(ctx: ProbeContext, ip: str, port: int) -> OpenPort | None:
+    """Redis or memcached on a port of their own choosing, from their answer to ``PING``."""
+    try:
+        async with open_stream(ctx, ip, port) as stream:
+            await stream.send(PING)
+            answer = await stream.banner(min(CLIENT_FIRST_WAIT_S, stream.timeout_s))
+    except ProbeError:  # refused or reset: the TLS and HTTP attempts may still tell
+        return None
+    name = classify_ping_reply(answer)
+    return OpenPort(port, name, printable(answer)) if name else None
+
+
 async def _plain_http(ctx: ProbeContext, ip: str, port: int) -> bytes:
     async with open_stream(ctx, ip, port) as stream:
         return await _http_answer(stream, ip)
@@ -373,6 +388,10 @@ async def _identify(
         return describe(greeting, hint, port, fallback.service, False) or OpenPort(
             port, fallback.service, printable(greeting)
         )
+    if hint is None:
+        found = await _identify_by_ping(ctx, ip, port)
+        if found is not None:
+            return found
     found = await _identify_tls(ctx, ip, port, hint, fallback)
     if found is not None:
         return found

@@ -16,7 +16,13 @@ per-host back-off), ``_family`` (which probes each port gets).
 
 from __future__ import annotations
 
-from vigie.scanner.service._banners import PORT_HINTS, Opening, PortHint, classify_reply
+from vigie.scanner.service._banners import (
+    PORT_HINTS,
+    Opening,
+    PortHint,
+    classify_ping_reply,
+    classify_reply,
+)
 from vigie.scanner.service._family import PROBES, check_services, probe_host
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "Opening",
     "PortHint",
     "check_services",
+    "classify_ping_reply",
     "classify_reply",
     "probe_host",
 ]

@@ -156,6 +156,26 @@ def classify_reply(data: bytes, hint: str | None = None) -> str | None:
     return _classify_answer_to_http(data, hint)
 
 
+# What a server answers to an inline ``PING``: Redis (and its forks) in RESP, a pong or
+# an error ("-NOAUTH ...", "-DENIED ..."); memcached its bare unknown-command error.
+_RESP_PING_REPLY = re.compile(rb"^(?:\+PONG|-[A-Z]+ [^\r\n]*)\r\n")
+MEMCACHED_UNKNOWN_COMMAND = b"ERROR\r\n"
+
+
+def classify_ping_reply(data: bytes) -> str | None:
+    """The protocol an answer to ``PING\\r\\n`` proves, or None.
+
+    Asked of silent ports no number hints at: Redis says nothing unprompted,
+    never completes a TLS handshake and drops an HTTP request unanswered (it
+    takes a ``Host:`` line for an attack), so without this it goes unnamed.
+    """
+    if _RESP_PING_REPLY.match(data):
+        return "redis"
+    if data == MEMCACHED_UNKNOWN_COMMAND:
+        return "memcached"
+    return None
+
+
 def _classify_answer_to_http(data: bytes, hint: str | None) -> str | None:
     if b"trying to access MongoDB over HTTP" in data:
         return "mongodb"
