@@ -330,6 +330,15 @@ def test_plain_http_documents_are_judged_only_when_the_host_has_no_https_site() 
     assert both == {"http.no_https_redirect"}
 
 
+def test_plain_http_heard_on_443_is_requested_over_http() -> None:
+    # Given nginx answering plain HTTP on 443 ("listen 443;" without ssl)
+    plain = OpenPort(443, "http", banner="HTTP/1.1 200 OK\nServer: nginx", tls=False)
+    # Then its pages are requested as http://host:443/, not over TLS
+    assert web_endpoints([plain]) == [Endpoint("http", 443)]
+    # While a 443 named only from its number stays HTTPS
+    assert web_endpoints([OpenPort(443, "http")]) == [Endpoint("https", 443)]
+
+
 def test_web_endpoints_from_the_port_stage() -> None:
     ports = [
         OpenPort(80, "http"),

@@ -83,7 +83,9 @@ def web_endpoints(ports: Sequence[OpenPort]) -> list[Endpoint]:
     for open_port in ports:
         service = open_port.service.lower()
         if open_port.port in WEB_PORTS:
-            scheme = "https" if open_port.tls else WEB_PORTS[open_port.port]
+            # What the port answered wins over its number: plain HTTP on 443 is HTTP.
+            scheme = "http" if proven_plain_http(open_port) else WEB_PORTS[open_port.port]
+            scheme = "https" if open_port.tls else scheme
         elif "http" in service or (not service and open_port.port in UNNAMED_WEB_PORTS):
             tls = open_port.tls or "https" in service or "ssl" in service
             scheme = "https" if tls or open_port.port in TLS_WEB_PORTS else "http"
@@ -91,6 +93,15 @@ def web_endpoints(ports: Sequence[OpenPort]) -> list[Endpoint]:
             continue
         endpoints.add(Endpoint(scheme, open_port.port))
     return sorted(endpoints, key=lambda e: e.port)
+
+
+def proven_plain_http(open_port: OpenPort) -> bool:
+    """The port stage heard an HTTP answer without TLS (not a name taken from the number)."""
+    return (
+        open_port.service.lower() == "http"
+        and not open_port.tls
+        and open_port.banner.startswith("HTTP/")
+    )
 
 
 def endpoint_of(url: str) -> Endpoint:
