@@ -1,0 +1,223 @@
+"""The independent-lab rehearsal: real misconfigured servers, swept through the real CLI.
+
+``vigie init``, ``vigie targets import`` and ``vigie scan --all`` (twice) run
+against the lab of ``tests/e2e_lab.py``; the findings stored in SQLite are
+compared with the lab's exact expectations: every finding above ``info``
+must be there and nothing else (recall and precision 100% per family), no
+packet may reach the tripwire outside scope, no probe may fail on a healthy
+lab, and the second sweep must turn every finding ``open`` without flapping.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests import e2e_lab as lab_module
+from tests.e2e_lab import (
+    EXPECTED,
+    EXPECTED_PROBLEMS,
+    LAB_PORTS,
+    MUST_NOT,
+    TLS_PENDING_MISSED,
+    TLS_PENDING_UNEXPECTED,
+    E2eLab,
+    running_e2e_lab,
+)
+from vigie.cli import main
+from vigie.db.session import dispose_engines
+from vigie.scanner.ports import REQUIRED_PORTS
+
+pytestmark = [pytest.mark.network, pytest.mark.xdist_group("e2e-lab")]
+
+SCANNED_PORTS = tuple(sorted(set(LAB_PORTS) | REQUIRED_PORTS))
+FAMILIES = ("service", "tls", "http", "dns")
+# A sweep of this lab takes a few seconds; far more means a probe waits out timeouts.
+SWEEP_BUDGET_S = 30.0
+
+Key = tuple[str, str, int | None]  # (domain, check_id, port)
+
+
+@dataclass(frozen=True)
+class Sweeps:
+    config: Path
+    durations: tuple[float, ...]
+    outputs: tuple[str, ...]
+    after_first: list[tuple[object, ...]]  # finding rows after the first sweep
+
+    def rows(self, query: str) -> list[tuple[object, ...]]:
+        with sqlite3.connect(self.config.parent / "vigie.db") as connection:
+            return connection.execute(query).fetchall()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2eLab]:
+    folder = tmp_path_factory.mktemp("e2e-lab")
+    with running_e2e_lab(folder, SCANNED_PORTS) as running:
+        yield running
+
+
+def _invoke(config: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    dispose_engines()
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def sweeps(lab: E2eLab, tmp_path_factory: pytest.TempPathFactory) -> Sweeps:
+    folder = tmp_path_factory.mktemp("e2e-sweep")
+    config = folder / "vigie.toml"
+    config.write_text(lab.config_text(f"sqlite:///{folder / 'vigie.db'}"), encoding="utf-8")
+    _invoke(config, "init")
+    _invoke(config, "targets", "import", str(lab.registry))
+    durations, outputs, after_first = [], [], []
+    for _ in range(2):
+        started = time.monotonic()
+        outputs.append(_invoke(config, "scan", "--all", "--quiet"))
+        durations.append(time.monotonic() - started)
+        if not after_first:
+            with sqlite3.connect(folder / "vigie.db") as connection:
+                after_first = connection.execute(
+                    "select fingerprint, check_id, status from finding"
+                ).fetchall()
+    print(f"\nlab sweeps: {', '.join(f'{d:.1f}s' for d in durations)}")
+    return Sweeps(config, tuple(durations), tuple(outputs), after_first)
+
+
+# --- comparing with the lab's expectations ----------------------------------------------
+
+
+def found_above_info(sweeps: Sweeps) -> set[Key]:
+    rows = sweeps.rows(
+        "select domain, check_id, port from finding where severity != 'info' "
+        "and check_id not like 'scan.%'"
+    )
+    return {
+        (str(domain), str(check), port if port is None else int(str(port)))
+        for domain, check, port in rows
+    }
+
+
+def expected_keys() -> set[Key]:
+    return {(domain, check, port) for domain, pairs in EXPECTED.items() for check, port in pairs}
+
+
+def score_table(expected: set[Key], found: set[Key]) -> tuple[dict[str, tuple[float, float]], str]:
+    """Recall and precision per family, and a readable report of every difference."""
+    scores: dict[str, tuple[float, float]] = {}
+    lines = [f"{'family':8} {'expected':>8} {'found':>6} {'recall':>7} {'precision':>9}"]
+    for family in FAMILIES:
+        wanted = {k for k in expected if k[1].startswith(f"{family}.")}
+        got = {k for k in found if k[1].startswith(f"{family}.")}
+        hits = len(wanted & got)
+        recall = hits / len(wanted) if wanted else 1.0
+        precision = hits / len(got) if got else 1.0
+        scores[family] = (recall, precision)
+        lines.append(f"{family:8} {len(wanted):8} {len(got):6} {recall:7.1%} {precision:9.1%}")
+    for label, keys in (("MISSED", expected - found), ("UNEXPECTED", found - expected)):
+        for domain, check, port in sorted(keys, key=str):
+            traps = MUST_NOT.get(domain, ())
+            hint = f"  (traps here: {', '.join(traps)})" if traps and label == "UNEXPECTED" else ""
+            lines.append(f"{label:10} {domain} {check} port={port}{hint}")
+    return scores, "\n".join(lines)
+
+
+def test_the_sweep_finds_exactly_what_the_lab_holds(sweeps: Sweeps) -> None:
+    # Given the lab swept through the CLI
+    # When the stored findings above info are compared with the lab's expectations
+    # (less the TLS deviations its owner has yet to fix, tested below)
+    expected = expected_keys() - set(TLS_PENDING_MISSED)
+    found = found_above_info(sweeps) - set(TLS_PENDING_UNEXPECTED)
+    scores, table = score_table(expected, found)
+    # Then every family has full recall and precision
+    perfect = all(recall == 1.0 and precision == 1.0 for recall, precision in scores.values())
+    assert perfect, "\n" + table
+
+
+@pytest.mark.xfail(strict=True, reason="TLS family deviations reported to its owner")
+def test_the_tls_deviations_are_fixed(sweeps: Sweeps) -> None:
+    found = found_above_info(sweeps)
+    assert set(TLS_PENDING_MISSED) <= found
+    assert not set(TLS_PENDING_UNEXPECTED) & found
+    assert not sweeps.rows(
+        "select 1 from finding where check_id = 'scan.error' and discriminator like 'tls:%'"
+    )
+
+
+def test_nothing_is_sent_out_of_scope_and_the_scope_is_recorded(
+    lab: E2eLab, sweeps: Sweeps
+) -> None:
+    # Not one connection reached the tripwire, though two names resolve to it
+    # and a site redirects to it
+    assert lab.tripwire.connections == []
+    out_of_scope = set(
+        sweeps.rows("select domain, ip from finding where check_id = 'scan.out_of_scope'")
+    )
+    assert out_of_scope == {(domain, lab_module.TRIPWIRE) for domain in lab_module.OUT_OF_SCOPE}
+    # And the dead host is recorded as unreachable, nothing more
+    unreachable = sweeps.rows("select domain, ip from finding where check_id = 'scan.unreachable'")
+    assert unreachable == [(lab_module.UNREACHABLE, lab_module.DEAD)]
+
+
+def test_probes_fail_only_on_the_hostile_hosts(sweeps: Sweeps) -> None:
+    # Every failed probe is one the lab provoked, and each sweep still completes
+    rows = sweeps.rows(
+        "select domain, check_id, port, discriminator from finding "
+        "where check_id in ('scan.timeout', 'scan.error')"
+    )
+    problems: dict[str, set[tuple[str, int | None, str]]] = {}
+    for domain, check, port, probe in rows:
+        port_number = None if port is None else int(str(port))
+        problems.setdefault(str(domain), set()).add((str(check), port_number, str(probe)))
+    assert problems == {domain: set(found) for domain, found in EXPECTED_PROBLEMS.items()}
+    # And only their families are incomplete (nothing of them is resolved on that basis)
+    incomplete = sweeps.rows("select domain from hostscan where incomplete_families != '[]'")
+    assert {str(domain) for (domain,) in incomplete} == set(EXPECTED_PROBLEMS)
+    assert sweeps.rows("select status from scanrun") == [("completed",), ("completed",)]
+
+
+def test_a_second_sweep_turns_every_finding_open_without_flapping(sweeps: Sweeps) -> None:
+    # Every finding of the first sweep was new
+    assert {status for _, _, status in sweeps.after_first} == {"new"}
+    # And after the second, the same findings are all open: none resolved, none added
+    after_second = sweeps.rows("select fingerprint, check_id, status from finding")
+    assert {f for f, _, _ in after_second} == {f for f, _, _ in sweeps.after_first}
+    assert {status for _, _, status in after_second} == {"open"}
+    events = sweeps.rows("select to_status, count(*) from findingevent group by to_status")
+    assert dict(events) == {"new": len(after_second), "open": len(after_second)}
+
+
+def test_open_ports_are_named_from_what_they_speak(sweeps: Sweeps) -> None:
+    rows = sweeps.rows(
+        "select domain, port, evidence from finding where check_id = 'service.open_port'"
+    )
+    seen = {
+        (str(domain), int(str(port))): json.loads(str(evidence)) for domain, port, evidence in rows
+    }
+
+    def named(label: str, port: int) -> tuple[str, bool]:
+        evidence = seen[(lab_module.name(label), port)]
+        return evidence["service"], evidence["tls"]
+
+    # Non-standard web ports reach the HTTP and TLS families with the right scheme
+    assert named("app", 8080) == ("http", False)
+    assert named("app", 8443) == ("http", True)
+    assert named("intranet", 4443) == ("http", True)
+    assert named("vieux", 443) == ("http", True)
+    # Services are named from their answers, wherever they listen
+    assert named("file", 6380) == ("redis", False)
+    assert named("cache", 11211) == ("memcached", False)
+    assert named("smtp", 587) == ("smtp", False)
+    assert named("base", 5432) == ("postgresql", False)
+
+
+def test_the_whole_lab_is_swept_quickly(sweeps: Sweeps) -> None:
+    assert max(sweeps.durations) < SWEEP_BUDGET_S, sweeps.durations
