@@ -161,6 +161,7 @@ $TTL 300
 @          IN NS  ns1
 @          IN NS  ns3
 @          IN NS  ns9.{HOSTING_ZONE}.
+@          IN NS  ns-ext.{HOSTING_ZONE}.
 ns1        IN A   {DNS}
 ns3        IN A   {LAME_DNS}
 @          IN A   {GOOD_WEB}
@@ -233,6 +234,7 @@ $TTL 300
 ns1     IN A   {DNS}
 www     IN A   {GOOD_WEB}
 _spf    IN TXT "v=spf1 ip4:192.0.2.0/24 -all"
+ns-ext  IN A   {TRIPWIRE}
 """
 
 # --- what a sweep must store (above info) -----------------------------------------
@@ -476,7 +478,9 @@ EXPECTED_PROBLEMS: dict[str, frozenset[tuple[str, int | None, str]]] = {
 }
 
 # Expected scan-level (info) outcomes, checked separately.
-OUT_OF_SCOPE = (name("outside"), name("mixte"))
+# (domain, address): the names that resolve to the tripwire, and the zone whose name
+# server ns-ext does (a DNS probe finding: it carries no address).
+OUT_OF_SCOPE = frozenset({(name("outside"), TRIPWIRE), (name("mixte"), TRIPWIRE), (ZONE, None)})
 UNREACHABLE = name("mort")
 
 MAIL_DOMAINS = frozenset({ZONE, GOOD_ZONE, OTHER_ZONE})
@@ -651,7 +655,9 @@ def nginx_config(folder: Path, certs: Certificates) -> Path:
         f"    root {roots['legacy']};\n}}\n",
         # redirige: sends everything to a name outside scope.
         f"server {{\n    listen {REDIRECT_WEB}:80;\n    server_name {name('redirige')};\n"
-        f"    return 302 http://{name('outside')}/;\n}}\n",
+        "    location = /.well-known/security.txt {\n"
+        f"        return 302 http://{TRIPWIRE}/.well-known/security.txt;\n    }}\n"
+        f"    location / {{ return 302 http://{name('outside')}/; }}\n}}\n",
     ]
     (folder / "tmp").mkdir(exist_ok=True)
     config = folder / "nginx.conf"
@@ -793,22 +799,33 @@ def hostile_web() -> Iterator[HostileServers]:
 
 @dataclass
 class Tripwire:
-    """Listens outside scope on every scanned port; records whoever connects."""
+    """Listens outside scope on every scanned TCP port and on the name-server port (TCP and
+    UDP); records whoever connects or sends a datagram."""
 
     address: str
-    ports: tuple[int, ...]
+    tcp_ports: tuple[int, ...]
+    udp_ports: tuple[int, ...] = ()
     connections: list[tuple[str, int]] = field(default_factory=list)
+
+    def _listeners(self) -> list[socket.socket]:
+        listeners = []
+        for kind, ports in (
+            (socket.SOCK_STREAM, self.tcp_ports),
+            (socket.SOCK_DGRAM, self.udp_ports),
+        ):
+            for port in ports:
+                sock = socket.socket(socket.AF_INET, kind)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((self.address, port))
+                if kind == socket.SOCK_STREAM:
+                    sock.listen(16)
+                sock.setblocking(False)
+                listeners.append(sock)
+        return listeners
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[Tripwire]:
-        listeners = []
-        for port in self.ports:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.address, port))
-            sock.listen(16)
-            sock.setblocking(False)
-            listeners.append(sock)
+        listeners = self._listeners()
         stop = threading.Event()
         thread = threading.Thread(target=self._watch, args=(listeners, stop), daemon=True)
         thread.start()
@@ -829,10 +846,18 @@ class Tripwire:
                 listener = key.fileobj
                 assert isinstance(listener, socket.socket)
                 with contextlib.suppress(OSError):
-                    connection, peer = listener.accept()
-                    self.connections.append((peer[0], listener.getsockname()[1]))
-                    connection.close()
+                    self.connections.append(self._receive(listener))
         selector.close()
+
+    @staticmethod
+    def _receive(listener: socket.socket) -> tuple[str, int]:
+        port = int(listener.getsockname()[1])
+        if listener.type == socket.SOCK_DGRAM:
+            _, peer = listener.recvfrom(4096)
+            return peer[0], port
+        connection, peer = listener.accept()
+        connection.close()
+        return peer[0], port
 
 
 # --- the whole lab ----------------------------------------------------------------
@@ -923,7 +948,7 @@ def running_e2e_lab(folder: Path, scanned_ports: tuple[int, ...]) -> Iterator[E2
         stack.enter_context(silent_ports(SILENT, SILENT_PORTS))
         stack.enter_context(silent_ports(SILENT_WEB, (80,)))
         stack.enter_context(hostile_web())
-        wire = stack.enter_context(Tripwire(TRIPWIRE, scanned_ports).listening())
+        wire = stack.enter_context(Tripwire(TRIPWIRE, (*scanned_ports, port), (port,)).listening())
         yield E2eLab(
             resolver=server.resolver,
             nameserver_port=port,
