@@ -20,6 +20,7 @@ listed so that a failure says which trap was fallen into.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import http.server
@@ -94,6 +95,7 @@ HUGE_WEB = "127.0.11.44"  # entetes: 60 kB of header lines
 SILENT_PORTS = (80, 8080, 6379, 22)
 SILENT_WEB = "127.0.11.45"  # sourd: port 80 accepts and never answers
 PLAIN_443 = "127.0.11.46"  # clair: plain HTTP on port 443 (listen 443 without ssl)
+LEGACY_ADMIN = "127.0.11.47"  # admin: Telnet, VNC and POP3 without STLS (small fakes)
 TRIPWIRE = "127.0.12.1"  # outside scope
 
 # What vigie is told to scan (it always adds its required database/admin/mail/web ports).
@@ -202,6 +204,7 @@ bombe      IN A   {BOMB_WEB}
 entetes    IN A   {HUGE_WEB}
 tourne     IN CNAME tourne2
 sourd      IN A   {SILENT_WEB}
+admin      IN A   {LEGACY_ADMIN}
 clair      IN A   {PLAIN_443}
 tourne2    IN CNAME tourne
 outside    IN A   {TRIPWIRE}
@@ -399,6 +402,11 @@ EXPECTED: dict[str, Expected] = {
     name("entetes"): _set(*HEADERLESS_HTTP_SITE),
     name("tourne"): _set(),
     name("sourd"): _set(),  # nothing answered: nothing can be said
+    name("admin"): _set(
+        ("service.remote_admin.exposed", 23),
+        ("service.remote_admin.exposed", 5900),
+        ("service.cleartext_mail", 110),
+    ),
     name("clair"): _set(
         ("tls.missing", 443),
         ("http.no_https_redirect", 443),
@@ -780,15 +788,53 @@ def redis_on(folder: Path, address: str, port: int) -> Iterator[None]:
         yield
 
 
+async def telnet_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A Telnet daemon: option negotiation (IAC DO TERMINAL-TYPE, IAC WILL ECHO), a prompt."""
+    writer.write(b"\xff\xfd\x18\xff\xfb\x01\r\nlogin: ")
+    await writer.drain()
+    await reader.read(1024)
+
+
+async def vnc_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """RFB 3.8 offering VNC authentication only."""
+    writer.write(b"RFB 003.008\n")
+    await writer.drain()
+    await reader.readexactly(12)
+    writer.write(b"\x01\x02")
+    await writer.drain()
+    await reader.read(1024)
+
+
+async def pop3_without_stls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """POP3 whose capabilities have no STLS: passwords travel in clear text."""
+    writer.write(b"+OK POP3 server ready\r\n")
+    await writer.drain()
+    while line := await reader.readline():
+        command = line.strip().upper()
+        if command == b"CAPA":
+            writer.write(b"+OK Capability list follows\r\nUSER\r\nUIDL\r\nTOP\r\n.\r\n")
+        elif command == b"QUIT":
+            writer.write(b"+OK bye\r\n")
+            await writer.drain()
+            return
+        else:
+            writer.write(b"-ERR unknown command\r\n")
+        await writer.drain()
+
+
 @contextlib.contextmanager
 def hostile_web() -> Iterator[HostileServers]:
-    """The misbehaving web servers, each on port 80 of its own address."""
+    """The misbehaving web servers (each on port 80 of its own address), and the small
+    Telnet, VNC and POP3 fakes."""
     servers = HostileServers()
     try:
         servers.serve(LOOP_WEB, 80, redirect_loop)
         servers.serve(SLOW_WEB, 80, slow_headers)
         servers.serve(BOMB_WEB, 80, gzip_bomb(gzip_member(64 << 20), 32))  # 2 GiB inflated
         servers.serve(HUGE_WEB, 80, big_headers(60_000))
+        servers.serve(LEGACY_ADMIN, 23, telnet_login)
+        servers.serve(LEGACY_ADMIN, 5900, vnc_server)
+        servers.serve(LEGACY_ADMIN, 110, pop3_without_stls)
         yield servers
     finally:
         servers.close()
