@@ -916,8 +916,15 @@ class E2eLab:
     ca_file: Path
     tripwire: Tripwire
     registry: Path
+    bad_site_root: Path  # portail's document root: a test may take a file away
 
-    def config_text(self, database_url: str, *, max_rate_per_s: float | None = None) -> str:
+    def config_text(
+        self,
+        database_url: str,
+        *,
+        max_rate_per_s: float | None = None,
+        resolve_after_scans: int | None = None,
+    ) -> str:
         lines = [
             "[database]",
             f'url = "{database_url}"',
@@ -946,6 +953,8 @@ class E2eLab:
         ]
         if max_rate_per_s is not None:
             lines.append(f"max_rate_per_s = {max_rate_per_s:g}")
+        if resolve_after_scans is not None:
+            lines += ["[findings]", f"resolve_after_scans = {resolve_after_scans}"]
         return "\n".join(lines) + "\n"
 
 
@@ -1001,4 +1010,5 @@ def running_e2e_lab(folder: Path, scanned_ports: tuple[int, ...]) -> Iterator[E2
             ca_file=certs.ca_file,
             tripwire=wire,
             registry=write_registry(folder),
+            bad_site_root=folder / "nginx" / "www" / "bad",
         )

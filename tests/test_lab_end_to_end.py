@@ -279,3 +279,46 @@ def test_a_dangling_alias_found_by_discovery_is_a_candidate(
 ) -> None:
     candidates, _ = discovered
     assert lab_module.name("ancien") in candidates
+
+
+def test_a_fixed_weakness_is_resolved_and_nothing_else_moves(
+    lab: E2eLab, sweeps: Sweeps, tmp_path: Path
+) -> None:
+    # Given a copy of the twice-swept registry, resolving after one clean scan
+    with (
+        sqlite3.connect(sweeps.config.parent / "vigie.db") as source,
+        sqlite3.connect(tmp_path / "vigie.db") as copy,
+    ):
+        source.backup(copy)  # the WAL's pages too, which a file copy would miss
+    config = tmp_path / "vigie.toml"
+    config.write_text(
+        lab.config_text(f"sqlite:///{tmp_path / 'vigie.db'}", resolve_after_scans=1),
+        encoding="utf-8",
+    )
+    before = dict(_statuses(tmp_path))
+    # When portail stops serving its .env and is scanned again
+    portail = lab_module.name("portail")
+    env_file = lab.bad_site_root / ".env"
+    served = env_file.read_bytes()
+    env_file.unlink()
+    try:
+        _invoke(config, "scan", portail, "--quiet")
+    finally:
+        env_file.write_bytes(served)
+    # Then that finding alone is resolved; every other one stays open
+    after = dict(_statuses(tmp_path))
+    changed = {key: status for key, status in after.items() if before[key] != status}
+    assert changed == {(portail, "http.exposed.env_file", 80, "/.env"): "resolved"}
+
+
+def _statuses(folder: Path) -> list[tuple[tuple[object, ...], str]]:
+    """(domain, check_id, port, discriminator) -> status, for every stored finding."""
+    with sqlite3.connect(folder / "vigie.db") as connection:
+        rows = connection.execute(
+            "select domain, check_id, port, discriminator, status from finding"
+        ).fetchall()
+    return [
+        ((domain, check, port, discriminator), str(status))
+        for *key, status in rows
+        for domain, check, port, discriminator in [key]
+    ]
