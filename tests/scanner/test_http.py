@@ -331,12 +331,14 @@ def test_plain_http_documents_are_judged_only_when_the_host_has_no_https_site() 
 
 
 def test_plain_http_heard_on_443_is_requested_over_http() -> None:
-    # Given nginx answering plain HTTP on 443 ("listen 443;" without ssl)
-    plain = OpenPort(443, "http", banner="HTTP/1.1 200 OK\nServer: nginx", tls=False)
+    # Given nginx answering plain HTTP on 443 and 8443 ("listen 443;" without ssl)
+    banner = "HTTP/1.1 200 OK\nServer: nginx"
+    plain = [OpenPort(443, "http", banner=banner), OpenPort(8443, "http", banner=banner)]
     # Then its pages are requested as http://host:443/, not over TLS
-    assert web_endpoints([plain]) == [Endpoint("http", 443)]
-    # While a 443 named only from its number stays HTTPS
-    assert web_endpoints([OpenPort(443, "http")]) == [Endpoint("https", 443)]
+    assert web_endpoints(plain) == [Endpoint("http", 443), Endpoint("http", 8443)]
+    # While ports named only from their number stay HTTPS
+    by_number = [OpenPort(443, "http"), OpenPort(8443, "http")]
+    assert web_endpoints(by_number) == [Endpoint("https", 443), Endpoint("https", 8443)]
 
 
 def test_web_endpoints_from_the_port_stage() -> None:

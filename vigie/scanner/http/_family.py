@@ -88,7 +88,8 @@ def web_endpoints(ports: Sequence[OpenPort]) -> list[Endpoint]:
             scheme = "https" if open_port.tls else scheme
         elif "http" in service or (not service and open_port.port in UNNAMED_WEB_PORTS):
             tls = open_port.tls or "https" in service or "ssl" in service
-            scheme = "https" if tls or open_port.port in TLS_WEB_PORTS else "http"
+            tls_by_number = open_port.port in TLS_WEB_PORTS and not proven_plain_http(open_port)
+            scheme = "https" if tls or tls_by_number else "http"
         else:
             continue
         endpoints.add(Endpoint(scheme, open_port.port))
