@@ -407,13 +407,17 @@ EXPECTED: dict[str, Expected] = {
         ("service.remote_admin.exposed", 5900),
         ("service.cleartext_mail", 110),
     ),
-    name("clair"): _set(
+    name("clair"): _set(  # plain HTTP on 443 and 8443
         ("tls.missing", 443),
         ("http.no_https_redirect", 443),
         ("http.csp.missing", 443),
         ("http.frame_options.missing", 443),
         ("http.content_type_options.missing", 443),
         ("http.security_txt.missing", 443),
+        ("http.no_https_redirect", 8443),
+        ("http.csp.missing", 8443),
+        ("http.frame_options.missing", 8443),
+        ("http.content_type_options.missing", 8443),
     ),  # a CNAME loop: a lookup failure, not a dangling alias
     name("outside"): _set(),
     GOOD_ZONE: _set(),
@@ -659,7 +663,8 @@ def nginx_config(folder: Path, certs: Certificates) -> Path:
         f"{_tls(certs.intranet, MODERN_TLS)}    root {roots['app']};\n"
         "    location = /.well-known/security.txt { return 404; }\n}\n",
         # clair: plain HTTP where HTTPS belongs.
-        f"server {{\n    listen {PLAIN_443}:443;\n    server_name {name('clair')};\n"
+        f"server {{\n    listen {PLAIN_443}:443;\n    listen {PLAIN_443}:8443;\n"
+        f"    server_name {name('clair')};\n"
         f"    root {roots['legacy']};\n}}\n",
         # redirige: sends everything to a name outside scope.
         f"server {{\n    listen {REDIRECT_WEB}:80;\n    server_name {name('redirige')};\n"
@@ -698,6 +703,7 @@ WEB_LISTENERS = (
     (CHAIN_WEB, 443),
     (ODD_PORT_WEB, 4443),
     (PLAIN_443, 443),
+    (PLAIN_443, 8443),
 )
 
 
