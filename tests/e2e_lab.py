@@ -1,21 +1,30 @@
 """An end-to-end lab of real, misconfigured servers, and what vigie must find in it.
 
-Everything in scope lives on 127.0.11.0/24; ``outside.e2e.gouv.example``
-resolves to 127.0.12.1, a tripwire outside scope that listens on every
-scanned port and records any connection (one is a scope violation). Names
-resolve through real Knot servers; the web sites are one real nginx; the
-services are redis-server (open and with ``requirepass``), memcached,
-vsftpd (anonymous), OpenSSH (password authentication) and aiosmtpd (no
-STARTTLS).
+Everything in scope lives on 127.0.11.0/24, named in Knot zones
+(``e2e.gouv.example`` open to AXFR, with a lame and an unresolvable name
+server; ``bon.gouv.example`` signed and tidy; ``autre.gouv.example`` with a
+lax SPF and no DMARC). ``outside`` and ``mixte`` resolve (``mixte`` in
+part), and name server ``ns-ext`` resolves, to 127.0.12.1: a tripwire
+outside scope that listens on every scanned TCP port and on the name-server
+port (TCP and UDP) and records anything it receives; ``redirige`` redirects
+there by name and by address. The web sites are one real nginx (good HTTPS,
+bad plain HTTP with exposed files, non-standard ports, legacy TLS,
+certificate faults, a soft 404, plain HTTP on 443/8443), Python's
+http.server answering TRACE, and hostile servers from the HTTP tests; the
+services are redis-server (open, with ``requirepass``, on 6380), memcached,
+PostgreSQL (trust), vsftpd (anonymous and not), OpenSSH (passwords, keys
+only), aiosmtpd (without and with STARTTLS), and small Telnet/VNC/POP3 fakes.
 
 ``EXPECTED`` is, per registered name, the exact set of ``(check_id, port)``
 above ``info`` that a sweep must store (``port`` is None for DNS findings):
 nothing missing, nothing more. ``MUST_NOT`` names the tempting false
-positives each case exists for; they are implied by the exact sets but
-listed so that a failure says which trap was fallen into.
+positives some cases exist for (implied by the exact sets, listed so that a
+failure says which trap was fallen into). ``EXPECTED_PROBLEMS`` are the
+probes that must fail (hostile hosts), and ``TLS_PENDING_*`` where the TLS
+family does not yet do what the lab expects.
 
-    with running_e2e_lab(folder) as lab:
-        config = lab.write_config(folder / "vigie.toml", f"sqlite:///{folder}/vigie.db")
+    with running_e2e_lab(folder, scanned_ports) as lab:
+        config.write_text(lab.config_text(f"sqlite:///{folder}/vigie.db"))
 """
 
 from __future__ import annotations
