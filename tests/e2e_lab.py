@@ -460,18 +460,8 @@ MUST_NOT: dict[str, tuple[str, ...]] = {
 # Where the TLS family (whose owner is still at work: not fixed here) does not yet do
 # what the lab expects: (domain, check_id, port) -> why. The lab test tolerates exactly
 # these and a strict xfail test fails as soon as one of them is fixed.
-TLS_PENDING_MISSED: dict[tuple[str, str, int | None], str] = {
-    (name("clair"), "tls.missing", 443): (
-        "tls._ports.web_ports only counts 80 and 8080: plain HTTP proven on 443 (or any "
-        "other port) is not a web application without HTTPS"
-    ),
-}
-TLS_PENDING_UNEXPECTED: dict[tuple[str, str, int | None], str] = {
-    (name("sourd"), "tls.missing", 80): (
-        "port 80 never answered; the port stage named it 'http' from its number and "
-        "tls._ports.web_ports takes that name for a web application answering HTTP"
-    ),
-}
+TLS_PENDING_MISSED: dict[tuple[str, str, int | None], str] = {}
+TLS_PENDING_UNEXPECTED: dict[tuple[str, str, int | None], str] = {}
 TLS_PENDING_PROBLEMS: dict[tuple[str, str, int | None], str] = {
     (name("vieux"), "scan.error", 443): (
         "with NULL-SHA among the accepted suites the Heartbleed and CCS probes fail "

@@ -458,7 +458,7 @@ def _observation(
 
 
 def test_tls_missing_needs_http_and_no_web_handshake() -> None:
-    http = [OpenPort(80, service="http")]
+    http = [OpenPort(80, service="http", banner="HTTP/1.1 200 OK")]
     smtp = _observation(Endpoint(25, StartTls.SMTP), handshake=True)
     [missing] = tls_missing_findings(TARGET, http, [smtp])  # STARTTLS on 25 is not HTTPS
     assert (missing.check_id, missing.port, missing.evidence["tls_ports_tried"]) == (
@@ -475,6 +475,8 @@ def test_tls_missing_needs_http_and_no_web_handshake() -> None:
         == []
     )
     assert tls_missing_findings(TARGET, [OpenPort(80, service="ssh")], []) == []
+    # a port named "http" from its number alone, that never answered, is no web application
+    assert tls_missing_findings(TARGET, [OpenPort(80, service="http")], []) == []
 
 
 def test_probe_problems_become_scan_findings() -> None:
@@ -518,10 +520,16 @@ class Farm:
     def _sweep(self) -> None:
         cfg = settings(self.pki.extra_ca_file())
 
+        def heard(port: int) -> OpenPort:
+            # As the port stage names it: every case's port 80 answers plain HTTP.
+            if port == 80:
+                return OpenPort(80, service="http", banner="HTTP/1.1 200 OK")
+            return OpenPort(port)
+
         async def timed(ctx: ProbeContext, case: TlsCase) -> tuple[str, FamilyResult, float]:
             start = time.monotonic()
             target = HostTarget(case.domain, case.ip)
-            result = await check_tls(ctx, target, [OpenPort(p) for p in case.open_ports])
+            result = await check_tls(ctx, target, [heard(p) for p in case.open_ports])
             return case.name, result, time.monotonic() - start
 
         async def sweep() -> None:

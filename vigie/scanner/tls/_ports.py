@@ -21,7 +21,6 @@ STARTTLS_PORTS: dict[int, StartTls] = {
 }
 # Implicit-TLS ports of mail and directory services: they never serve the web application.
 NON_WEB_TLS_PORTS = frozenset({465, 993, 995, 636})
-HTTP_PORTS = (80, 8080)
 # nmap's names for plain HTTP; "" when the port stage did not identify services.
 HTTP_SERVICE_NAMES = frozenset({"", "http", "http-proxy", "http-alt"})
 
@@ -38,11 +37,15 @@ def endpoints_to_scan(ports: Sequence[OpenPort]) -> list[Endpoint]:
 
 
 def web_ports(ports: Sequence[OpenPort]) -> list[OpenPort]:
-    """Open plain-HTTP ports a web application answers on."""
+    """Open plain-HTTP ports a web application was heard answering on, whatever their number.
+
+    A port named "http" from its number alone (it never answered) is not a web
+    application, and plain HTTP heard on 443 is one without HTTPS.
+    """
     return [
         p
         for p in ports
-        if p.port in HTTP_PORTS and not p.tls and p.service.lower() in HTTP_SERVICE_NAMES
+        if not p.tls and p.service.lower() in HTTP_SERVICE_NAMES and p.banner.startswith("HTTP/")
     ]
 
 
