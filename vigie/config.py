@@ -87,7 +87,9 @@ class ScanSettings(_Section):
     host_deadline_s: float = Field(default=120.0, gt=0)
     probe_timeout_s: float = Field(default=5.0, gt=0)
     syn_scan: bool = False
-    nmap_batch_size: int = Field(default=256, ge=1)
+    # Every family waits for its nmap batch: small batches start probing sooner
+    # (benchmark at 100 hosts: 256 -> 56-58 s, 32 -> 47-49 s).
+    nmap_batch_size: int = Field(default=32, ge=1)
     nmap_max_retries: int = Field(default=1, ge=0, le=10)
     # nmap's --host-timeout; raised automatically when a rate-capped batch needs longer.
     nmap_host_timeout_s: float = Field(default=300.0, gt=0)
