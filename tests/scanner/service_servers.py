@@ -204,7 +204,7 @@ def postgres(address: str, auth: str) -> Iterator[None]:
              *password],
             check=True, capture_output=True, user="postgres",
         )  # fmt: skip
-        (data / "pg_hba.conf").write_text(f"host all all 0.0.0.0/0 {auth}\n", encoding="utf-8")
+        (data / "pg_hba.conf").write_text(f"host all all 127.0.0.0/8 {auth}\n", encoding="utf-8")
         argv = [
             _pg_bin("postgres"), "-D", str(data), "-h", address, "-p", "5432",
             "-k", str(root), "-c", "fsync=off",
