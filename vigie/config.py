@@ -96,6 +96,8 @@ class ScanSettings(_Section):
     connections_per_host: int = Field(default=8, ge=1)
     max_rate_per_s: float = Field(default=2000.0, gt=0)
     backoff_after_failures: int = Field(default=3, ge=1)
+    # The sweep's event loop: uvloop (libuv) spends less CPU per request than asyncio's.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @field_validator("ports")
     @classmethod
@@ -134,6 +136,10 @@ class HttpSettings(_Section):
     total_timeout_s: float = Field(default=30.0, gt=0)
     user_agent: str = "vigie/0.1 (CERT exposure scan)"
     paths_file: Path | None = None
+    # Sites of one host serving the same front page (one server block on 80 and 443):
+    # "hits" probes the path list on one and asks the others only for what it found;
+    # "all" probes every site in full.
+    paths_on_mirrors: Literal["hits", "all"] = "hits"
 
 
 class FindingsSettings(_Section):

@@ -6,6 +6,7 @@ Called the same way by the CLI, the scheduler and the Celery workers.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from vigie import aio
 from vigie.config import Settings
 from vigie.db.session import session_scope
 from vigie.db.store import LifecyclePolicy, RecordOutcome, finished_hosts, record_host_result
@@ -584,4 +586,24 @@ def _run_engine(settings: Settings, jobs: list[DomainJob], observer: _StoringObs
             if installed:
                 loop.remove_signal_handler(signal.SIGTERM)
 
-    asyncio.run(main())
+    with _sweep_gc():
+        aio.run(main(), settings)
+
+
+# A sweep makes millions of short-lived objects and few cycles: collecting the
+# youngest generation every 700 allocations cost 6 % of a sweep's CPU.
+SWEEP_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def _sweep_gc() -> Iterator[None]:
+    """Fewer, cheaper collections during a sweep: what exists before it is frozen."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(SWEEP_GC_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

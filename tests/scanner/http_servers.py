@@ -93,6 +93,10 @@ class Site:
     security_txt: str | None = VALID_SECURITY_TXT
     index: bool = True
     server_tokens: bool = False
+    log_requests: bool = False  # "<port> <request line>" per request, in <folder>/<name>.log
+
+    def log_file(self, folder: Path) -> Path:
+        return folder / f"{self.name}.log"
 
     def server_blocks(self, www: Path, cert: Path, key: Path) -> str:
         root = www / self.name
@@ -118,6 +122,8 @@ class Site:
             f"    location = /.well-known/security.txt {{ default_type text/plain; }}\n"
             f"{headers}{self.extra}"
         )
+        if self.log_requests:
+            body += f"    access_log {self.log_file(www.parent)} ports;\n"
         blocks = []
         if self.redirect and self.https:
             blocks.append(
@@ -150,6 +156,7 @@ def nginx_config(sites: list[Site], folder: Path, ca: trustme.CA) -> Path:
         f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
         "events { worker_connections 512; }\n"
         "http {\n    access_log off;\n    default_type application/octet-stream;\n"
+        "    log_format ports '$server_port $request';\n"
         "    types { text/html html; text/plain txt; }\n"
         f"    client_body_temp_path {folder}/tmp;\n    proxy_temp_path {folder}/tmp;\n"
         f"    fastcgi_temp_path {folder}/tmp;\n    uwsgi_temp_path {folder}/tmp;\n"

@@ -20,7 +20,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import pytest
 import vigie.scanner.http as http_family
 from tests.dns_server import free_port, start_zone_server
 from tests.scanner import http_servers as hs
+from vigie import aio
 from vigie.catalogue import checks_in
 from vigie.config import Settings
 from vigie.errors import ConfigError
@@ -56,6 +57,7 @@ from vigie.scanner.http import (
     is_main_web_host,
     listing_findings,
     load_path_list,
+    mirror_groups,
     no_https_redirect_findings,
     parse_hsts,
     parse_path_list,
@@ -339,6 +341,34 @@ def test_plain_http_heard_on_443_is_requested_over_http() -> None:
     # While ports named only from their number stay HTTPS
     by_number = [OpenPort(443, "http"), OpenPort(8443, "http")]
     assert web_endpoints(by_number) == [Endpoint("https", 443), Endpoint("https", 8443)]
+
+
+def test_sites_are_mirrors_only_when_their_front_pages_are_the_same_document() -> None:
+    page = {"Content-Type": "text/html", "ETag": '"65f-1a"', "Server": "nginx"}
+
+    def sites(http: HttpObservation, https: HttpObservation) -> dict[Endpoint, Visit]:
+        return {
+            Endpoint("http", 80): Visit(Endpoint("http", 80), (http,), http),
+            Endpoint("https", 443): Visit(Endpoint("https", 443), (https,), https),
+        }
+
+    http = obs("http://a.test/", headers=page, body="<html>accueil</html>")
+    same = sites(http, obs("https://a.test/", headers=page, body="<html>accueil</html>"))
+    # Then HTTPS is probed in full and HTTP is its mirror
+    assert [(g.probed.port, [m.port for m in g.mirrors]) for g in mirror_groups(same, "hits")] == [
+        (443, [80])
+    ]
+    # "all" never groups; another ETag (another copy of the file), another body or
+    # an error page are separate sites
+    assert len(mirror_groups(same, "all")) == 2
+    other_copy = {**page, "ETag": '"65f-1b"'}
+    for https in (
+        obs("https://a.test/", headers=other_copy, body="<html>accueil</html>"),
+        obs("https://a.test/", headers=page, body="<html>welcome</html>"),
+    ):
+        assert len(mirror_groups(sites(http, https), "hits")) == 2
+    missing = obs("http://a.test/", status=404, headers=page, body="not found")
+    assert len(mirror_groups(sites(missing, replace(missing, url="https://a.test/")), "hits")) == 2
 
 
 def test_web_endpoints_from_the_port_stage() -> None:
@@ -721,6 +751,14 @@ NGINX_SITES = [
             + "    }\n"
         ),
     ),
+    # One document root on 80 and 443 (no redirect): the same front page twice.
+    hs.Site(
+        d("mirror"),
+        "127.0.5.26",
+        redirect=False,
+        files={".git/HEAD": "ref: refs/heads/main\n"},
+        log_requests=True,
+    ),
     hs.Site(
         d("hop"),
         "127.0.5.24",
@@ -773,12 +811,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         hostile.close()
 
 
-def settings_for(world: World, **http: Any) -> Settings:
+@pytest.fixture(params=["uvloop", "asyncio"])
+def event_loop(request: pytest.FixtureRequest) -> str:
+    """Hostile servers are met on both event loops a sweep may run on."""
+    return str(request.param)
+
+
+def settings_for(world: World, event_loop: str = "uvloop", **http: Any) -> Settings:
     return Settings.model_validate(
         {
             "scope": {"allow": ["127.0.5.0/25"]},
             "dns": {"resolvers": [world.resolver], "timeout_s": 1, "lifetime_s": 2},
-            "scan": {"max_rate_per_s": 5000},
+            "scan": {"max_rate_per_s": 5000, "event_loop": event_loop},
             "http": {"connect_timeout_s": 2, "read_timeout_s": 2, "total_timeout_s": 3, **http},
         }
     )
@@ -796,7 +840,7 @@ def scan(settings: Settings, domain: str, ip: str, ports: list[OpenPort] = WEB) 
         finally:
             await ctx.aclose()
 
-    return asyncio.run(run())
+    return aio.run(run(), settings)
 
 
 def ids(result: FamilyResult) -> set[str]:
@@ -949,6 +993,49 @@ def test_exposed_files_are_found_by_content_with_secrets_masked(world: World) ->
     assert result.complete
 
 
+def requests_by_port(log: Path) -> dict[int, list[str]]:
+    seen: dict[int, list[str]] = {80: [], 443: []}
+    for line in log.read_text().splitlines():
+        port, request = line.split(" ", 1)
+        seen[int(port)].append(request)
+    return seen
+
+
+EXPOSURES = {"http.exposed.vcs", "http.exposed.env_file", "http.exposed.backup"}
+
+
+@pytest.mark.network
+def test_a_mirrored_http_site_is_asked_only_for_what_its_https_twin_exposed(
+    world: World,
+) -> None:
+    # Given one document root served on 80 and 443, with /.git/HEAD exposed
+    site = next(s for s in NGINX_SITES if s.name == d("mirror"))
+    log = site.log_file(world.tmp / "nginx")
+    log.write_text("")
+    result = scan(settings_for(world), d("mirror"), "127.0.5.26")
+    # Then the exposure is reported on both sites, the HTTP one marked as the mirror
+    exposed = {p for p in pairs(result) if p[0] in EXPOSURES}
+    assert exposed == {
+        ("http.exposed.vcs", 443, "/.git/HEAD"),
+        ("http.exposed.vcs", 80, "/.git/HEAD"),
+    }
+    on_http = next(f for f in result.findings if f.port == 80 and f.check_id in EXPOSURES)
+    assert on_http.evidence["mirror_of"] == "http:443"
+    assert result.complete
+    # And the whole list was requested over HTTPS only: HTTP got its front page, the
+    # soft-404 baseline, the one path found and TRACE
+    seen = requests_by_port(log)
+    assert len(seen[443]) > len(load_path_list(None))
+    assert [r.split(" ")[1] for r in seen[80] if "vigie-" not in r] == ["/", "/.git/HEAD", "/"]
+    assert len(seen[80]) == 6
+
+    # Given paths_on_mirrors = "all": both sites get the whole list, same findings
+    log.write_text("")
+    every = scan(settings_for(world, paths_on_mirrors="all"), d("mirror"), "127.0.5.26")
+    assert {p for p in pairs(every) if p[0] in EXPOSURES} == exposed
+    assert len(requests_by_port(log)[80]) > len(load_path_list(None))
+
+
 @pytest.mark.network
 def test_http_only_site_is_reported_for_the_missing_redirect_only(world: World) -> None:
     result = scan(settings_for(world), d("httponly"), "127.0.5.21", HTTP_ONLY)
@@ -984,9 +1071,11 @@ REDIRECTING = {("http.no_https_redirect", 80, ""), ("http.security_txt.missing",
 
 @pytest.mark.network
 @pytest.mark.parametrize(("name", "address"), [("loop", "127.0.5.30"), ("chain", "127.0.5.31")])
-def test_redirect_loops_and_endless_chains_stop(world: World, name: str, address: str) -> None:
+def test_redirect_loops_and_endless_chains_stop(
+    world: World, event_loop: str, name: str, address: str
+) -> None:
     started = time.monotonic()
-    result = scan(settings_for(world), d(name), address, HTTP_ONLY)
+    result = scan(settings_for(world, event_loop), d(name), address, HTTP_ONLY)
     assert pairs(result) == REDIRECTING
     finding = only(result, "http.no_https_redirect")
     assert finding.evidence["stopped"].startswith(("redirect loop", "more than 5 redirects"))
@@ -996,17 +1085,21 @@ def test_redirect_loops_and_endless_chains_stop(world: World, name: str, address
 
 
 @pytest.mark.network
-def test_a_redirect_to_an_address_out_of_scope_is_recorded_not_followed(world: World) -> None:
-    result = scan(settings_for(world), d("oos"), "127.0.5.32", HTTP_ONLY)
+def test_a_redirect_to_an_address_out_of_scope_is_recorded_not_followed(
+    world: World, event_loop: str
+) -> None:
+    result = scan(settings_for(world, event_loop), d("oos"), "127.0.5.32", HTTP_ONLY)
     assert pairs(result) == REDIRECTING
     assert "out of scope" in only(result, "http.no_https_redirect").evidence["stopped"]
     assert world.hostile.connections[(EVIL_LITERAL, 80)] == 0
 
 
 @pytest.mark.network
-def test_headers_dripped_one_byte_a_second_end_at_the_total_timeout(world: World) -> None:
+def test_headers_dripped_one_byte_a_second_end_at_the_total_timeout(
+    world: World, event_loop: str
+) -> None:
     started = time.monotonic()
-    result = scan(settings_for(world), d("slow"), "127.0.5.33", HTTP_ONLY)
+    result = scan(settings_for(world, event_loop), d("slow"), "127.0.5.33", HTTP_ONLY)
     elapsed = time.monotonic() - started
     assert pairs(result) == {("scan.timeout", 80, "http:80")}
     assert not result.complete
@@ -1016,9 +1109,10 @@ def test_headers_dripped_one_byte_a_second_end_at_the_total_timeout(world: World
 @pytest.mark.network
 def test_a_body_dripped_slowly_keeps_its_headers_and_marks_the_scan_incomplete(
     world: World,
+    event_loop: str,
 ) -> None:
     started = time.monotonic()
-    result = scan(settings_for(world), d("slowbody"), "127.0.5.39", HTTP_ONLY)
+    result = scan(settings_for(world, event_loop), d("slowbody"), "127.0.5.39", HTTP_ONLY)
     elapsed = time.monotonic() - started
     # Then the tidy headers were judged (only the missing redirect), once, within the deadline
     assert pairs(result) == {("http.no_https_redirect", 80, ""), ("scan.timeout", 80, "http:80")}
@@ -1028,11 +1122,15 @@ def test_a_body_dripped_slowly_keeps_its_headers_and_marks_the_scan_incomplete(
 
 @pytest.mark.network
 @pytest.mark.parametrize(("name", "address"), [("endless", "127.0.5.34"), ("big", "127.0.5.35")])
-def test_oversized_headers_are_refused(world: World, name: str, address: str) -> None:
+def test_oversized_headers_are_refused(
+    world: World, event_loop: str, name: str, address: str
+) -> None:
     started = time.monotonic()
     tracemalloc.start()
     try:
-        result = scan(settings_for(world, max_header_bytes=65_536), d(name), address, HTTP_ONLY)
+        result = scan(
+            settings_for(world, event_loop, max_header_bytes=65_536), d(name), address, HTTP_ONLY
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -1043,11 +1141,11 @@ def test_oversized_headers_are_refused(world: World, name: str, address: str) ->
 
 
 @pytest.mark.network
-def test_a_gzip_bomb_is_read_within_the_body_limit(world: World) -> None:
+def test_a_gzip_bomb_is_read_within_the_body_limit(world: World, event_loop: str) -> None:
     started = time.monotonic()
     tracemalloc.start()
     try:
-        result = scan(settings_for(world), d("bomb"), "127.0.5.36", HTTP_ONLY)
+        result = scan(settings_for(world, event_loop), d("bomb"), "127.0.5.36", HTTP_ONLY)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -1067,8 +1165,8 @@ def test_a_gzip_bomb_is_read_within_the_body_limit(world: World) -> None:
 
 
 @pytest.mark.network
-def test_trace_echo_is_reported(world: World) -> None:
-    result = scan(settings_for(world), d("trace"), "127.0.5.37", HTTP_ONLY)
+def test_trace_echo_is_reported(world: World, event_loop: str) -> None:
+    result = scan(settings_for(world, event_loop), d("trace"), "127.0.5.37", HTTP_ONLY)
     assert pairs(result) == {
         ("http.no_https_redirect", 80, ""),
         ("http.trace_enabled", 80, ""),

@@ -79,10 +79,18 @@ def test_nmap_gets_addresses_no_dns_no_ping_and_the_configured_bounds() -> None:
     assert arguments[arguments.index("--max-retries") + 1] == "2"
     assert arguments[arguments.index("--host-timeout") + 1] == "90s"
     assert arguments[arguments.index("--max-rate") + 1] == "200"  # two runs share the rate
+    # four hosts sharing 200 probes/s: one probe per host every 20 ms
+    assert arguments[arguments.index("--scan-delay") + 1] == "20ms"
     assert "-6" not in arguments and "-sV" not in arguments and "-A" not in arguments
     assert host_timeout == 90
     v6, _ = nmap_arguments(config, [22], batch_size=1, ipv6=True)
     assert v6[-1] == "-6"
+
+
+def test_no_scan_delay_when_the_cap_is_far_above_what_a_batch_can_send() -> None:
+    arguments, _ = nmap_arguments(settings(max_rate_per_s=100_000), [22], 32, False)
+    assert "--scan-delay" not in arguments
+    assert arguments[arguments.index("--max-rate") + 1] == "50000"
 
 
 def test_syn_scan_only_when_configured_and_root() -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 from vigie.config import Settings
@@ -50,6 +50,9 @@ class ProbeContext:
     # the engine through ``closers`` when the sweep ends.
     shared: dict[str, object] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Hosts the engine is scanning now, each with a future set when it is done: a
+    # family may wait (bounded) for what the others will learn (TLS intermediates).
+    hosts_in_flight: dict[HostTarget, asyncio.Future[None]] = field(default_factory=dict)
     _per_host: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     @classmethod
@@ -65,6 +68,18 @@ class ProbeContext:
     def require_in_scope(self, address: str) -> None:
         """Raise ``ScopeViolation`` unless ``address`` may be contacted."""
         self.scope.require(address)
+
+    @contextmanager
+    def in_flight(self, target: HostTarget) -> Iterator[None]:
+        """Mark ``target`` as being scanned until the block ends."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.hosts_in_flight[target] = done
+        try:
+            yield
+        finally:
+            if self.hosts_in_flight.get(target) is done:
+                del self.hosts_in_flight[target]
+            done.set_result(None)
 
     async def aclose(self) -> None:
         """Close every shared resource the families registered."""

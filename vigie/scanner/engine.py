@@ -254,7 +254,8 @@ class SweepEngine:
             self._emit(finalised(out_of_scope_result(target, decision)), observer, stats)
             return
         try:
-            result = await self._scan_host(target, families)
+            with self.ctx.in_flight(target):
+                result = await self._scan_host(target, families)
         except Exception:
             result = HostResult(target=target)
             result.families[Family.SCAN] = FamilyResult(

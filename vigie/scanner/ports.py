@@ -143,6 +143,11 @@ def nmap_arguments(
         "--min-hostgroup",
         str(batch_size),
     ]
+    delay_ms = math.ceil(1000 * batch_size / max(rate, 1.0))
+    if delay_ms > 1:
+        # nmap meets --max-rate by polling, a third of a core while it holds back; a
+        # per-host delay that spreads the batch under the cap costs it nothing.
+        arguments += ["--scan-delay", f"{delay_ms}ms"]
     if ipv6:
         arguments.append("-6")
     return arguments, host_timeout

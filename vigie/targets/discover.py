@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from vigie import aio
 from vigie.config import Settings
 from vigie.db.session import session_scope
 from vigie.db.tables import Domain, DomainStatus
@@ -405,7 +406,7 @@ def run_discovery(
             session.exec(select(Domain.name).where(Domain.status != DomainStatus.CANDIDATE))
         )
     plan = DiscoveryPlan(parents, wordlist, ct_names, request.axfr, known)
-    report = asyncio.run(_discover_with_context(settings, plan))
+    report = aio.run(_discover_with_context(settings, plan), settings)
     summary = StoreSummary()
     if request.store and report.names:
         with session_scope(settings) as session:

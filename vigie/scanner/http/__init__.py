@@ -35,6 +35,7 @@ from vigie.scanner.http._family import (
     Visit,
     check_http,
     graded_sites,
+    mirror_groups,
     visit_findings,
     web_endpoints,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "load_path_list",
     "looks_like_baseline",
     "mask_env",
+    "mirror_groups",
     "no_https_redirect_findings",
     "parse_csp",
     "parse_hsts",

@@ -1,13 +1,17 @@
-"""The HTTP client of a sweep: the only module of vigie that imports httpx and httpcore.
+"""The HTTP client of a sweep: with ``_transport``, the only modules of vigie that import
+httpx and httpcore.
 
 Requests name the domain in the URL (so ``Host`` and TLS SNI are the
 domain's) while the packets go to the address under test, never to what the
-system resolver says. That pinning is a network backend per address: one
-httpcore pool per address, behind one ``httpx.AsyncClient`` for the whole
-sweep. Pooling per address keeps each connection bound to one (address, SNI)
-pair: two domains on one server never share a TLS session, and one domain on
-two addresses never mixes them. A pool lives while some host scan leases its
-address, so a long sweep does not accumulate idle connections.
+system resolver says. That pinning is a network backend per address
+(``_transport.PinnedBackend``): one httpcore pool per address. Pooling per
+address keeps each connection bound to one (address, SNI) pair: two domains
+on one server never share a TLS session, and one domain on two addresses
+never mixes them. A pool lives while some host scan leases its address, so a
+long sweep does not accumulate idle connections. httpx parses the URLs; the
+exchanges go straight to httpcore: httpx's client layer (cookies, auth,
+redirects, its own models) cost a sixth of the family's CPU for nothing a
+scan needs (it never keeps cookies and follows redirects itself).
 
 Safety: TLS is not verified (the TLS family judges certificates), redirects
 are never followed here (the caller follows them hop by hop, through the
@@ -21,10 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import h2.exceptions
 import httpcore
@@ -35,11 +38,10 @@ from vigie.errors import ProbeError, ProbeTimeout
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.http._decode import BodyDecodeError, BoundedDecoder, content_codings
 from vigie.scanner.http._model import HttpObservation
+from vigie.scanner.http._transport import PinnedBackend
 from vigie.scanner.scope import ScopeGuard
 
 SHARED_KEY = "http"
-# Request extension carrying the address a request must be sent to.
-PIN_EXTENSION = "vigie.address"
 ACCEPT_ENCODING = "gzip, deflate"  # the codings BoundedDecoder can bound
 KEEPALIVE_EXPIRY_S = 5.0
 
@@ -56,68 +58,14 @@ def _lenient_tls_context() -> ssl.SSLContext:
     return context
 
 
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Open every TCP connection to one address, whatever host name the URL carries."""
-
-    def __init__(self, address: str, scope: ScopeGuard) -> None:
-        self._address = address
-        self._scope = scope
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        # The last line of defence: no packet to an address the scope refuses.
-        self._scope.require(self._address)
-        return await self._inner.connect_tcp(
-            self._address,
-            port,
-            timeout=timeout,
-            local_address=local_address,
-            socket_options=socket_options,
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("UNIX sockets are never probed")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _CoreStream(httpx.AsyncByteStream):
-    """An httpcore response body as the byte stream httpx expects."""
-
-    def __init__(self, stream: AsyncIterable[bytes]) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for part in self._stream:
-            yield part
-
-    async def aclose(self) -> None:
-        closer = getattr(self._stream, "aclose", None)
-        if closer is not None:
-            await closer()
-
-
 @dataclass
 class _Lease:
     pool: httpcore.AsyncConnectionPool
     holders: int = 0
 
 
-class PinnedTransport(httpx.AsyncBaseTransport):
-    """Routes each request to the connection pool of the address it is pinned to."""
+class AddressPools:
+    """One httpcore connection pool per address under test, open while a scan leases it."""
 
     def __init__(self, connections: int, scope: ScopeGuard) -> None:
         self._connections = connections
@@ -134,7 +82,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             http1=True,
             http2=True,
             retries=0,
-            network_backend=_PinnedBackend(address, self._scope),
+            network_backend=PinnedBackend(address, self._scope),
         )
 
     @asynccontextmanager
@@ -153,42 +101,16 @@ class PinnedTransport(httpx.AsyncBaseTransport):
                 del self._leases[address]
                 await lease.pool.aclose()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        address = request.extensions.get(PIN_EXTENSION)
-        lease = self._leases.get(address) if isinstance(address, str) else None
+    def pool(self, address: str) -> httpcore.AsyncConnectionPool:
+        lease = self._leases.get(address)
         if lease is None:
-            raise httpcore.UnsupportedProtocol("request not pinned to a leased address")
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        core_response = await lease.pool.handle_async_request(core_request)
-        assert isinstance(core_response.stream, AsyncIterable)
-        return httpx.Response(
-            status_code=core_response.status,
-            headers=core_response.headers,
-            stream=_CoreStream(core_response.stream),
-            extensions=core_response.extensions,
-        )
+            raise httpcore.UnsupportedProtocol(f"no leased connection pool for {address}")
+        return lease.pool
 
     async def aclose(self) -> None:
         leases, self._leases = list(self._leases.values()), {}
         for lease in leases:
             await lease.pool.aclose()
-
-
-def _refusing_jar() -> CookieJar:
-    """A cookie jar that keeps nothing: a scan never replays one site's cookies."""
-    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 @contextmanager
@@ -198,7 +120,12 @@ def _probe_errors(what: str) -> Iterator[None]:
         yield
     except (httpx.TimeoutException, httpcore.TimeoutException) as exc:
         raise ProbeTimeout(f"{what}: {type(exc).__name__} {exc}".strip()) from None
-    except (httpx.HTTPError, httpcore.ConnectionNotAvailable, httpcore.ProxyError) as exc:
+    except (
+        httpx.HTTPError,
+        httpx.InvalidURL,
+        httpcore.ConnectionNotAvailable,
+        httpcore.ProxyError,
+    ) as exc:
         raise ProbeError(f"{what}: {type(exc).__name__} {exc}".strip()) from None
     except (
         httpcore.NetworkError,
@@ -227,35 +154,28 @@ class HttpClient:
 
     def __init__(self, settings: HttpSettings, connections: int, scope: ScopeGuard) -> None:
         self.settings = settings
-        self.transport = PinnedTransport(connections, scope)
-        timeout = httpx.Timeout(
-            connect=settings.connect_timeout_s,
-            read=settings.read_timeout_s,
-            write=settings.read_timeout_s,
-            pool=settings.total_timeout_s,
-        )
-        self._client = httpx.AsyncClient(
-            transport=self.transport,
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
-            cookies=_refusing_jar(),
-            headers={
-                "User-Agent": settings.user_agent,
-                "Accept": "*/*",
-                "Accept-Encoding": ACCEPT_ENCODING,
-            },
-        )
+        self.pools = AddressPools(connections, scope)
+        self._timeouts = {
+            "connect": settings.connect_timeout_s,
+            "read": settings.read_timeout_s,
+            "write": settings.read_timeout_s,
+            "pool": settings.total_timeout_s,
+        }
+        self._default_headers = {
+            "user-agent": ("User-Agent", settings.user_agent),
+            "accept": ("Accept", "*/*"),
+            "accept-encoding": ("Accept-Encoding", ACCEPT_ENCODING),
+        }
         self.loop = asyncio.get_running_loop()
 
     def pinned(self, address: str) -> AbstractAsyncContextManager[None]:
         """Keep connections to ``address`` open for several requests."""
-        return self.transport.lease(address)
+        return self.pools.lease(address)
 
     async def aclose(self) -> None:
         if asyncio.get_running_loop() is not self.loop:
             return  # its connections belonged to an event loop that is gone
-        await self._client.aclose()
+        await self.pools.aclose()
 
     async def fetch(self, ctx: ProbeContext, request: FetchRequest) -> HttpObservation:
         """Send ``request`` and read a bounded response.
@@ -266,37 +186,51 @@ class HttpClient:
         """
         what = f"{request.method} {request.url}"
         total = self.settings.total_timeout_s
-        async with self.transport.lease(request.address), ctx.connection(request.address):
+        async with self.pools.lease(request.address), ctx.connection(request.address):
             deadline = asyncio.get_running_loop().time() + total
             try:
                 async with asyncio.timeout_at(deadline):
                     with _probe_errors(what):
-                        response = await self._send(request)
+                        url, response = await self._send(request)
             except TimeoutError:
                 raise ProbeTimeout(f"{what}: no response headers within {total:g}s") from None
             try:
-                return await self._observe(request, response, deadline)
+                return await self._observe(request, url, response, deadline)
             finally:
                 # Closing a half-read response drops its connection: it never waits.
-                with suppress(httpx.HTTPError, httpcore.NetworkError, OSError):
+                with suppress(httpcore.NetworkError, httpcore.ProtocolError, OSError):
                     await response.aclose()
 
-    async def _send(self, request: FetchRequest) -> httpx.Response:
-        outgoing = self._client.build_request(
-            request.method,
-            request.url,
-            headers=dict(request.headers),
-            extensions={PIN_EXTENSION: request.address},
+    def _headers(self, url: httpx.URL, extra: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+        """Host first, then the client's headers, each replaced by the request's own."""
+        merged = dict(self._default_headers)
+        merged.update((name.lower(), (name, value)) for name, value in extra.items())
+        headers = [(b"Host", url.netloc)]
+        headers += [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in merged.values()
+        ]
+        return headers
+
+    async def _send(self, request: FetchRequest) -> tuple[httpx.URL, httpcore.Response]:
+        # httpx parses and normalises the URL as it would send it; the exchange itself
+        # goes straight to the address's httpcore pool (no cookies, no redirects).
+        url = httpx.URL(request.url)
+        outgoing = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=self._headers(url, request.headers),
+            extensions={"timeout": self._timeouts},
         )
-        return await self._client.send(outgoing, stream=True)
+        return url, await self.pools.pool(request.address).handle_async_request(outgoing)
 
     async def _observe(
-        self, request: FetchRequest, response: httpx.Response, deadline: float
+        self, request: FetchRequest, url: httpx.URL, response: httpcore.Response, deadline: float
     ) -> HttpObservation:
         what = f"{request.method} {request.url}"
         headers = tuple(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in response.headers.raw
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers
         )
         header_bytes = sum(len(name) + len(value) + 4 for name, value in headers)
         if header_bytes > self.settings.max_header_bytes:
@@ -306,10 +240,9 @@ class HttpClient:
             )
         limit = request.body_limit or self.settings.max_body_bytes
         note, truncated, stalled = "", False, False
+        encodings = [value for name, value in headers if name.lower() == "content-encoding"]
         try:
-            decoder = BoundedDecoder(
-                content_codings(response.headers.get_list("content-encoding")), limit
-            )
+            decoder = BoundedDecoder(content_codings(encodings), limit)
         except BodyDecodeError as exc:
             decoder, note = BoundedDecoder([], 0), str(exc)
         if not note:
@@ -325,24 +258,26 @@ class HttpClient:
                 note = f"body cut short: {exc}"
             except BodyDecodeError as exc:
                 note = str(exc)
+        version = response.extensions.get("http_version", b"HTTP/1.1")
         return HttpObservation(
             method=request.method,
-            url=str(response.request.url),
-            status=response.status_code,
+            url=str(url),
+            status=response.status,
             headers=headers,
             body=decoder.body,
             truncated=truncated,
             body_note=note,
             stalled=stalled,
             chain=(),
-            http_version=response.http_version,
+            http_version=version.decode("ascii", "replace"),
         )
 
 
-async def _read_body(response: httpx.Response, decoder: BoundedDecoder, limit: int) -> bool:
+async def _read_body(response: httpcore.Response, decoder: BoundedDecoder, limit: int) -> bool:
     """Feed the raw body to ``decoder``; True when cut at the limit (decoded or raw)."""
     received = 0
-    async for raw in response.aiter_raw():
+    assert isinstance(response.stream, AsyncIterable)
+    async for raw in response.stream:
         received += len(raw)
         decoder.feed(raw)
         if decoder.full or received >= limit:

@@ -16,6 +16,7 @@ domain's main web host, security.txt.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ from vigie.scanner.http._model import (
     host_key,
     truncate,
 )
-from vigie.scanner.http._paths import expand, load_path_list
+from vigie.scanner.http._paths import PATH_CHECKS, expand, load_path_list
 from vigie.scanner.http._security_txt import PATH as SECURITY_TXT_PATH
 from vigie.scanner.http._security_txt import is_main_web_host, security_txt_findings
 
@@ -307,18 +308,35 @@ class HostScan:
 
     async def probe_site(self, endpoint: Endpoint, probes: Sequence[PathProbe]) -> list[Finding]:
         """Exposed paths (against the soft-404 baseline) and TRACE on one endpoint."""
-        site = Site(self.target, endpoint.port)
+        findings = await self.probe_paths(endpoint, probes)
+        return findings + await self.trace(endpoint)
+
+    async def probe_mirrored(
+        self, group: MirrorGroup, probes: Sequence[PathProbe]
+    ) -> list[Finding]:
+        """The whole list on the group's first site; on its mirrors, only the paths found there."""
+        findings = await self.probe_site(group.probed, probes)
+        found = {f.discriminator for f in findings if f.check_id in PATH_CHECKS}
+        again = [p for p in probes if expand(p, self.target.domain).path in found]
+        for mirror in group.mirrors:
+            mirrored = await self.probe_paths(mirror, again) if again else []
+            findings += [_noted(f, group.probed) for f in mirrored] + await self.trace(mirror)
+        return findings
+
+    async def probe_paths(self, endpoint: Endpoint, probes: Sequence[PathProbe]) -> list[Finding]:
         baseline = await self.baseline(endpoint)
         if baseline is None:
             return []
         expanded = [expand(probe, self.target.domain) for probe in probes]
         checked = await asyncio.gather(*(self._probe_path(endpoint, p, baseline) for p in expanded))
-        findings = [finding for part in checked for finding in part]
+        return [finding for part in checked for finding in part]
+
+    async def trace(self, endpoint: Endpoint) -> list[Finding]:
         marker = f"vigie-{secrets.token_hex(8)}"
         trace = await self._get(endpoint, "/", method="TRACE", headers={TRACE_HEADER: marker})
-        if trace is not None:
-            findings.extend(trace_findings(site, trace, marker))
-        return findings
+        if trace is None:
+            return []
+        return trace_findings(Site(self.target, endpoint.port), trace, marker)
 
     async def _probe_path(
         self, endpoint: Endpoint, probe: PathProbe, baseline: Baseline
@@ -359,6 +377,44 @@ def graded_sites(visits: Sequence[Visit]) -> dict[Endpoint, Visit]:
     for visit in sorted(visits, key=lambda v: endpoint_of(v.final.url) != v.start):
         sites.setdefault(endpoint_of(visit.final.url), visit)
     return dict(sorted(sites.items()))
+
+
+@dataclass(frozen=True)
+class MirrorGroup:
+    """Sites of one host that serve the same front page: one is probed in full."""
+
+    probed: Endpoint
+    mirrors: tuple[Endpoint, ...] = ()
+
+
+def document_identity(response: HttpObservation) -> tuple[object, ...] | None:
+    """What makes two front pages the same document, or None when it cannot tell.
+
+    The same bytes with the same validators (nginx's ETag is the file's time and
+    size) mean one document root behind two endpoints, as when one server block
+    listens on 80 and 443.
+    """
+    if not 200 <= response.status < 300 or not response.body or response.truncated:
+        return None
+    return (
+        response.status,
+        hashlib.sha256(response.body).digest(),
+        *(response.header(name) for name in ("content-type", "etag", "last-modified", "server")),
+    )
+
+
+def mirror_groups(sites: dict[Endpoint, Visit], mode: str) -> list[MirrorGroup]:
+    """Group the sites whose front pages are the same document (``http.paths_on_mirrors``)."""
+    groups: dict[object, list[Endpoint]] = {}
+    for endpoint, visit in sites.items():
+        identity = document_identity(visit.final) if mode == "hits" else None
+        groups.setdefault(identity or endpoint, []).append(endpoint)
+    ordered = [sorted(members, key=security_txt_preference) for members in groups.values()]
+    return [MirrorGroup(members[0], tuple(members[1:])) for members in ordered]
+
+
+def _noted(finding: Finding, twin: Endpoint) -> Finding:
+    return replace(finding, evidence={**finding.evidence, "mirror_of": twin.label})
 
 
 def _with_context(findings: list[Finding], visit: Visit) -> list[Finding]:
@@ -427,8 +483,9 @@ async def check_http(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort
         visits = [visit for visit in started if visit is not None]
         sites = graded_sites(visits)
         findings = visit_findings(target, visits, sites)
+        groups = mirror_groups(sites, ctx.settings.http.paths_on_mirrors)
         later = await asyncio.gather(
-            *(scan.probe_site(endpoint, probes) for endpoint in sites),
+            *(scan.probe_mirrored(group, probes) for group in groups),
             scan.security_txt(list(sites)),
         )
     for part in later:

@@ -70,17 +70,18 @@ async def _enumerate(
 
 
 async def _verdicts(
+    ctx: ProbeContext,
+    target: HostTarget,
     sweep: TlsSweep,
     material: TrustMaterial,
     chains: Sequence[tuple[x509.Certificate, ...]],
-    harvest: asyncio.Future[None],
 ) -> list[ChainVerdict]:
     now = utcnow()
     verdicts = [
         evaluate_chain(chain, material.anchors, sweep.intermediates, now) for chain in chains
     ]
     if any(v.trust is Trust.UNTRUSTED for v in verdicts) and await sweep.wait_for_other_harvests(
-        harvest
+        ctx, target
     ):
         # Another host may have sent the missing intermediate meanwhile: judge again.
         verdicts = [
@@ -139,7 +140,7 @@ async def check_tls(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort]
     sweep = sweep_of(ctx)
     material = await sweep.trust()
     runners = {e: _CountingRunner(ctx, sweep, target.ip) for e in endpoints}
-    with sweep.harvesting() as harvest:
+    with sweep.harvesting(target):
         enumerated = await asyncio.gather(
             *(_enumerate(ctx, target, e, runners[e]) for e in endpoints)
         )
@@ -152,7 +153,7 @@ async def check_tls(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort]
         if info is not None
     ]
     verdict_lists, _ = await asyncio.gather(
-        asyncio.gather(*(_verdicts(sweep, material, c.chains, harvest) for c, _ in enumerated)),
+        asyncio.gather(*(_verdicts(ctx, target, sweep, material, c.chains) for c, _ in enumerated)),
         asyncio.gather(*vulnerability_probes),
     )
     policy = CertificatePolicy(target.domain, utcnow(), ctx.settings.tls.expiry_warning_days)

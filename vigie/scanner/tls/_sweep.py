@@ -29,6 +29,7 @@ from sslyze.plugins.certificate_info.trust_stores.trust_store_repository import 
 )
 
 from vigie.config import Settings
+from vigie.model import HostTarget
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.tls._certificates import CertificateIndex, TrustAnchors, is_self_issued
 from vigie.scanner.tls._errors import PROBE_FAILURES
@@ -95,7 +96,8 @@ class TlsSweep:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._trust: asyncio.Future[TrustMaterial] | None = None
-        self._harvests: set[asyncio.Future[None]] = set()
+        self._harvests: dict[HostTarget, asyncio.Future[None]] = {}
+        self._harvested: set[HostTarget] = set()
         self.intermediates = CertificateIndex()
         self.jobs_per_server: Counter[str] = Counter()
 
@@ -106,7 +108,8 @@ class TlsSweep:
             self._loop = loop
             self._slots = {}
             self._trust = None
-            self._harvests = set()
+            self._harvests = {}
+            self._harvested = set()
         return loop
 
     async def run(self, ctx: ProbeContext, ip: str, job: Callable[[], T]) -> T:
@@ -139,17 +142,18 @@ class TlsSweep:
         return material
 
     @contextmanager
-    def harvesting(self) -> Iterator[asyncio.Future[None]]:
+    def harvesting(self, target: HostTarget) -> Iterator[None]:
         """Mark a host whose certificates are still being collected, until the block ends."""
         loop = self._on_this_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._harvests.add(done)
+        self._harvests[target] = done
         try:
-            yield done
+            yield
         finally:
-            self._harvests.discard(done)
-            if not done.done():
-                done.set_result(None)
+            if self._harvests.get(target) is done:
+                del self._harvests[target]
+            self._harvested.add(target)
+            done.set_result(None)
 
     def learn(self, chains: Iterable[tuple[x509.Certificate, ...]]) -> None:
         """Remember the CA certificates servers sent, for other hosts' incomplete chains."""
@@ -158,12 +162,25 @@ class TlsSweep:
                 if not is_self_issued(cert):
                     self.intermediates.add(cert)
 
-    async def wait_for_other_harvests(self, mine: asyncio.Future[None]) -> bool:
-        """Wait (bounded) for the hosts still collecting certificates; True if there were any."""
-        others = [f for f in self._harvests if f is not mine and not f.done()]
-        if not others:
+    async def wait_for_other_harvests(self, ctx: ProbeContext, mine: HostTarget) -> bool:
+        """Wait (bounded) for what the other hosts in flight may still send; True if any.
+
+        A host counts until its certificates are collected, or, when it has not
+        reached the TLS family yet (its ports are still being scanned), until it
+        is done: any of them may hold the missing intermediate.
+        """
+        in_flight = ctx.hosts_in_flight
+        self._harvested &= in_flight.keys()
+        others = [done for host, done in self._harvests.items() if host != mine]
+        others += [
+            done
+            for host, done in in_flight.items()
+            if host != mine and host not in self._harvests and host not in self._harvested
+        ]
+        pending = [done for done in others if not done.done()]
+        if not pending:
             return False
-        await asyncio.wait(others, timeout=HARVEST_WAIT_S)
+        await asyncio.wait(pending, timeout=HARVEST_WAIT_S)
         return True
 
     async def aclose(self) -> None:
