@@ -8,7 +8,14 @@ from sqlmodel import SQLModel
 
 import vigie.db.tables  # noqa: F401
 from vigie.config import load_settings
-from vigie.db.migrate import current_revision, head_revision, upgrade_database
+from vigie.db.migrate import (
+    HEAD_REVISION,
+    current_revision,
+    ensure_database,
+    head_revision,
+    stored_revision,
+    upgrade_database,
+)
 from vigie.db.session import dispose_engines, get_engine
 
 
@@ -27,4 +34,14 @@ def test_upgrading_twice_is_harmless(tmp_path: object) -> None:
     upgrade_database(settings)
     upgrade_database(settings)
     assert current_revision(settings) == head_revision()
+    dispose_engines()
+
+
+def test_every_command_knows_the_head_without_alembic(tmp_path: object) -> None:
+    # A new migration must move HEAD_REVISION too, or databases would never be upgraded
+    assert head_revision() == HEAD_REVISION
+    settings = load_settings(environ={"VIGIE_DATABASE_URL": f"sqlite:///{tmp_path}/e.db"})
+    assert stored_revision(settings) is None
+    ensure_database(settings)
+    assert stored_revision(settings) == current_revision(settings) == HEAD_REVISION
     dispose_engines()

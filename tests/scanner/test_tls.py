@@ -43,6 +43,7 @@ from sslyze import (
     TlsVersionEnum,
 )
 from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository
+from sslyze.server_connectivity import ServerConnectivityInfo, check_connectivity_to_server
 
 import vigie.scanner.tls as tls
 from tests.scanner.tls_fixtures import (
@@ -89,7 +90,13 @@ from vigie.scanner.tls import (
     vulnerability_findings,
     weakness_of,
 )
-from vigie.scanner.tls._probe import answered_by_enumeration
+from vigie.scanner.tls._probe import (
+    Offer,
+    answered_by_enumeration,
+    eliminate,
+    server_location,
+    suite_groups,
+)
 
 TARGET = HostTarget("www.vigie.test", "127.0.4.1")
 HTTPS = Endpoint(443)
@@ -635,13 +642,58 @@ def test_sslyze_per_suite_enumeration_gives_identical_verdicts(farm: Farm) -> No
             return list(results), jobs
 
         results, jobs = asyncio.run(sweep())
+        weak_dh.append(
+            [f.evidence for r in results for f in r.findings if f.check_id == "tls.dh.weak"]
+        )
         return [found(r) for r in results], jobs
 
+    weak_dh: list[list[Any]] = []
     per_suite, per_suite_jobs = connections("per_suite")
     elimination, elimination_jobs = connections("elimination")
     # Then both give the very same findings, and elimination needs far fewer connections
     assert per_suite == elimination == [c.expected for c in cases]
     assert elimination_jobs * 10 < per_suite_jobs
+    # And the same DH evidence: every DHE suite at 1024 bits, measured or taken from the
+    # completed handshake of its kind
+    assert weak_dh[0] == weak_dh[1]
+    assert weak_dh[0][0]["dh_bits"] == 1024 and len(weak_dh[0][0]["suites"]) >= 6
+
+
+@pytest.mark.network
+def test_after_one_complete_handshake_of_a_kind_the_others_stop_at_the_certificate(
+    farm: Farm,
+) -> None:
+    # Given the 1024-bit DH server: one ECDHE and three DHE suites in TLS 1.0
+    case = farm.cases["dh-1024"]
+    location, network = server_location(
+        case.domain, case.ip, HTTPS, settings(farm.pki.extra_ca_file())
+    )
+    info = ServerConnectivityInfo(
+        location, network, check_connectivity_to_server(location, network)
+    )
+    group = next(g for g in suite_groups() if g.protocol is Protocol.TLS_1_0)
+    offers: list[tuple[bool, Any]] = []
+
+    async def run(job: Any) -> Any:
+        offer = await asyncio.to_thread(job)
+        if isinstance(offer, Offer):
+            offers.append((offer.stopped_early, offer.chosen))
+        return offer
+
+    outcome = asyncio.run(eliminate(run, info, group))
+    # Then each accepted suite is found, every DHE one with the server's 1024-bit group
+    dhe = [a for a in outcome.accepted if "_DHE_" in a.cipher_suite.name]
+    assert len(outcome.accepted) == 4 and len(dhe) == 3
+    assert all(
+        isinstance(a.ephemeral_key, DhEphemeralKeyInfo) and a.ephemeral_key.size == 1024
+        for a in dhe
+    )
+    # And one handshake per key exchange kind was completed (the ECDHE one, the DHE one);
+    # at least two DHE picks stopped at the certificate; at most one was redone alone
+    completed = [chosen for early, chosen in offers if not early and chosen]
+    stopped = [chosen for early, chosen in offers if early]
+    assert len(completed) == 2 and len(stopped) >= 2
+    assert len(offers) <= 6  # four picks, at most one redone, one refusal
 
 
 @pytest.mark.network

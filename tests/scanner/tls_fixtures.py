@@ -366,8 +366,16 @@ def standard_cases(pki: Pki) -> list[TlsCase]:
             ciphers="ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA",
         ),
         case(
-            "dh-1024", 22, {("tls.dh.weak", "")},
-            ciphers="ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0", dhparam=weak_dh_params_pem(),
+            "dh-1024", 22,
+            {("tls.dh.weak", ""), ("tls.protocol.tls1_0", ""), ("tls.protocol.no_tls1_3", "")},
+            # Several DHE suites in TLS 1.0 and 1.2: a handshake stopped at the certificate
+            # takes its DH group from a completed one; the weak-DH evidence lists them all.
+            protocols="TLSv1 TLSv1.2",
+            ciphers=(
+                "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA:DHE-RSA-AES128-GCM-SHA256:"
+                "DHE-RSA-AES128-SHA:DHE-RSA-AES256-SHA:DHE-RSA-CAMELLIA128-SHA:@SECLEVEL=0"
+            ),
+            dhparam=weak_dh_params_pem(),
         ),
         case("tls12-only", 23, {("tls.protocol.no_tls1_3", "")}, protocols="TLSv1.2"),
         case(
