@@ -83,6 +83,7 @@ ALL_TOOLS = (
     "vigie-tls",
     "vigie-service",
     "vigie-http",
+    "vigie-dns",
     "httpx",
     "sslyze",
     "sslyze-minimal",
@@ -279,7 +280,8 @@ def vigie_spec(
 ) -> RunSpec:
     database = work / f"{tool}-{run}.db"
     copy_database(work / "template.db", database)
-    argv = [vigie_program(), "--config", str(config), "scan", "--all", "-q"]
+    # -v with JSON logs: vigie's "port stage" line says how long its nmap runs took.
+    argv = [vigie_program(), "--config", str(config), "-v", "scan", "--all", "-q"]
     if checks:
         argv += ["--checks", checks]
     return RunSpec(
@@ -289,8 +291,23 @@ def vigie_spec(
         output=work / f"{tool}-{run}.out",
         note=("fresh db, all families" if checks is None else f"fresh db, --checks {checks}")
         + "".join(f", {key}={value}" for key, value in overrides.items()),
-        env={**overrides, "VIGIE_DATABASE_URL": f"sqlite:///{database}"},
+        env={**overrides, "VIGIE_DATABASE_URL": f"sqlite:///{database}", "VIGIE_LOG_JSON": "true"},
     )
+
+
+def port_scan_seconds(output: Path) -> float | None:
+    """The wall time of vigie's nmap runs, from its "port stage" log line."""
+    try:
+        lines = output.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if '"port stage"' in line:
+            try:
+                return float(json.loads(line)["wall_s"])
+            except (ValueError, KeyError, TypeError):
+                return None
+    return None
 
 
 def vigie_tls_commands() -> tuple[tuple[str, ...], str]:
@@ -530,6 +547,8 @@ def run_size(
                     f"  [{count} hosts] {tool} run {run + 1}/{args.repeat} ...", end="", flush=True
                 )
                 measurement = run_measured(spec, counters, farm.nginx.access_log, farm_pids)
+                if tool.startswith("vigie"):
+                    measurement.port_scan_s = port_scan_seconds(spec.output)
                 print(f" {measurement.wall_s:.1f}s (exit {measurement.exit_code})", flush=True)
                 runs.append(measurement)
             if runs:
@@ -603,7 +622,8 @@ def table(result: SizeResult, counted: bool) -> str:
         )
     for tool, m in result.rows.items():
         if m.note:
-            lines.append(f"  {tool}: {m.note}")
+            scanned = f"; its nmap runs {m.port_scan_s:.2f} s" if m.port_scan_s else ""
+            lines.append(f"  {tool}: {m.note}{scanned}")
     lines += [f"  {note}" for note in result.notes]
     return "\n".join(lines)
 
@@ -620,6 +640,24 @@ def testssl_wall_for(result: SizeResult) -> float | None:
     if row is None or not row.hosts:
         return None
     return row.wall_s * result.hosts / row.hosts
+
+
+def stage_line(result: SizeResult) -> str:
+    """The issue's other targets, as ratios: CPU against sslyze's, each stage against its tool."""
+    rows = result.rows
+
+    def cpu(tool: str) -> float | None:
+        return rows[tool].cpu_s if tool in rows else None
+
+    service = rows.get("vigie-service")
+    return (
+        f"[{result.hosts} hosts] "
+        f"vigie_cpu_vs_sslyze_minimal={ratio(cpu('vigie'), cpu('sslyze-minimal'))} "
+        f"vigie_cpu_vs_sslyze={ratio(cpu('vigie'), cpu('sslyze'))} "
+        f"vigie_vs_sslyze_minimal={ratio(result.wall('vigie'), result.wall('sslyze-minimal'))} "
+        f"port_scan_vs_nmap={ratio(service.port_scan_s if service else None, result.wall('nmap-ports'))} "
+        f"http_stage_vs_httpx={ratio(result.wall('vigie-http'), result.wall('httpx'))}"
+    )
 
 
 def final_line(results: list[SizeResult]) -> str:
@@ -738,6 +776,8 @@ def main(argv: Sequence[str]) -> int:
                 indent=2,
             )
         )
+    for result in results:
+        print(stage_line(result))
     print(final_line(results), flush=True)
     return 0
 

@@ -70,3 +70,6 @@ def test_quick_benchmark_completes_and_prints_the_ratio_line(tmp_path: Path) -> 
     for value in (vs_sslyze, vs_testssl, tls_vs_nmap):
         assert RATIO.match(value), lines[-1]
     assert rss == "n/a"
+    # And the line before gives the stage ratios; vigie's log gave its nmap runs' time
+    assert re.match(r"^\[5 hosts\] vigie_cpu_vs_sslyze_minimal=\S+ .*port_scan_vs_nmap=", lines[-2])
+    assert re.search(r"^\s+vigie: .*its nmap runs \d+\.\d+ s$", result.stdout, re.M), output[-4000:]

@@ -56,6 +56,7 @@ class Measurement:
     all_conns: dict[str, int] = field(default_factory=dict)
     dns_queries: int = 0
     http_requests: int = 0
+    port_scan_s: float | None = None  # vigie's own log: first nmap start to last nmap end
     exit_code: int = 0
     logged: bytes = b""  # what nginx logged during the run (not reported)
 
@@ -85,6 +86,7 @@ class Measurement:
             if self.hosts
             else 0,
             "dns_queries": self.dns_queries,
+            "port_scan_s": self.port_scan_s,
             "exit_code": self.exit_code,
         }
 

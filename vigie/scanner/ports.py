@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import shutil
+import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -449,6 +450,33 @@ async def identify_open_ports(ctx: ProbeContext, scan: PortScan) -> list[OpenPor
 # --- the stage --------------------------------------------------------------------------
 
 
+@dataclass
+class _StageTiming:
+    """How long the sweep's nmap runs took, for the operator's log and the benchmark."""
+
+    runs: int = 0
+    addresses: int = 0
+    first_start: float = math.inf
+    last_end: float = 0.0
+    nmap_s: float = 0.0
+
+    def add(self, started: float, ended: float, addresses: int) -> None:
+        self.runs += 1
+        self.addresses += addresses
+        self.first_start = min(self.first_start, started)
+        self.last_end = max(self.last_end, ended)
+        self.nmap_s += ended - started
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "nmap_runs": self.runs,
+            "addresses": self.addresses,
+            # from the first nmap start to the last nmap end: the port scan's wall time
+            "wall_s": round(self.last_end - self.first_start, 3),
+            "nmap_s": round(self.nmap_s, 3),
+        }
+
+
 class NmapPortStage:
     """Batches the addresses of a sweep into few nmap runs; identifies each host's ports.
 
@@ -467,6 +495,7 @@ class NmapPortStage:
         self._identified = BoundedCache[str, "asyncio.Task[list[OpenPort]]"](MAX_CACHED_HOSTS)
         self._runs = asyncio.Semaphore(NMAP_PARALLEL_RUNS)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timing = _StageTiming()
 
     @property
     def ports(self) -> list[int]:
@@ -494,6 +523,8 @@ class NmapPortStage:
 
     async def aclose(self) -> None:
         """Stop timers, nmap runs and identifications still going (the sweep is over)."""
+        if self._timing.runs:
+            log.info("port stage", extra=self._timing.summary())
         await cancel_pending(self._identified.values())
         for timer in self._timers.values():
             timer.cancel()
@@ -526,7 +557,9 @@ class NmapPortStage:
         try:
             async with self._runs:
                 log.info("nmap batch", extra={"addresses": len(batch), "ports": len(self._ports)})
+                started = time.monotonic()
                 scans = await run_nmap(self._ctx.settings, batch, self._ports)
+                self._timing.add(started, time.monotonic(), len(batch))
             for ip in batch:
                 self._scans.put(ip, scans[ip])
                 done = self._futures.pop(ip)
