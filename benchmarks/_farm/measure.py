@@ -56,7 +56,10 @@ class Measurement:
     all_conns: dict[str, int] = field(default_factory=dict)
     dns_queries: int = 0
     http_requests: int = 0
-    port_scan_s: float | None = None  # vigie's own log: first nmap start to last nmap end
+    # vigie's own "port stage" log line: first nmap start to last nmap end, and the
+    # summed duration of its nmap runs (two run at a time)
+    port_scan_s: float | None = None
+    nmap_run_s: float | None = None
     exit_code: int = 0
     logged: bytes = b""  # what nginx logged during the run (not reported)
 
@@ -87,6 +90,7 @@ class Measurement:
             else 0,
             "dns_queries": self.dns_queries,
             "port_scan_s": self.port_scan_s,
+            "nmap_run_s": self.nmap_run_s,
             "exit_code": self.exit_code,
         }
 
