@@ -72,4 +72,8 @@ def test_quick_benchmark_completes_and_prints_the_ratio_line(tmp_path: Path) -> 
     assert rss == "n/a"
     # And the line before gives the stage ratios; vigie's log gave its nmap runs' time
     assert re.match(r"^\[5 hosts\] vigie_cpu_vs_sslyze_minimal=\S+ .*nmap_runs_vs_nmap=", lines[-2])
-    assert re.search(r"^\s+vigie: .*its nmap runs \d+\.\d+ s in all, spread over \d+\.\d+ s$", result.stdout, re.M), output[-4000:]
+    assert re.search(
+        r"^\s+vigie: .*its nmap runs \d+\.\d+ s in all, spread over \d+\.\d+ s$",
+        result.stdout,
+        re.M,
+    ), output[-4000:]
