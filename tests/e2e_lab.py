@@ -20,8 +20,7 @@ above ``info`` that a sweep must store (``port`` is None for DNS findings):
 nothing missing, nothing more. ``MUST_NOT`` names the tempting false
 positives some cases exist for (implied by the exact sets, listed so that a
 failure says which trap was fallen into). ``EXPECTED_PROBLEMS`` are the
-probes that must fail (hostile hosts), and ``TLS_PENDING_*`` where the TLS
-family does not yet do what the lab expects.
+probes that must fail (hostile hosts).
 
     with running_e2e_lab(folder, scanned_ports) as lab:
         config.write_text(lab.config_text(f"sqlite:///{folder}/vigie.db"))
@@ -457,19 +456,6 @@ MUST_NOT: dict[str, tuple[str, ...]] = {
     GOOD_ZONE: ("dns.*",),
 }
 
-# Where the TLS family (whose owner is still at work: not fixed here) does not yet do
-# what the lab expects: (domain, check_id, port) -> why. The lab test tolerates exactly
-# these and a strict xfail test fails as soon as one of them is fixed.
-TLS_PENDING_MISSED: dict[tuple[str, str, int | None], str] = {}
-TLS_PENDING_UNEXPECTED: dict[tuple[str, str, int | None], str] = {}
-TLS_PENDING_PROBLEMS: dict[tuple[str, str, int | None], str] = {
-    (name("vieux"), "scan.error", 443): (
-        "with NULL-SHA among the accepted suites the Heartbleed and CCS probes fail "
-        "(NoCiphersAvailableBugInSSlyze: nassl cannot set NULL-SHA) on every sweep, so the "
-        "TLS family of that host is never complete"
-    ),
-}
-
 # The probes that must fail, and only those: (check_id, port, probe) per name. Hostile
 # hosts cost a timeout each; a CNAME loop is a lookup failure.
 EXPECTED_PROBLEMS: dict[str, frozenset[tuple[str, int | None, str]]] = {
@@ -485,7 +471,6 @@ EXPECTED_PROBLEMS: dict[str, frozenset[tuple[str, int | None, str]]] = {
             ("scan.error", None, "dns:cname"),
         }
     ),
-    name("vieux"): frozenset({("scan.error", 443, "tls:443")}),  # see TLS_PENDING_PROBLEMS
 }
 
 # Expected scan-level (info) outcomes, checked separately.

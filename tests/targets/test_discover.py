@@ -194,14 +194,17 @@ def test_wordlist_and_ct_candidates_with_scope_flags(world: World) -> None:
         "vpn.disc.test": "wordlist",
         "payroll-2024.disc.test": "ct",
         "portail-rh.disc.test": "ct",
+        "gone.disc.test": "ct",
     }
     assert found["intranet.disc.test"].addresses == ("127.0.9.41",)
     assert found["intranet.disc.test"].in_scope
     assert found["vpn.disc.test"].addresses == ("192.0.2.10",)
     assert not found["vpn.disc.test"].in_scope
     assert all(n.parent == "disc.test" for n in report.names)
-    # ... the CT name that does not resolve is listed apart, and a name no source knows stays hidden
+    # ... the CT name that does not resolve is a candidate without address, listed apart too,
+    # and a name no source knows stays hidden
     assert report.unresolved == ["gone.disc.test"]
+    assert found["gone.disc.test"].addresses == () and not found["gone.disc.test"].in_scope
     assert "hidden-app.disc.test" not in found
     assert report.wildcards == {} and report.problems == []
 
@@ -371,11 +374,13 @@ def test_cli_discover_stores_candidates_that_scan_refuses_until_approved(
         "www.disc.test": "wordlist",
         "payroll-2024.disc.test": "ct",
         "portail-rh.disc.test": "ct",
+        "gone.disc.test": "ct",  # resolves to nothing: a candidate without address
         "ns.leaky.test": "axfr",
         "secret-portal.leaky.test": "axfr",
         "www.leaky.test": "axfr",
     }
     assert rows["vpn.disc.test"]["in_scope"] is False
+    assert rows["gone.disc.test"]["addresses"] == "" and rows["gone.disc.test"]["in_scope"] is False
     listed = json.loads(cli.invoke(main, ["targets", "list", "--all", "--format", "json"]).stdout)
     assert {
         r["domain"]: r["status"] for r in listed if r["status"] == "candidate"

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import shutil
+import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
@@ -250,29 +251,28 @@ async def run_nmap(
     command = " ".join(["nmap", *shown, f"<{len(addresses)} addresses>"])
     if program is None:
         return _failed(addresses, ports, "scan.error", "nmap is not installed", command)
-    process = await asyncio.create_subprocess_exec(
-        program,
-        "-oX",
-        "-",
-        *arguments,
-        *addresses,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    # Started with subprocess (vfork and exec) and waited for on a thread: uvloop forks
+    # first, and a forked copy of a large sweep process, until it execs, doubles the
+    # memory a supervisor sees.
+    process = subprocess.Popen(
+        [program, "-oX", "-", *arguments, *addresses],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     limit = host_timeout + NMAP_RUN_GRACE_S
     try:
-        async with asyncio.timeout(limit):
-            stdout, stderr = await process.communicate()
-    except TimeoutError:
+        stdout, stderr = await asyncio.to_thread(process.communicate, timeout=limit)
+    except subprocess.TimeoutExpired:
         return _failed(
             addresses, ports, "scan.timeout", f"nmap ran longer than {limit:g}s", command
         )
     finally:
-        if process.returncode is None:
+        if process.poll() is None:  # timed out, or the sweep was cancelled
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-            await process.wait()
+            # the thread in communicate() ends once the pipes close
+            await asyncio.to_thread(process.wait)
     try:
         return parse_nmap_output(
             stdout.decode("utf-8", errors="replace"),

@@ -11,7 +11,8 @@ Three sources, under each registered domain:
   by newlines, ``*.`` wildcards).
 
 Discovered names become registry rows with status ``candidate`` and their
-source. The sweep takes only active domains, so a candidate is never scanned
+source (names from a zone transfer or a certificate log that resolve to no
+address too: a dangling alias is a takeover risk). The sweep takes only active domains, so a candidate is never scanned
 until ``vigie targets approve`` makes it one. Names whose addresses lie outside
 the scope are recorded with their addresses and flagged, never scanned.
 """
@@ -282,7 +283,11 @@ async def _discover_under(
             continue
         if not result.addresses:
             if source is not Source.WORDLIST:
+                # A name the zone or a certificate gives away that resolves to nothing (a
+                # dangling alias, a mail-only name) is still the agency's: a candidate
+                # without address, whose DNS a sweep watches once it is approved.
                 report.unresolved.append(name)
+                report.names.append(DiscoveredName(name, source.value, (), False, parent))
             continue
         if source is Source.WORDLIST and is_wildcard_answer(result.addresses, wildcard):
             report.wildcard_hits += 1

@@ -27,6 +27,9 @@ from vigie.scanner.scope import ScopeGuard
 
 # Past this much unread data the socket stops being read until the reader catches up.
 READ_HIGH_WATER = 256 * 1024
+# A closed TLS connection waits this long for the server's close_notify (asyncio's
+# default, 30 s, would keep a silent server's sockets open long after the scan).
+TLS_SHUTDOWN_TIMEOUT_S = 2.0
 
 
 class _StreamProtocol(asyncio.Protocol):
@@ -151,6 +154,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                     ssl_context,
                     server_hostname=server_hostname,
                     ssl_handshake_timeout=timeout,
+                    ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT_S,
                 )
         except TimeoutError:
             self._transport.abort()

@@ -485,6 +485,13 @@ def _modern_client_tls12_names() -> frozenset[str]:
     return frozenset(client.get_cipher_list())
 
 
+def _probe_suite_preference(suite: CipherSuite) -> tuple[bool, bool]:
+    """The suite sslyze's vulnerability probes will offer: neither NULL nor anonymous when
+    the server takes another (nassl cannot offer NULL-SHA, and sslyze's own connectivity
+    test would have negotiated a real suite)."""
+    return "NULL" in suite.openssl_name, suite.is_anonymous
+
+
 def _probing_result(
     suites: Mapping[Protocol, CipherSuitesScanResult], requested: bool
 ) -> ServerTlsProbingResult | None:
@@ -494,11 +501,14 @@ def _probing_result(
         result = suites.get(protocol)
         if protocol is Protocol.SSL_2_0 or result is None:
             continue  # sslyze refuses to scan a server that only speaks SSL 2.0
-        usable = [
-            a.cipher_suite.openssl_name
-            for a in result.accepted_cipher_suites
-            if protocol is not Protocol.TLS_1_2 or a.cipher_suite.openssl_name in modern_tls12
-        ]
+        usable = sorted(
+            (
+                a.cipher_suite
+                for a in result.accepted_cipher_suites
+                if protocol is not Protocol.TLS_1_2 or a.cipher_suite.openssl_name in modern_tls12
+            ),
+            key=_probe_suite_preference,
+        )
         if usable:
             ecdh = any(
                 "ECDHE" in a.cipher_suite.name
@@ -507,7 +517,7 @@ def _probing_result(
             )
             return ServerTlsProbingResult(
                 highest_tls_version_supported=protocol.sslyze,
-                cipher_suite_supported=usable[0],
+                cipher_suite_supported=usable[0].openssl_name,
                 client_auth_requirement=ClientAuthRequirementEnum.OPTIONAL
                 if requested
                 else ClientAuthRequirementEnum.DISABLED,
