@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -124,6 +125,30 @@ def test_fail_on_exits_1_when_findings_reach_the_threshold(lab: Lab, tmp_path: P
     )
     dispose_engines()
     assert result.exit_code == 1
+
+
+def test_a_mandate_naming_networks_keeps_the_sweep_inside_them(lab: Lab, tmp_path: Path) -> None:
+    # Given the agency's mandate names one network, which the cache's address is outside of
+    config = prepare(lab, tmp_path, (f"cache.{ZONE}",))
+    mandate = CliRunner().invoke(
+        main,
+        [
+            "--config", str(config), "targets", "mandate", "add",
+            "--agency", "Agence du Laboratoire", "--legal-basis", "Décret 2026-001 art. 4",
+            "--reference", "CERT/2026/18", "--from", "2026-01-01", "--cidr", "198.51.100.0/24",
+        ],
+    )  # fmt: skip
+    assert mandate.exit_code == 0, mandate.output
+    # When swept
+    result = CliRunner().invoke(main, ["--config", str(config), "scan", "--all", "--quiet"])
+    dispose_engines()
+    assert result.exit_code == 0, result.output
+    # Then the address is reported outside the mandate and no host check ran on it
+    found = rows(config, "select check_id, ip, evidence from finding where ip != ''")
+    assert [(check, ip) for check, ip, _ in found] == [("scan.out_of_scope", REDIS_ADDRESS)]
+    evidence = json.loads(str(found[0][2]))
+    assert evidence["decision"] == "outside_mandate"
+    assert "mandate" in evidence["detail"]
 
 
 def _wait_for_hosts(config: Path, count: int, timeout_s: float = 60) -> None:

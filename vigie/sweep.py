@@ -256,6 +256,7 @@ def plan_sweep(
                 mail_domain=domain.mail_domain,
                 families=families,
                 done_hosts=frozenset(done.get(domain.name, set())),
+                networks=tuple(mandate.cidrs) if mandate is not None else (),
             )
         )
     return plan

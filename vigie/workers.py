@@ -108,6 +108,7 @@ def scan_batch(
             mail_domain=job["mail_domain"],
             families=frozenset(Family(f) for f in job["families"]),
             done_hosts=frozenset(done.get(job["domain"], set())),
+            networks=tuple(job.get("networks", ())),
         )
         for job in jobs
     ]

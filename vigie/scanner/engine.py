@@ -28,6 +28,7 @@ Check IDs (scan problems): ``scan.out_of_scope``, ``scan.unreachable``,
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 import traceback
@@ -78,6 +79,9 @@ class DomainJob:
     # Resume: addresses whose host scan already finished in this run;
     # "" = the domain's own part (DNS family, resolution) finished.
     done_hosts: frozenset[str] = frozenset()
+    # The networks the agency's mandate names (CIDRs): when set, only addresses inside
+    # them (and inside the sweep's scope) are probed.
+    networks: tuple[str, ...] = ()
 
 
 class EngineObserver(Protocol):
@@ -193,7 +197,7 @@ class SweepEngine:
                 observer.hosts_planned(len(hosts))
             for ip in hosts:
                 target = HostTarget(job.domain, ip, job.agency)
-                group.create_task(self._host(target, families, observer, stats))
+                group.create_task(self._host(target, families, observer, stats, job.networks))
             if own_part:
                 group.create_task(self._finish_domain(domain, dns_task, observer, stats))
 
@@ -247,8 +251,11 @@ class SweepEngine:
         families: list[Family],
         observer: EngineObserver,
         stats: EngineStats,
+        networks: tuple[str, ...] = (),
     ) -> None:
         decision = self.ctx.scope.decide(target.ip)
+        if decision is ScopeDecision.IN_SCOPE and networks and not in_networks(target.ip, networks):
+            decision = ScopeDecision.OUTSIDE_MANDATE
         if decision is not ScopeDecision.IN_SCOPE:
             stats.out_of_scope += 1
             self._emit(finalised(out_of_scope_result(target, decision)), observer, stats)
@@ -359,8 +366,19 @@ def resolution_problem(target: HostTarget, resolution: Resolution) -> Finding | 
     return None
 
 
+def in_networks(address: str, networks: tuple[str, ...]) -> bool:
+    """``address`` lies in one of ``networks`` (CIDRs already validated at registration)."""
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
 def out_of_scope_result(target: HostTarget, decision: ScopeDecision) -> HostResult:
     """Only the scope finding: nothing was sent to the address."""
+    where = (
+        "outside the networks of the agency's mandate"
+        if decision is ScopeDecision.OUTSIDE_MANDATE
+        else "outside the allowed scope"
+    )
     finding = Finding(
         check_id=OUT_OF_SCOPE,
         domain=target.domain,
@@ -368,8 +386,7 @@ def out_of_scope_result(target: HostTarget, decision: ScopeDecision) -> HostResu
         evidence={
             "address": target.ip,
             "decision": decision.value,
-            "detail": f"{target.domain} resolves to {target.ip}, outside the allowed scope; "
-            "nothing was sent to it",
+            "detail": f"{target.domain} resolves to {target.ip}, {where}; nothing was sent to it",
         },
     )
     result = HostResult(target=target)

@@ -67,6 +67,7 @@ class ScopeDecision(str, Enum):
     SPECIAL = "special"  # private/loopback/reserved... not explicitly allowed
     NOT_ALLOWED = "not_allowed"  # outside a non-empty allow list
     INVALID = "invalid"  # not an IP address at all
+    OUTSIDE_MANDATE = "outside_mandate"  # outside the networks the agency's mandate names
 
 
 def _special_network_of(address: IPAddress) -> IPNetwork | None:
