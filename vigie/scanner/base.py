@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 from vigie.config import Settings
@@ -35,6 +35,22 @@ class RateLimiter:
                 await asyncio.sleep(self._next - now)
                 now = self._next
             self._next = max(now, self._next) + self._interval
+
+
+@contextmanager
+def until_done(
+    registry: dict[HostTarget, asyncio.Future[None]], target: HostTarget, *, keep: bool = False
+) -> Iterator[None]:
+    """``registry[target]`` is a future set when the block ends; then the entry is
+    dropped, or, with ``keep``, left (done) for whoever asks later."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    registry[target] = done
+    try:
+        yield
+    finally:
+        if not keep and registry.get(target) is done:
+            del registry[target]
+        done.set_result(None)
 
 
 @dataclass
@@ -69,17 +85,9 @@ class ProbeContext:
         """Raise ``ScopeViolation`` unless ``address`` may be contacted."""
         self.scope.require(address)
 
-    @contextmanager
-    def in_flight(self, target: HostTarget) -> Iterator[None]:
+    def in_flight(self, target: HostTarget) -> AbstractContextManager[None]:
         """Mark ``target`` as being scanned until the block ends."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.hosts_in_flight[target] = done
-        try:
-            yield
-        finally:
-            if self.hosts_in_flight.get(target) is done:
-                del self.hosts_in_flight[target]
-            done.set_result(None)
+        return until_done(self.hosts_in_flight, target)
 
     async def aclose(self) -> None:
         """Close every shared resource the families registered."""

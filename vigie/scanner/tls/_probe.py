@@ -36,6 +36,7 @@ from nassl.ephemeral_key_info import EphemeralKeyInfo
 from nassl.ssl_client import (
     BaseSslClient,
     ClientCertificateRequested,
+    OpenSslVerifyEnum,
     OpenSslVersionEnum,
     SslClient,
 )
@@ -212,7 +213,6 @@ SAME_KEY_PER_KIND = frozenset(
 # OpenSSL's error when a certificate cannot be verified: no trust anchor is loaded, so
 # with verification on every certificate stops the handshake there.
 _STOPPED_AT_CERTIFICATE = "certificate verify failed"
-_VERIFY_PEER = 1  # SSL_VERIFY_PEER
 
 
 def offer_suites(
@@ -241,7 +241,7 @@ def offer_suites(
     if stop_at_certificate:
         # sslyze builds its connections without verification and with no trust store;
         # nassl sets verification per connection only on its SSL object.
-        client._ssl.set_verify(_VERIFY_PEER)
+        client._ssl.set_verify(OpenSslVerifyEnum.PEER.value)
     requested = False
     try:
         try:

@@ -16,9 +16,9 @@ import asyncio
 import functools
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -30,7 +30,7 @@ from sslyze.plugins.certificate_info.trust_stores.trust_store_repository import 
 
 from vigie.config import Settings
 from vigie.model import HostTarget
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.base import ProbeContext, until_done
 from vigie.scanner.tls._certificates import CertificateIndex, TrustAnchors, is_self_issued
 from vigie.scanner.tls._errors import PROBE_FAILURES
 
@@ -96,8 +96,8 @@ class TlsSweep:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._trust: asyncio.Future[TrustMaterial] | None = None
+        # Hosts collecting certificates; done ones are kept while they are in flight.
         self._harvests: dict[HostTarget, asyncio.Future[None]] = {}
-        self._harvested: set[HostTarget] = set()
         self.intermediates = CertificateIndex()
         self.jobs_per_server: Counter[str] = Counter()
 
@@ -109,7 +109,6 @@ class TlsSweep:
             self._slots = {}
             self._trust = None
             self._harvests = {}
-            self._harvested = set()
         return loop
 
     async def run(self, ctx: ProbeContext, ip: str, job: Callable[[], T]) -> T:
@@ -141,19 +140,11 @@ class TlsSweep:
                 self.intermediates.add(cert)
         return material
 
-    @contextmanager
-    def harvesting(self, target: HostTarget) -> Iterator[None]:
-        """Mark a host whose certificates are still being collected, until the block ends."""
-        loop = self._on_this_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._harvests[target] = done
-        try:
-            yield
-        finally:
-            if self._harvests.get(target) is done:
-                del self._harvests[target]
-            self._harvested.add(target)
-            done.set_result(None)
+    def harvesting(self, target: HostTarget) -> AbstractContextManager[None]:
+        """Mark a host whose certificates are still being collected, until the block ends
+        (its future stays, done, while the host is in flight)."""
+        self._on_this_loop()
+        return until_done(self._harvests, target, keep=True)
 
     def learn(self, chains: Iterable[tuple[x509.Certificate, ...]]) -> None:
         """Remember the CA certificates servers sent, for other hosts' incomplete chains."""
@@ -170,12 +161,14 @@ class TlsSweep:
         is done: any of them may hold the missing intermediate.
         """
         in_flight = ctx.hosts_in_flight
-        self._harvested &= in_flight.keys()
+        self._harvests = {
+            host: done
+            for host, done in self._harvests.items()
+            if not done.done() or host in in_flight
+        }
         others = [done for host, done in self._harvests.items() if host != mine]
         others += [
-            done
-            for host, done in in_flight.items()
-            if host != mine and host not in self._harvests and host not in self._harvested
+            done for host, done in in_flight.items() if host != mine and host not in self._harvests
         ]
         pending = [done for done in others if not done.done()]
         if not pending:
