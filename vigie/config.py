@@ -94,7 +94,14 @@ class ScanSettings(_Section):
     # nmap's --host-timeout; raised automatically when a rate-capped batch needs longer.
     nmap_host_timeout_s: float = Field(default=300.0, gt=0)
     connections_per_host: int = Field(default=8, ge=1)
+    # The sweep's sustained rate of new connections and nmap probes. It exists for
+    # the scanning box as much as for the targets: every unanswered SYN holds a
+    # connection-tracking entry (NAT, Docker, stateful firewall) for two minutes.
     max_rate_per_s: float = Field(default=2000.0, gt=0)
+    # Seconds' worth of that rate that may be spent at once: an on-demand scan of one
+    # agency (a few thousand probes) runs at full speed; a national sweep settles to
+    # the rate. 0: never more than the rate.
+    rate_burst_s: float = Field(default=15.0, ge=0, le=600)
     backoff_after_failures: int = Field(default=3, ge=1)
     # The sweep's event loop: uvloop (libuv) spends less CPU per request than asyncio's.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"

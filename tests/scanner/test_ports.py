@@ -24,12 +24,13 @@ from tests.servers import require_program, running
 from vigie.config import Settings
 from vigie.model import OpenPort
 from vigie.scanner import ports as ports_module
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.base import ProbeContext, RateLimiter
 from vigie.scanner.ports import (
     REQUIRED_PORTS,
     TOP100_TCP,
     NmapPortStage,
     PortScan,
+    batch_rate,
     fallback_ports,
     identify_port,
     nmap_arguments,
@@ -72,25 +73,31 @@ def test_a_configured_port_list_still_includes_the_required_ports() -> None:
 
 
 def test_nmap_gets_addresses_no_dns_no_ping_and_the_configured_bounds() -> None:
-    config = settings(nmap_max_retries=2, nmap_host_timeout_s=90, max_rate_per_s=400)
-    arguments, host_timeout = nmap_arguments(config, [22, 80], batch_size=4, ipv6=False)
+    config = settings(nmap_max_retries=2, nmap_host_timeout_s=90)
+    arguments, host_timeout = nmap_arguments(config, [22, 80], 4, False, rate=200)
     assert arguments[:4] == ["-n", "-Pn", "-sT", "-p"]
     assert arguments[4] == "22,80"
     assert arguments[arguments.index("--max-retries") + 1] == "2"
     assert arguments[arguments.index("--host-timeout") + 1] == "90s"
-    assert arguments[arguments.index("--max-rate") + 1] == "200"  # two runs share the rate
+    assert arguments[arguments.index("--max-rate") + 1] == "200"
     # four hosts sharing 200 probes/s: one probe per host every 20 ms
     assert arguments[arguments.index("--scan-delay") + 1] == "20ms"
     assert "-6" not in arguments and "-sV" not in arguments and "-A" not in arguments
     assert host_timeout == 90
-    v6, _ = nmap_arguments(config, [22], batch_size=1, ipv6=True)
+    v6, _ = nmap_arguments(config, [22], 1, True, rate=200)
     assert v6[-1] == "-6"
 
 
+def test_a_batch_the_burst_paid_for_runs_at_nmaps_own_pace() -> None:
+    arguments, host_timeout = nmap_arguments(settings(nmap_host_timeout_s=90), [22], 32, False)
+    assert "--max-rate" not in arguments and "--scan-delay" not in arguments
+    assert host_timeout == 90
+
+
 def test_no_scan_delay_when_the_cap_is_far_above_what_a_batch_can_send() -> None:
-    arguments, _ = nmap_arguments(settings(max_rate_per_s=100_000), [22], 32, False)
+    arguments, _ = nmap_arguments(settings(), [22], 32, False, rate=40_000)
     assert "--scan-delay" not in arguments
-    assert arguments[arguments.index("--max-rate") + 1] == "50000"
+    assert arguments[arguments.index("--max-rate") + 1] == "40000"
 
 
 def test_syn_scan_only_when_configured_and_root() -> None:
@@ -101,10 +108,46 @@ def test_syn_scan_only_when_configured_and_root() -> None:
 
 
 def test_the_host_timeout_grows_when_the_rate_cap_makes_a_batch_long() -> None:
-    config = settings(nmap_host_timeout_s=60, max_rate_per_s=100, nmap_max_retries=0)
-    # 256 hosts x 100 ports at 50 probes/s per run: 512 s for the batch
-    assert nmap_host_timeout(config, 256, 100) == pytest.approx(2 * 512 + 10)
-    assert nmap_host_timeout(config, 1, 10) == 60
+    config = settings(nmap_host_timeout_s=60, nmap_max_retries=0)
+    # 256 hosts x 100 ports at 50 probes/s: 512 s for the batch
+    assert nmap_host_timeout(config, 256, 100, 50) == pytest.approx(2 * 512 + 10)
+    assert nmap_host_timeout(config, 1, 10, 50) == 60
+    assert nmap_host_timeout(config, 256, 100, None) == 60
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_batches_within_the_burst_are_uncapped_then_share_the_rate() -> None:
+    # Given a budget of 2,000 probes/s with 15 s of burst (30,000 probes), on a fake clock
+    clock = FakeClock()
+    budget = RateLimiter(2000, burst=30_000, clock=clock)
+    # When batches of 3,520 probes (32 hosts x 110 ports) start back to back
+    rates = [batch_rate(budget, 3520) for _ in range(10)]
+    # Then the first eight fit in the burst and run uncapped
+    assert rates[:8] == [None] * 8
+    # And the next ones are spread until the budget has paid for them: the ninth
+    # owes 1,680 probes beyond the burst (0.84 s), the tenth 5,200 (2.6 s)
+    assert rates[8] == pytest.approx(3520 / 0.84)
+    assert rates[9] == pytest.approx(3520 / 2.6)
+    # And connections queue behind that debt
+    assert budget.reserve() == pytest.approx(5201 / 2000)
+    # And a batch started once the debt is paid and the bucket refilled is uncapped again
+    clock.now += 60
+    assert batch_rate(budget, 3520) is None
+
+
+def test_without_a_burst_connections_are_spaced_at_the_rate() -> None:
+    clock = FakeClock()
+    budget = RateLimiter(100, clock=clock)
+    assert [budget.reserve() for _ in range(3)] == pytest.approx([0, 0.01, 0.02])
+    clock.now += 0.5  # idle time refills at most one token (the bucket's size)
+    assert [budget.reserve() for _ in range(2)] == pytest.approx([0, 0.01])
 
 
 def test_fallback_names_come_from_the_port_number() -> None:
@@ -198,10 +241,10 @@ def test_addresses_are_batched_into_few_nmap_runs(monkeypatch: pytest.MonkeyPatc
     runs: list[list[str]] = []
 
     async def recording(
-        config: Settings, addresses: list[str], ports: list[int]
+        config: Settings, addresses: list[str], ports: list[int], rate: float | None
     ) -> dict[str, PortScan]:
         runs.append(list(addresses))
-        return await run_nmap(config, addresses, ports)
+        return await run_nmap(config, addresses, ports, rate)
 
     monkeypatch.setattr(ports_module, "run_nmap", recording)
     config = settings(nmap_batch_size=5, max_rate_per_s=100_000)

@@ -21,20 +21,39 @@ from vigie.scanner.scope import ScopeGuard
 
 
 class RateLimiter:
-    """A token bucket shared by the whole sweep: new connections per second."""
+    """A token bucket shared by the whole sweep: new connections and nmap probes per second.
 
-    def __init__(self, rate_per_s: float) -> None:
-        self._interval = 1.0 / rate_per_s
-        self._next = time.monotonic()
-        self._lock = asyncio.Lock()
+    ``burst`` tokens may be spent at once; the bucket refills at ``rate_per_s``.
+    An analyst's scan of one agency fits in the burst and is not held back; a
+    national sweep empties it within seconds and then runs at the rate. Over
+    any window of T seconds at most ``burst + rate_per_s * T`` are spent.
+    """
+
+    def __init__(
+        self, rate_per_s: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate_per_s = rate_per_s
+        self._capacity = max(burst, 1.0)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._updated = clock()
+
+    def reserve(self, count: float = 1.0) -> float:
+        """Spend ``count`` tokens; the seconds until they are paid for (0: at once).
+
+        Tokens may be spent ahead (the bucket goes into debt): whoever reserves
+        next waits for that debt too, so concurrent callers queue fairly.
+        """
+        now = self._clock()
+        refilled = self._tokens + (now - self._updated) * self.rate_per_s
+        self._tokens = min(self._capacity, refilled) - count
+        self._updated = now
+        return max(0.0, -self._tokens / self.rate_per_s)
 
     async def wait(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-                now = self._next
-            self._next = max(now, self._next) + self._interval
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 @contextmanager
@@ -78,7 +97,10 @@ class ProbeContext:
             settings=settings,
             scope=guard,
             resolver=Resolver.from_settings(settings),
-            rate=RateLimiter(settings.scan.max_rate_per_s),
+            rate=RateLimiter(
+                settings.scan.max_rate_per_s,
+                burst=settings.scan.max_rate_per_s * settings.scan.rate_burst_s,
+            ),
         )
 
     def require_in_scope(self, address: str) -> None:

@@ -37,7 +37,7 @@ import nmap
 from vigie.config import Settings
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.model import OpenPort
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.base import ProbeContext, RateLimiter
 from vigie.scanner.service import Opening, classify_ping_reply, classify_reply
 from vigie.scanner.service._banners import PortHint, hint_for, is_tls_record
 from vigie.scanner.service._http import build_request
@@ -70,8 +70,11 @@ REQUIRED_PORTS: frozenset[int] = frozenset(
     | {21, 22, 25, 110, 143, 465, 587, 993, 995, 80, 443, 8080, 8443}
 )
 
-# Two nmap runs at once, each with half the sweep's packet rate.
+# Two nmap runs at once, their probes drawn from the sweep's rate budget.
 NMAP_PARALLEL_RUNS = 2
+# A batch allowed more probes per second than this runs uncapped: a connect scan
+# on loopback peaks around 30,000.
+NMAP_FULL_SPEED_PER_S = 50_000.0
 # How long a partly filled batch waits for more addresses before nmap starts.
 BATCH_LINGER_S = 0.3
 # Extra time the whole nmap process gets beyond its host timeout.
@@ -124,12 +127,16 @@ def nmap_errors() -> Iterator[None]:
 
 
 def nmap_arguments(
-    settings: Settings, ports: list[int], batch_size: int, ipv6: bool
+    settings: Settings, ports: list[int], batch_size: int, ipv6: bool, rate: float | None = None
 ) -> tuple[list[str], float]:
-    """nmap's options for one batch, and the host timeout they carry."""
+    """nmap's options for one batch, and the host timeout they carry.
+
+    ``rate`` is the batch's share of the sweep's rate (probes per second), or
+    None when the sweep's burst has paid for the whole batch: nmap's own
+    congestion control then sets the pace.
+    """
     syn = settings.scan.syn_scan and hasattr(os, "geteuid") and os.geteuid() == 0
-    rate = settings.scan.max_rate_per_s / NMAP_PARALLEL_RUNS
-    host_timeout = nmap_host_timeout(settings, batch_size, len(ports))
+    host_timeout = nmap_host_timeout(settings, batch_size, len(ports), rate)
     arguments = [
         "-n",
         "-Pn",
@@ -140,30 +147,46 @@ def nmap_arguments(
         str(settings.scan.nmap_max_retries),
         "--host-timeout",
         f"{math.ceil(host_timeout)}s",
-        "--max-rate",
-        f"{max(rate, 1.0):g}",
         "--min-hostgroup",
         str(batch_size),
     ]
-    delay_ms = math.ceil(1000 * batch_size / max(rate, 1.0))
-    if delay_ms > 1:
-        # nmap meets --max-rate by polling, a third of a core while it holds back; a
-        # per-host delay that spreads the batch under the cap costs it nothing.
-        arguments += ["--scan-delay", f"{delay_ms}ms"]
+    if rate is not None:
+        rate = max(rate, 1.0)
+        arguments += ["--max-rate", f"{rate:.0f}"]
+        delay_ms = math.ceil(1000 * batch_size / rate)
+        if delay_ms > 1:
+            # nmap meets --max-rate by polling, a third of a core while it holds back; a
+            # per-host delay that spreads the batch under the cap costs it nothing.
+            arguments += ["--scan-delay", f"{delay_ms}ms"]
     if ipv6:
         arguments.append("-6")
     return arguments, host_timeout
 
 
-def nmap_host_timeout(settings: Settings, batch_size: int, port_count: int) -> float:
+def nmap_host_timeout(
+    settings: Settings, batch_size: int, port_count: int, rate: float | None
+) -> float:
     """The configured host timeout, raised when the rate cap alone makes the batch longer.
 
     With the whole batch in one host group every host lasts about as long as
     the batch, so a timeout shorter than that would time out healthy hosts.
     """
-    rate = settings.scan.max_rate_per_s / NMAP_PARALLEL_RUNS
+    if rate is None:
+        return settings.scan.nmap_host_timeout_s
     batch_duration = batch_size * port_count * (1 + settings.scan.nmap_max_retries) / rate
     return max(settings.scan.nmap_host_timeout_s, 2 * batch_duration + 10)
+
+
+def batch_rate(budget: RateLimiter, probes: int) -> float | None:
+    """The rate that spreads ``probes`` until the sweep's budget has paid for them.
+
+    None (no cap) while the burst covers them, or when the spread rate is beyond
+    what a connect scan reaches anyway.
+    """
+    delay = budget.reserve(probes)
+    if delay <= 0 or probes / delay >= NMAP_FULL_SPEED_PER_S:
+        return None
+    return probes / delay
 
 
 def parse_nmap_output(
@@ -240,12 +263,15 @@ def _timed_out_hosts(xml_output: str) -> set[str]:
 
 
 async def run_nmap(
-    settings: Settings, addresses: list[str], ports: list[int]
+    settings: Settings, addresses: list[str], ports: list[int], rate: float | None = None
 ) -> dict[str, PortScan]:
-    """One nmap process for ``addresses`` (all IPv4 or all IPv6); never raises for a host."""
+    """One nmap process for ``addresses`` (all IPv4 or all IPv6); never raises for a host.
+
+    ``rate``: the run's cap in probes per second (None: nmap's own pace).
+    """
     program = shutil.which("nmap")
     ipv6 = ipaddress.ip_address(addresses[0]).version == 6
-    arguments, host_timeout = nmap_arguments(settings, ports, len(addresses), ipv6)
+    arguments, host_timeout = nmap_arguments(settings, ports, len(addresses), ipv6, rate)
     # For evidence: the options as run, the port list counted rather than spelled out.
     shown = [f"<{len(ports)} ports>" if "," in a else a for a in arguments]
     command = " ".join(["nmap", *shown, f"<{len(addresses)} addresses>"])
@@ -556,9 +582,17 @@ class NmapPortStage:
     async def _run_batch(self, batch: list[str]) -> None:
         try:
             async with self._runs:
-                log.info("nmap batch", extra={"addresses": len(batch), "ports": len(self._ports)})
+                rate = batch_rate(self._ctx.rate, len(batch) * len(self._ports))
+                log.info(
+                    "nmap batch",
+                    extra={
+                        "addresses": len(batch),
+                        "ports": len(self._ports),
+                        "max_rate": round(rate) if rate is not None else "uncapped",
+                    },
+                )
                 started = time.monotonic()
-                scans = await run_nmap(self._ctx.settings, batch, self._ports)
+                scans = await run_nmap(self._ctx.settings, batch, self._ports, rate)
                 self._timing.add(started, time.monotonic(), len(batch))
             for ip in batch:
                 self._scans.put(ip, scans[ip])
