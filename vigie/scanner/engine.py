@@ -47,7 +47,7 @@ from vigie.model import (
     utcnow,
 )
 from vigie.scanner.base import ProbeContext, scan_problem
-from vigie.scanner.ports import NmapPortStage, PortScan, fallback_ports
+from vigie.scanner.ports import NMAP_PARALLEL_RUNS, NmapPortStage, PortScan, fallback_ports
 from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.scope import ScopeDecision
 from vigie.scanner.service._common import open_port_findings
@@ -63,6 +63,8 @@ ERROR = "scan.error"
 # Identification of the open ports may use at most this share of the host deadline;
 # the families need the rest.
 IDENTIFY_SHARE = 0.5
+# nmap batches per lane that hosts waiting for a probing slot may fill ahead.
+PORT_SCAN_AHEAD_BATCHES = 2
 
 HostCheck = Callable[[ProbeContext, HostTarget, list[OpenPort]], Awaitable[FamilyResult]]
 DomainCheck = Callable[[ProbeContext, str, bool], Awaitable[FamilyResult]]
@@ -147,8 +149,10 @@ class SweepEngine:
         scan = ctx.settings.scan
         self._deadline_s = scan.host_deadline_s
         self._probing = asyncio.Semaphore(scan.concurrency)
-        # Domains in flight: enough to fill nmap batches while others are probed.
-        self._domain_slots = asyncio.Semaphore(scan.concurrency + scan.nmap_batch_size)
+        # Domains in flight: the hosts being probed, plus enough waiting ones to keep
+        # both nmap lanes busy two batches ahead (100 hosts: port scan span 1.41 -> 0.42 s).
+        ahead = PORT_SCAN_AHEAD_BATCHES * NMAP_PARALLEL_RUNS * scan.nmap_batch_size
+        self._domain_slots = asyncio.Semaphore(scan.concurrency + ahead)
 
     async def run(self, jobs: Iterable[DomainJob], observer: EngineObserver) -> EngineStats:
         """Sweep ``jobs`` (consumed lazily); each host result goes to ``observer``."""
