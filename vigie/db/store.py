@@ -104,19 +104,24 @@ def record_host_result(
                 )
             )
         }
+        observed = [
+            (vantage_fingerprint(finding.fingerprint, policy.vantage), finding)
+            for finding in family_result.findings
+        ]
+        # Records kept under another address or scope: one query for the family (the
+        # session first flushes what earlier families and hosts added).
+        unknown = {fingerprint for fingerprint, _ in observed if fingerprint not in existing}
+        elsewhere = (
+            {r.fingerprint: r for r in findings_by_fingerprint(session, unknown)} if unknown else {}
+        )
+        created: list[FindingRecord] = []
         seen: set[str] = set()
-        for finding in family_result.findings:
-            fingerprint = vantage_fingerprint(finding.fingerprint, policy.vantage)
+        for fingerprint, finding in observed:
             if fingerprint in seen:
                 continue  # one observation per fingerprint per scan
             seen.add(fingerprint)
             outcome.seen += 1
-            record = (
-                existing.get(fingerprint)
-                or session.exec(
-                    select(FindingRecord).where(FindingRecord.fingerprint == fingerprint)
-                ).first()
-            )
+            record = existing.get(fingerprint) or elsewhere.get(fingerprint)
             severity = policy.severity_of(finding.check_id, finding.severity)
             evidence = dict(finding.evidence)
             digest = evidence_digest(evidence)
@@ -142,8 +147,7 @@ def record_host_result(
                     vantage=policy.vantage,
                 )
                 session.add(record)
-                session.flush()
-                _log_event(session, record, None, run_id, now)
+                created.append(record)
                 outcome.new.append(record)
                 continue
             previous = record.status
@@ -167,6 +171,10 @@ def record_host_result(
             session.add(record)
             if record.status != previous or evidence_changed:
                 _log_event(session, record, previous, run_id, now)
+        if created:
+            session.flush()  # once for the family: the events need the new records' ids
+            for record in created:
+                _log_event(session, record, None, run_id, now)
         if not family_result.complete:
             continue
         for fingerprint, record in existing.items():
