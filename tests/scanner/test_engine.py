@@ -25,8 +25,14 @@ from tests.scanner.service_servers import redis
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, OpenPort
 from vigie.scanner.base import ProbeContext, RateLimiter, scan_problem
-from vigie.scanner.engine import DomainJob, SweepEngine, finalised, scan_jobs
-from vigie.scanner.ports import PortScan
+from vigie.scanner.engine import (
+    PORT_SCAN_AHEAD_BATCHES,
+    DomainJob,
+    SweepEngine,
+    finalised,
+    scan_jobs,
+)
+from vigie.scanner.ports import NMAP_PARALLEL_RUNS, PortScan
 from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.scope import ScopeGuard
 from vigie.scanner.service import check_services
@@ -433,9 +439,48 @@ def test_jobs_are_consumed_lazily_so_memory_stays_flat() -> None:
     # When the sweep runs
     recorder = Counting()
     asyncio.run(engine.run(jobs(), recorder))
-    # Then all were swept, never more than the domain bound at once
+    # Then all were swept, never more than the domain bound at once: the hosts being
+    # probed plus two nmap batches per lane waiting
     assert finished == 200
-    assert most_in_flight <= 2 + 3 + 1
+    assert most_in_flight <= 2 + PORT_SCAN_AHEAD_BATCHES * NMAP_PARALLEL_RUNS * 3 + 1
+
+
+def test_hosts_waiting_for_a_probing_slot_are_port_scanned_ahead() -> None:
+    # Given 40 domains, two probing slots, nmap batches of 3 and slow families
+    names = [f"d{i}.ml" for i in range(40)]
+    ctx = context(
+        {n: resolves(n, f"127.0.4.{i + 1}") for i, n in enumerate(names)},
+        concurrency=2,
+        nmap_batch_size=3,
+    )
+    ctx.scope = ScopeGuard.from_cidrs(["127.0.4.0/24"])
+    stage = FakePortStage()
+    asked_before_first_result: list[int] = []
+
+    async def service(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort]) -> FamilyResult:
+        await asyncio.sleep(0.05)
+        return FamilyResult(Family.SERVICE)
+
+    class Watching(Recorder):
+        def host_done(self, result: HostResult) -> None:
+            super().host_done(result)
+            if result.target.ip and not asked_before_first_result:
+                asked_before_first_result.append(len(stage.scanned))
+
+    engine = SweepEngine(
+        ctx, host_families={Family.SERVICE: service}, domain_check=quiet_dns, port_stage=stage
+    )
+    recorder = Watching()
+    asyncio.run(
+        engine.run([DomainJob(n, families=frozenset({Family.SERVICE})) for n in names], recorder)
+    )
+    # Then, while the first two hosts were probed, the port stage was already asked
+    # for enough addresses to keep both nmap lanes two batches ahead
+    ahead = PORT_SCAN_AHEAD_BATCHES * NMAP_PARALLEL_RUNS * 3
+    assert asked_before_first_result == [2 + ahead]
+    # And every host was swept once
+    assert sorted(stage.scanned) == sorted(f"127.0.4.{i + 1}" for i in range(40))
+    assert len([r for r in recorder.results if r.target.ip]) == 40
 
 
 # --- the domain's own part -------------------------------------------------------------------

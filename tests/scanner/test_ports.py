@@ -274,6 +274,29 @@ def test_addresses_are_batched_into_few_nmap_runs(monkeypatch: pytest.MonkeyPatc
     assert scans[3].open_ports == (6379,)
 
 
+@pytest.mark.network
+def test_the_burst_lets_a_small_scan_run_uncapped_and_a_spent_budget_caps_nmap() -> None:
+    addresses = ["127.0.2.80", "127.0.2.81"]
+
+    async def scan_with(config: Settings) -> list[PortScan]:
+        stage = NmapPortStage(ProbeContext.from_settings(config), ports=[6379, 6380])
+        try:
+            return await asyncio.gather(*(stage.scan(ip) for ip in addresses))
+        finally:
+            await stage.aclose()
+
+    # Given the default budget (15 s of 2,000 probes/s): nmap runs at its own pace
+    with listening(addresses[0], (6379,)):
+        uncapped = asyncio.run(scan_with(settings()))
+        # And with no burst at 100 probes/s, the 4 probes are spread until paid for (one
+        # token is in the bucket, three take 30 ms: 133 probes/s)
+        capped = asyncio.run(scan_with(settings(max_rate_per_s=100, rate_burst_s=0)))
+    assert "--max-rate" not in uncapped[0].command
+    assert "--max-rate 133 " in capped[0].command
+    # And both saw the same thing
+    assert [s.open_ports for s in uncapped] == [s.open_ports for s in capped] == [(6379,), ()]
+
+
 def test_a_name_is_never_handed_to_nmap() -> None:
     async def ask() -> None:
         stage = NmapPortStage(ProbeContext.from_settings(settings()), ports=[22])
