@@ -149,3 +149,19 @@ def test_distributed_sweep_survives_a_killed_worker_and_equals_the_embedded_one(
     engine.dispose()
     assert status == "completed"
     assert duplicates == 0
+
+
+def test_each_worker_process_gets_its_share_of_the_machines_rate() -> None:
+    from vigie.config import Settings
+    from vigie.workers import per_process_settings
+
+    settings = Settings.model_validate({"scan": {"max_rate_per_s": 2000, "rate_burst_s": 10}})
+    # A worker with four processes: each keeps to a quarter, with a quarter of the burst
+    shared = per_process_settings(settings, 4)
+    assert shared.scan.max_rate_per_s == 500
+    assert shared.scan.max_rate_per_s * shared.scan.rate_burst_s == 5000
+    # The rest of the configuration is untouched, and one process keeps it all
+    assert shared.scan.model_dump(exclude={"max_rate_per_s"}) == settings.scan.model_dump(
+        exclude={"max_rate_per_s"}
+    )
+    assert per_process_settings(settings, 1) is settings

@@ -29,6 +29,8 @@ log = logging.getLogger("vigie.workers")
 
 app = Celery("vigie")
 _settings: Settings | None = None
+# Worker processes sharing this machine's rate budget (``vigie worker --concurrency``).
+_rate_share = 1
 
 DEFAULT_VANTAGE = "default"
 FOLLOW_POLL_S = 1.0
@@ -81,9 +83,20 @@ def configure(settings: Settings) -> Celery:
 def _worker_settings() -> Settings:
     global _settings
     if _settings is None:
-        _settings = load_settings()
+        _settings = per_process_settings(load_settings(), _rate_share)
         configure(_settings)
     return _settings
+
+
+def per_process_settings(settings: Settings, processes: int) -> Settings:
+    """``settings`` for one of ``processes`` worker processes: each gets its share of
+    ``scan.max_rate_per_s``, so the machine as a whole keeps to the configured rate."""
+    if processes <= 1:
+        return settings
+    scan = settings.scan.model_copy(
+        update={"max_rate_per_s": settings.scan.max_rate_per_s / processes}
+    )
+    return settings.model_copy(update={"scan": scan})
 
 
 @app.task(name="vigie.scan_batch", bind=True, acks_late=True, max_retries=5)  # type: ignore[untyped-decorator]
@@ -217,6 +230,9 @@ def run_worker(
     settings: Settings, vantage: str, concurrency: int | None = None, loglevel: str = "INFO"
 ) -> None:
     """Run a Celery worker consuming the vantage's queue (blocks)."""
+    global _rate_share
+    processes = concurrency or settings.celery.worker_concurrency
+    _rate_share = processes  # the prefork children inherit it
     configure(settings)
     dispose_engines()  # connections must not be shared across the prefork children
     app.worker_main(
@@ -225,7 +241,7 @@ def run_worker(
             "--queues",
             queue_for(vantage),
             "--concurrency",
-            str(concurrency or settings.celery.worker_concurrency),
+            str(processes),
             "--loglevel",
             loglevel,
             "--hostname",

@@ -142,6 +142,18 @@ def test_batches_within_the_burst_are_uncapped_then_share_the_rate() -> None:
     assert batch_rate(budget, 3520) is None
 
 
+def test_every_sweep_of_a_process_draws_from_one_budget() -> None:
+    # Given two Celery tasks (or two nightly sweeps) in one process, 1,000/s with 2 s of burst
+    config = settings(max_rate_per_s=1000, rate_burst_s=2)
+    first, second = ProbeContext.from_settings(config), ProbeContext.from_settings(config)
+    # When the first spends the burst
+    assert first.rate.reserve(2000) == 0
+    # Then the second gets no fresh one: its next thousand wait about a second
+    assert second.rate.reserve(1000) == pytest.approx(1.0, abs=0.05)
+    # And another configuration has a bucket of its own
+    assert ProbeContext.from_settings(settings(max_rate_per_s=999)).rate is not first.rate
+
+
 def test_without_a_burst_connections_are_spaced_at_the_rate() -> None:
     clock = FakeClock()
     budget = RateLimiter(100, clock=clock)

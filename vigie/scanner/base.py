@@ -9,6 +9,8 @@ never contact an address without :meth:`ProbeContext.require_in_scope`.
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
@@ -37,6 +39,7 @@ class RateLimiter:
         self._tokens = self._capacity
         self._clock = clock
         self._updated = clock()
+        self._lock = threading.Lock()  # a Celery worker may run tasks on threads
 
     def reserve(self, count: float = 1.0) -> float:
         """Spend ``count`` tokens; the seconds until they are paid for (0: at once).
@@ -44,16 +47,28 @@ class RateLimiter:
         Tokens may be spent ahead (the bucket goes into debt): whoever reserves
         next waits for that debt too, so concurrent callers queue fairly.
         """
-        now = self._clock()
-        refilled = self._tokens + (now - self._updated) * self.rate_per_s
-        self._tokens = min(self._capacity, refilled) - count
-        self._updated = now
-        return max(0.0, -self._tokens / self.rate_per_s)
+        with self._lock:
+            now = self._clock()
+            refilled = self._tokens + (now - self._updated) * self.rate_per_s
+            self._tokens = min(self._capacity, refilled) - count
+            self._updated = now
+            return max(0.0, -self._tokens / self.rate_per_s)
 
     async def wait(self) -> None:
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+@functools.cache
+def process_budget(rate_per_s: float, burst_s: float) -> RateLimiter:
+    """The process's rate budget for one configuration.
+
+    One bucket for every sweep this process runs: a Celery worker taking batch
+    after batch, or the scheduler's nightly sweeps, get one burst between them,
+    not a fresh one with each.
+    """
+    return RateLimiter(rate_per_s, burst=rate_per_s * burst_s)
 
 
 @contextmanager
@@ -97,10 +112,7 @@ class ProbeContext:
             settings=settings,
             scope=guard,
             resolver=Resolver.from_settings(settings),
-            rate=RateLimiter(
-                settings.scan.max_rate_per_s,
-                burst=settings.scan.max_rate_per_s * settings.scan.rate_burst_s,
-            ),
+            rate=process_budget(settings.scan.max_rate_per_s, settings.scan.rate_burst_s),
         )
 
     def require_in_scope(self, address: str) -> None:
