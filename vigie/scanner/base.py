@@ -23,7 +23,8 @@ from vigie.scanner.scope import ScopeGuard
 
 
 class RateLimiter:
-    """A token bucket shared by the whole sweep: new connections and nmap probes per second.
+    """A token bucket: new connections and nmap probes per second (one per process and
+    configuration, see :func:`process_budget`).
 
     ``burst`` tokens may be spent at once; the bucket refills at ``rate_per_s``.
     An analyst's scan of one agency fits in the burst and is not held back; a

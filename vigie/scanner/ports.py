@@ -136,6 +136,8 @@ def nmap_arguments(
     congestion control then sets the pace.
     """
     syn = settings.scan.syn_scan and hasattr(os, "geteuid") and os.geteuid() == 0
+    if rate is not None:
+        rate = max(rate, 1.0)
     host_timeout = nmap_host_timeout(settings, batch_size, len(ports), rate)
     arguments = [
         "-n",
@@ -151,7 +153,6 @@ def nmap_arguments(
         str(batch_size),
     ]
     if rate is not None:
-        rate = max(rate, 1.0)
         arguments += ["--max-rate", f"{rate:.0f}"]
         delay_ms = math.ceil(1000 * batch_size / rate)
         if delay_ms > 1:
