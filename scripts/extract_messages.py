@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Refresh vigie's translation files from the texts in the code.
 
-    .venv/bin/python scripts/extract_messages.py checks
     .venv/bin/python scripts/extract_messages.py reports
     .venv/bin/python scripts/extract_messages.py emails --source vigie/notify
     .venv/bin/python scripts/extract_messages.py --all --check      # CI: fail if stale
@@ -14,8 +13,10 @@ texts that disappeared are dropped. Translators then edit the ``.po`` files
 (Poedit, or any text editor); nothing needs compiling.
 
 Where the msgids come from:
-- ``checks``: the titles, remediation and "why it matters" of ``vigie.catalogue``.
-- any other domain: Babel's extractors over the domain's sources (Python files
+The check catalogue's texts are not here: French and English stand side by side in
+``vigie/data/checks/*.toml``.
+
+Each domain's msgids come from Babel's extractors over the domain's sources (Python files
   and Jinja2 templates, see ``DOMAIN_SOURCES``). In templates, ``{% trans %}``
   blocks and ``_()``/``gettext()``/``ngettext()`` calls; in Python, calls to
   ``_()``/``N_()``/``gettext()``/``ngettext()`` with a literal text, including
@@ -42,9 +43,7 @@ from babel.messages.pofile import read_po, write_po
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vigie.catalogue import CATALOGUE  # noqa: E402
 from vigie.i18n import (  # noqa: E402
-    CHECKS_DOMAIN,
     EMAILS_DOMAIN,
     LANGUAGES,
     REPORTS_DOMAIN,
@@ -91,20 +90,6 @@ COMMENT_TAGS = ("TRANSLATORS:",)
 PLURAL_FORMS = {"fr": "nplurals=2; plural=(n > 1);"}
 # Fixed dates keep regenerated files free of meaningless diffs.
 _STABLE_DATE = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def template_for_checks() -> Catalog:
-    """The msgids of the check catalogue, each commented with its check ID."""
-    template = _empty_catalog(CHECKS_DOMAIN, locale=None)
-    for spec in CATALOGUE.values():
-        for field, text in (
-            ("title", spec.title),
-            ("why_it_matters", spec.why_it_matters),
-            ("remediation", spec.remediation),
-        ):
-            if text:
-                template.add(text, auto_comments=[f"{spec.check_id} {field}"])
-    return template
 
 
 def template_from_sources(domain: str, sources: Sequence[str]) -> Catalog:
@@ -247,10 +232,7 @@ def write_catalog(catalog: Catalog, path: Path) -> None:
 
 def refresh(domain: str, sources: Sequence[str] | None, locale_dir: Path, check: bool) -> list[str]:
     """Merge ``domain``'s msgids into each translation; return the problems left."""
-    if domain == CHECKS_DOMAIN:
-        template = template_for_checks()
-    else:
-        template = template_from_sources(domain, sources or DOMAIN_SOURCES.get(domain, ()))
+    template = template_from_sources(domain, sources or DOMAIN_SOURCES.get(domain, ()))
     problems: list[str] = []
     for language in LANGUAGES:
         if language == SOURCE_LANGUAGE:
@@ -270,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("domains", nargs="*", help="checks, reports, emails, ...")
+    parser.add_argument("domains", nargs="*", help="reports, emails, ...")
     parser.add_argument("--all", action="store_true", help="every domain that has a .po file")
     parser.add_argument(
         "--source", action="append", help="file or directory to extract from (repeatable)"

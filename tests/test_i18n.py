@@ -129,10 +129,11 @@ def test_check_remediation_and_why_it_matters_in_both_languages() -> None:
     assert check_why_it_matters("tls.vuln.heartbleed", "fr").startswith("N'importe qui")
 
 
-def test_the_checks_domain_exists_for_every_translated_language() -> None:
+def test_the_report_and_email_domains_exist_for_every_translated_language() -> None:
+    # (check texts are not gettext messages: both languages sit in vigie/data/checks/)
     for language in LANGUAGES:
         if language != i18n.SOURCE_LANGUAGE:
-            assert "checks" in i18n.available_domains(language)
+            assert {"reports", "emails"} <= set(i18n.available_domains(language))
 
 
 # --- Catalog loading ------------------------------------------------------------------------
@@ -175,14 +176,14 @@ def test_a_missing_french_catalog_is_an_error_not_silent_english(test_locale: Pa
 
 def test_translations_are_cached_per_language_and_domain(test_locale: Path) -> None:
     assert translator("fr", "testdomain") is translator("FR", "testdomain")
-    assert translator("fr", "testdomain") is not translator("fr", "checks")
+    assert translator("fr", "testdomain") is not translator("fr", "reports")
     assert translator("de", "testdomain") is translator("fr", "testdomain")
 
 
 # --- Jinja2 ---------------------------------------------------------------------------------
 
 _TEMPLATES = {
-    "title.html": "<h1>{% trans %}Open TCP port{% endtrans %}</h1>",
+    "title.html": "<h1>{% trans %}Exposure report{% endtrans %}</h1>",
     "report.html": (
         "<p>{% trans agency=agency %}Report for {{ agency }}{% endtrans %}</p>"
         "<p>{% trans num=count %}{{ num }} open finding{% pluralize %}"
@@ -199,13 +200,13 @@ def _environment(language: str, domain: str) -> Environment:
 
 
 def test_jinja_trans_block_renders_in_both_languages() -> None:
-    # Given a template with a {% trans %} block over a check title
+    # Given a template with a {% trans %} block
     # When it is rendered with French, then English translations installed
-    french = _environment("fr", "checks").get_template("title.html").render()
-    english = _environment("en", "checks").get_template("title.html").render()
+    french = _environment("fr", "reports").get_template("title.html").render()
+    english = _environment("en", "reports").get_template("title.html").render()
     # Then each language shows its own text
-    assert french == "<h1>Port TCP ouvert</h1>"
-    assert english == "<h1>Open TCP port</h1>"
+    assert french == "<h1>Rapport d'exposition</h1>"
+    assert english == "<h1>Exposure report</h1>"
 
 
 def test_jinja_placeholders_plurals_and_escaping(test_locale: Path) -> None:
@@ -226,9 +227,9 @@ def test_jinja_placeholders_plurals_and_escaping(test_locale: Path) -> None:
 
 
 def test_installing_twice_switches_the_language() -> None:
-    env = _environment("fr", "checks")
-    install_jinja_i18n(env, "en", "checks")
-    assert env.get_template("title.html").render() == "<h1>Open TCP port</h1>"
+    env = _environment("fr", "reports")
+    install_jinja_i18n(env, "en", "reports")
+    assert env.get_template("title.html").render() == "<h1>Exposure report</h1>"
 
 
 # --- Extraction -----------------------------------------------------------------------------

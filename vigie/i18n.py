@@ -40,7 +40,6 @@ DEFAULT_LANGUAGE = "fr"
 #: The language the msgids are written in: it needs no catalog.
 SOURCE_LANGUAGE = "en"
 
-CHECKS_DOMAIN = "checks"
 REPORTS_DOMAIN = "reports"
 EMAILS_DOMAIN = "emails"
 
@@ -146,17 +145,17 @@ def N_(msgid: str) -> str:
 
 def check_title(check_id: str, language: str) -> str:
     """The short title of a check, in ``language``."""
-    return gettext(language, CHECKS_DOMAIN, spec_for(check_id).title)
+    return spec_for(check_id).text("title", normalise_language(language))
 
 
 def check_remediation(check_id: str, language: str) -> str:
     """What to change to fix a check's finding, in ``language``."""
-    return gettext(language, CHECKS_DOMAIN, spec_for(check_id).remediation)
+    return spec_for(check_id).text("remediation", normalise_language(language))
 
 
 def check_why_it_matters(check_id: str, language: str) -> str:
     """One sentence on the risk a check's finding carries, in ``language``."""
-    return gettext(language, CHECKS_DOMAIN, spec_for(check_id).why_it_matters)
+    return spec_for(check_id).text("why_it_matters", normalise_language(language))
 
 
 def install_jinja_i18n(env: Environment, language: str, domain: str) -> None:

@@ -78,6 +78,10 @@ class Family(str, Enum):
     TLS = "tls"
     HTTP = "http"
     DNS = "dns"
+    MAIL = "mail"
+    IPV6 = "ipv6"
+    SOFTWARE = "software"
+    VULN = "vuln"
     SCAN = "scan"
 
 

@@ -86,7 +86,9 @@ class VigieGroup(click.Group):
         except VigieError as exc:
             from rich.markup import escape
 
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             ctx.exit(exc.exit_code)
 
 
