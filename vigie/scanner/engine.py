@@ -131,6 +131,7 @@ class SweepEngine:
         ctx: ProbeContext,
         *,
         host_families: Mapping[Family, HostCheck] | None = None,
+        domain_families: Mapping[Family, DomainCheck] | None = None,
         domain_check: DomainCheck | None = None,
         port_stage: PortStage | None = None,
     ) -> None:
@@ -140,11 +141,13 @@ class SweepEngine:
 
             host_families = HOST_FAMILIES
         self._host_families = dict(host_families)
-        if domain_check is None:
-            from vigie.scanner.dns import check_domain
+        if domain_check is not None:  # a test's stand-in for every domain family
+            domain_families = {Family.DNS: domain_check}
+        if domain_families is None:
+            from vigie.scanner.families import DOMAIN_FAMILIES
 
-            domain_check = check_domain
-        self._domain_check = domain_check
+            domain_families = DOMAIN_FAMILIES
+        self._domain_families = dict(domain_families)
         self._port_stage: PortStage = port_stage or NmapPortStage(ctx)
         scan = ctx.settings.scan
         self._deadline_s = scan.host_deadline_s
@@ -192,9 +195,13 @@ class SweepEngine:
             observer.hosts_planned(1)
         families = [f for f in self._host_families if f in job.families]
         async with asyncio.TaskGroup() as group:
-            dns_task = None
-            if own_part and Family.DNS in job.families:
-                dns_task = group.create_task(self._dns_family(domain))
+            domain_tasks: dict[Family, asyncio.Task[FamilyResult]] = {}
+            if own_part:
+                for family in self._domain_families:
+                    if family in job.families:
+                        domain_tasks[family] = group.create_task(
+                            self._domain_family(family, domain)
+                        )
             await self._resolve(domain)
             hosts = [ip for ip in domain.addresses if ip not in job.done_hosts] if families else []
             if hosts:
@@ -203,7 +210,7 @@ class SweepEngine:
                 target = HostTarget(job.domain, ip, job.agency)
                 group.create_task(self._host(target, families, observer, stats, job.networks))
             if own_part:
-                group.create_task(self._finish_domain(domain, dns_task, observer, stats))
+                group.create_task(self._finish_domain(domain, domain_tasks, observer, stats))
 
     async def _resolve(self, domain: _Domain) -> None:
         """A and AAAA through the configured resolvers; a failure becomes a scan finding."""
@@ -228,22 +235,25 @@ class SweepEngine:
                 "address list truncated", extra={"domain": name, "kept": len(resolution.addresses)}
             )
 
-    async def _dns_family(self, domain: _Domain) -> FamilyResult:
+    async def _domain_family(self, family: Family, domain: _Domain) -> FamilyResult:
+        """A family that runs once per domain (DNS, mail, IPv6), under its own deadline."""
         async with self._probing:
             deadline = asyncio.get_running_loop().time() + self._deadline_s
-            check = self._domain_check(self.ctx, domain.job.domain, domain.job.mail_domain)
-            return await run_family(Family.DNS, domain.target, check, deadline)
+            check = self._domain_families[family](
+                self.ctx, domain.job.domain, domain.job.mail_domain
+            )
+            return await run_family(family, domain.target, check, deadline)
 
     async def _finish_domain(
         self,
         domain: _Domain,
-        dns_task: asyncio.Task[FamilyResult] | None,
+        domain_tasks: Mapping[Family, asyncio.Task[FamilyResult]],
         observer: EngineObserver,
         stats: EngineStats,
     ) -> None:
         result = HostResult(target=domain.target)
-        if dns_task is not None:
-            result.families[Family.DNS] = await dns_task
+        for family, task in domain_tasks.items():
+            result.families[family] = await task
         result.families[Family.SCAN] = FamilyResult(Family.SCAN, list(domain.resolution))
         self._emit(finalised(result), observer, stats)
 
