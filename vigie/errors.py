@@ -1,4 +1,25 @@
-"""vigie's exception tree. Mapped once, at the CLI edge, to messages and exit codes."""
+"""vigie's exception tree. Mapped once, at the CLI edge, to messages and exit codes.
+
+::
+
+    VigieError                      exit 1 unless a subclass says otherwise
+    ├── UsageError                  exit 2: bad input from the user
+    │   ├── ConfigError             the configuration file or environment (names the key)
+    │   │   └── CatalogueError      a check catalogue data file (vigie.catalogue)
+    │   ├── RegistryImportError     a registry file; nothing was imported
+    │   └── NotFoundError           a named agency, domain, finding... does not exist
+    ├── ScopeViolation              an address outside the scope was about to be contacted
+    ├── ProbeError                  a probe failed (becomes a scan.error finding)
+    │   └── ProbeTimeout            a probe hit its deadline (becomes a scan.timeout finding)
+    ├── SweepLocked                 another full sweep holds the lock
+    ├── SweepInterrupted            exit 143: SIGTERM stopped a sweep; --resume finishes it
+    └── DeliveryError               an email could not be handed to the SMTP server
+
+Each lower library's errors are mapped to this tree at its one door: nmap in
+``vigie.scanner.ports``, httpcore in ``vigie.scanner.http._client``, sslyze and
+nassl in ``vigie.scanner.tls._errors``, dnspython in ``vigie.scanner.resolve``,
+smtplib in ``vigie.notify._smtp``. Only the engine catches bare ``Exception``.
+"""
 
 from __future__ import annotations
 
@@ -35,12 +56,12 @@ class ScopeViolation(VigieError):
     """An address outside the configured scope was about to be contacted."""
 
 
-class ProbeTimeout(VigieError):
-    """A probe hit its deadline."""
-
-
 class ProbeError(VigieError):
-    """A probe failed for a reason other than a timeout."""
+    """A probe failed: refused, reset, unreadable answer, or (``ProbeTimeout``) too slow."""
+
+
+class ProbeTimeout(ProbeError):
+    """A probe hit its deadline."""
 
 
 class SweepLocked(VigieError):

@@ -25,10 +25,10 @@ from sqlmodel import Session, col, select
 
 from vigie.catalogue import CATALOGUE
 from vigie.config import Settings
-from vigie.db.queries import FindingFilter, FindingView, query_findings
+from vigie.db.queries import FindingFilter, FindingView, agency_ids, agency_matches, query_findings
 from vigie.db.tables import Agency, Domain, DomainStatus, GradeRecord, HostScan
 from vigie.errors import ConfigError, UsageError
-from vigie.model import Family, Severity, family_of, utcnow
+from vigie.model import Family, Severity, canonical_domain, family_of, utcnow
 
 # Best first. The letters of grading.flag_below.
 GRADES: tuple[str, ...] = ("A+", "A", "B", "C", "D", "E", "F")
@@ -503,12 +503,7 @@ def _applications(
     agencies = {a.id: a for a in session.exec(select(Agency))}
     rows = [(d, agencies.get(d.agency_id)) for d in session.exec(query)]
     if agency:
-        wanted = agency.casefold()
-        rows = [
-            (d, a)
-            for d, a in rows
-            if a is not None and wanted in (a.name.casefold(), (a.code or "").casefold())
-        ]
+        rows = [(d, a) for d, a in rows if a is not None and agency_matches(a, agency)]
     rows.sort(key=lambda pair: ((pair[1].name if pair[1] else ""), pair[0].name))
     return rows
 
@@ -566,17 +561,9 @@ def grade_history(
     """Every recorded grade, per application, oldest first."""
     query = select(GradeRecord).order_by(col(GradeRecord.domain), col(GradeRecord.computed_at))
     if domain:
-        query = query.where(GradeRecord.domain == domain.lower().rstrip("."))
+        query = query.where(GradeRecord.domain == canonical_domain(domain))
     if agency:
-        wanted = agency.casefold()
-        ids = [
-            a.id
-            for a in session.exec(select(Agency))
-            if wanted in (a.name.casefold(), (a.code or "").casefold())
-        ]
-        if not ids:
-            raise UsageError(f"no agency named {agency!r}")
-        query = query.where(col(GradeRecord.agency_id).in_(ids))
+        query = query.where(col(GradeRecord.agency_id).in_(agency_ids(session, agency)))
     return list(session.exec(query))
 
 

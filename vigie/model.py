@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+import idna
+
 # Languages vigie speaks to users; French is the default.
 LANGUAGES: tuple[str, ...] = ("fr", "en")
 
@@ -88,6 +90,19 @@ class Family(str, Enum):
 SCANNABLE_FAMILIES: tuple[Family, ...] = (Family.SERVICE, Family.TLS, Family.HTTP, Family.DNS)
 
 
+def canonical_domain(name: str) -> str:
+    """The one spelling of a domain name vigie stores and compares: IDNA 2008 ASCII
+    (UTS 46 mapping, so ``Ministère.Gouv.ML.`` -> ``xn--ministre-60a.gouv.ml``), lower
+    case, no trailing dot. A name IDNA refuses is only lowered and stripped, so a
+    lookup of a malformed name finds nothing instead of raising (validation of new
+    names is the importer's job)."""
+    text = name.strip().rstrip(".")
+    try:
+        return idna.encode(text, uts46=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        return text.lower()
+
+
 def family_of(check_id: str) -> Family:
     """``tls.cert.expired`` -> ``Family.TLS``."""
     return Family(check_id.split(".", 1)[0])
@@ -129,7 +144,7 @@ def finding_fingerprint(
     key = "\x1f".join(
         [
             check_id,
-            domain.lower().rstrip("."),
+            canonical_domain(domain),
             ip or "",
             "" if port is None else str(port),
             discriminator,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from vigie.db.tables import Agency, FindingRecord, RiskAcceptance
-from vigie.errors import UsageError
-from vigie.model import Family, FindingStatus, Severity
+from vigie.errors import NotFoundError
+from vigie.model import Family, FindingStatus, Severity, canonical_domain
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,24 @@ class FindingView:
         )
 
 
+def agency_matches(agency: Agency, name_or_code: str) -> bool:
+    """The one rule for naming an agency: its name or its code, case and spaces aside."""
+    wanted = name_or_code.strip().casefold()
+    return wanted in (agency.name.casefold(), (agency.code or "").casefold())
+
+
+def agency_ids(session: Session, name_or_code: str) -> list[int]:
+    """IDs of the agencies ``name_or_code`` names, for a query filter; NotFoundError if none."""
+    ids = [
+        a.id
+        for a in session.exec(select(Agency))
+        if a.id is not None and agency_matches(a, name_or_code)
+    ]
+    if not ids:
+        raise NotFoundError(f"no agency named {name_or_code!r}")
+    return ids
+
+
 def query_findings(
     session: Session, filters: FindingFilter, today: date | None = None
 ) -> list[FindingView]:
@@ -65,17 +83,9 @@ def query_findings(
     query = select(FindingRecord)
     agencies = {a.id: a for a in session.exec(select(Agency))}
     if filters.agency:
-        wanted = filters.agency.casefold()
-        ids = [
-            a_id
-            for a_id, a in agencies.items()
-            if wanted in (a.name.casefold(), (a.code or "").casefold())
-        ]
-        if not ids:
-            raise UsageError(f"no agency named {filters.agency!r}")
-        query = query.where(col(FindingRecord.agency_id).in_(ids))
+        query = query.where(col(FindingRecord.agency_id).in_(agency_ids(session, filters.agency)))
     if filters.domain:
-        query = query.where(FindingRecord.domain == filters.domain.lower().rstrip("."))
+        query = query.where(FindingRecord.domain == canonical_domain(filters.domain))
     if filters.statuses:
         query = query.where(col(FindingRecord.status).in_([s.value for s in filters.statuses]))
     elif not filters.include_resolved:

@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from vigie.errors import RegistryImportError
 from vigie.model import LANGUAGES as SUPPORTED_LANGUAGES
+from vigie.model import canonical_domain
 
 REQUIRED_COLUMNS = ("agency", "agency_email", "domain")
 OPTIONAL_COLUMNS = (
@@ -70,9 +71,10 @@ def normalise_domain(value: str) -> str:
     if "://" in text or "/" in text or " " in text:
         raise ValueError(f"{value!r} is not a host name (no scheme, path or spaces)")
     try:
-        ascii_name = idna.encode(text, uts46=True).decode("ascii").lower()
+        idna.encode(text, uts46=True)
     except idna.IDNAError as exc:
         raise ValueError(f"{value!r} is not a valid domain name ({exc})") from None
+    ascii_name = canonical_domain(text)
     if "." not in ascii_name:
         raise ValueError(f"{value!r} is not a fully qualified domain name")
     if len(ascii_name) > 253:

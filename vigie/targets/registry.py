@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from vigie.db.queries import agency_matches
 from vigie.db.tables import Agency, Contact, ContactRole, Domain, DomainStatus, Mandate
 from vigie.errors import NotFoundError, UsageError
 from vigie.model import utcnow
@@ -178,9 +179,9 @@ def _ensure_contact(
 
 
 def find_agency(session: Session, name_or_code: str) -> Agency:
-    wanted = name_or_code.strip().casefold()
+    """The agency ``name_or_code`` names (see ``agency_matches``); NotFoundError if none."""
     for agency in session.exec(select(Agency)):
-        if agency.name.casefold() == wanted or (agency.code or "").casefold() == wanted:
+        if agency_matches(agency, name_or_code):
             return agency
     raise NotFoundError(f"no agency named {name_or_code!r}")
 
