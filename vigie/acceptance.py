@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from vigie.db.queries import agency_matches
 from vigie.db.tables import Agency, FindingRecord, RiskAcceptance
 from vigie.errors import NotFoundError, UsageError
 from vigie.model import FindingStatus, utcnow
@@ -201,9 +202,7 @@ def list_acceptances(
 
 
 def _agency_matches(owner: Agency | None, wanted: str) -> bool:
-    if owner is None:
-        return False
-    return wanted.casefold() in (owner.name.casefold(), (owner.code or "").casefold())
+    return owner is not None and agency_matches(owner, wanted)
 
 
 def _view(

@@ -111,31 +111,37 @@ def query_findings(
         agency = agencies.get(record.agency_id)
         acceptance = acceptances.get(record.id or -1)
         assert record.id is not None
-        views.append(
-            FindingView(
-                id=record.id,
-                fingerprint=record.fingerprint,
-                check_id=record.check_id,
-                severity=severity,
-                domain=record.domain,
-                ip=record.ip,
-                port=record.port,
-                discriminator=record.discriminator,
-                status=FindingStatus(record.status),
-                first_seen=record.first_seen,
-                last_seen=record.last_seen,
-                resolved_at=record.resolved_at,
-                due_date=record.due_date,
-                evidence=dict(record.evidence),
-                agency=agency.name if agency else "",
-                agency_id=record.agency_id,
-                vantage=record.vantage,
-                accepted_until=acceptance.until if acceptance else None,
-                accepted_reason=acceptance.reason if acceptance else None,
-            )
-        )
+        views.append(view_of_record(record, agency.name if agency else "", acceptance))
     views.sort(key=lambda v: (-v.severity.rank, v.domain, v.check_id, v.port or 0, v.discriminator))
     return views
+
+
+def view_of_record(
+    record: FindingRecord, agency: str, acceptance: RiskAcceptance | None = None
+) -> FindingView:
+    """The one way a stored finding becomes a view (with its live acceptance, if any)."""
+    assert record.id is not None
+    return FindingView(
+        id=record.id,
+        fingerprint=record.fingerprint,
+        check_id=record.check_id,
+        severity=Severity(record.severity),
+        domain=record.domain,
+        ip=record.ip,
+        port=record.port,
+        discriminator=record.discriminator,
+        status=FindingStatus(record.status),
+        first_seen=record.first_seen,
+        last_seen=record.last_seen,
+        resolved_at=record.resolved_at,
+        due_date=record.due_date,
+        evidence=dict(record.evidence),
+        agency=agency,
+        agency_id=record.agency_id,
+        vantage=record.vantage,
+        accepted_until=acceptance.until if acceptance else None,
+        accepted_reason=acceptance.reason if acceptance else None,
+    )
 
 
 def _live_acceptances(
