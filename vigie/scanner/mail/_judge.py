@@ -261,6 +261,13 @@ def address_findings(
     return findings
 
 
+def _opportunistic_anonymous(suite: str) -> bool:
+    """An anonymous (EC)DH suite with a real cipher: no authentication, but on port 25 that
+    is what opportunistic TLS is (RFC 7435 §1, RFC 7672 §1.3); Postfix offers them by
+    default (TLS_README, "smtpd_tls_ciphers"). Verifying senders never negotiate them."""
+    return "_anon_" in suite and weakness_of(suite.replace("_anon_", "_")) is None
+
+
 def _weak_findings(
     domain: str, host: str, accepted: Sequence[Protocol], tls: Any, where: dict[str, Any]
 ) -> list[Finding]:
@@ -270,7 +277,7 @@ def _weak_findings(
     for result in tls.suites.values():
         for suite in result.accepted_cipher_suites:
             reason = weakness_of(suite.cipher_suite.name)
-            if reason is not None:
+            if reason is not None and not _opportunistic_anonymous(suite.cipher_suite.name):
                 suites[suite.cipher_suite.name] = reason
     if not protocols and not suites:
         return []
