@@ -145,6 +145,7 @@ class MailWorld:
     postfix_conf: Path
     unbound: Unbound
     results: dict[str, FamilyResult]
+    unvalidated: dict[str, FamilyResult]  # the same domains through Knot, which does not validate
 
 
 def _write_chain(ca: trustme.CA, names: list[str], folder: Path, stem: str) -> tuple[Path, Path]:
@@ -331,8 +332,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
             settings = _settings(ca_file, unbound)
             names = [f"{d}.{SIGNED}" for d in DOMAINS] + [f"unsigned.{UNSIGNED}"]
             results = _scan_all(settings, names)
+            # The same world through a resolver that does not validate (Knot itself).
+            direct = settings.model_copy(
+                update={"dns": settings.dns.model_copy(update={"resolvers": [f"{KNOT}:{port}"]})}
+            )
+            unvalidated = _scan_all(direct, [f"{d}.{SIGNED}" for d in ("danebad", "plain", "good")])
+            unvalidated["unsigned"] = _scan_all(direct, [f"unsigned.{UNSIGNED}"])[
+                f"unsigned.{UNSIGNED}"
+            ]
             yield MailWorld(
-                folder, ca_file, good[0], self_signed[0], postfix_conf, unbound, results
+                folder,
+                ca_file,
+                good[0],
+                self_signed[0],
+                postfix_conf,
+                unbound,
+                results,
+                unvalidated,
             )
 
 
@@ -527,3 +543,15 @@ def test_tlsa_matching_agrees_with_openssl(world: MailWorld) -> None:
         # Then they agree
         assert mail.tlsa_matches(record, chain) == ("Verify return code: 0 (ok)" in verdict), text
     assert chain[-1] == ca
+
+
+@pytest.mark.network
+def test_dane_through_a_resolver_that_does_not_validate(world: MailWorld) -> None:
+    # Given dig asking Knot directly: signatures come with the answers, without the AD flag
+    direct = Unbound(KNOT, world.unbound.port)
+    answer = dig(direct, f"_25._tcp.mx-dane-bad.{SIGNED}", "TLSA")
+    assert "RRSIG" in answer and " ad" not in answer.split("flags:")[1].split(";")[0]
+    # Then the signed records still count: the same DANE verdicts as through Unbound
+    for label in ("danebad", "plain", "good"):
+        assert ids(world.unvalidated[f"{label}.{SIGNED}"]) == ids(result_of(world, label)), label
+    assert "mail.dane.missing" not in ids(world.unvalidated["unsigned"])

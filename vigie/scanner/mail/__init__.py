@@ -14,8 +14,9 @@ implicit MX). Its MX hosts (``mail.max_mx_hosts``, each with
 ``mail.smtp_port``; after STARTTLS the TLS family's machinery enumerates
 protocols and suites and collects the certificate chains, judged against
 the MX host name. MTA-STS (RFC 8461), TLS-RPT (RFC 8460) and DANE (RFC 7672)
-are read through the configured resolvers. DANE counts only when the
-resolver validated the answers (AD bit): configure a validating resolver.
+are read through the configured resolvers. DANE counts when the MX and TLSA
+answers are DNSSEC-secure: validated by the resolver (AD bit), or, from a
+resolver that does not validate, signed (RRSIGs with the records).
 A domain that neither receives nor sends mail should say so (RFC 7505).
 """
 

@@ -19,6 +19,7 @@ from vigie.scanner.mail._observe import (
     HostObservation,
     MailObservation,
     StsObservation,
+    dnssec_secure,
 )
 from vigie.scanner.mail._records import (
     DANE_TA,
@@ -161,11 +162,11 @@ def _tlsa_records(host: HostObservation) -> list[Tlsa]:
 
 def dane_active(observation: MailObservation, host: HostObservation) -> bool:
     """RFC 7672 §2.2: DANE applies when the MX RRset and the host's TLSA RRset are both
-    DNSSEC-validated (the resolver's AD bit) and at least one TLSA record is usable."""
+    DNSSEC-secure (see :func:`dnssec_secure`) and at least one TLSA record is usable."""
     return (
         observation.mx_secure
         and host.tlsa.outcome is Answer.OK
-        and host.tlsa.authenticated
+        and dnssec_secure(host.tlsa)
         and any(r.usable for r in _tlsa_records(host))
     )
 

@@ -81,8 +81,16 @@ class MailObservation:
 
     @property
     def mx_secure(self) -> bool:
-        """The MX RRset was DNSSEC-validated (AD): the precondition of DANE (RFC 7672 §2.2.1)."""
-        return self.mx.authenticated
+        """The MX RRset is DNSSEC-signed: the precondition of DANE (RFC 7672 §2.2.1)."""
+        return dnssec_secure(self.mx)
+
+
+def dnssec_secure(lookup: Lookup) -> bool:
+    """A validating resolver's AD bit (RFC 4035 §3.2.3); from a resolver that does not
+    validate (AD never set), signatures that came with the records, as the DNS family
+    reads them (``dns.dnssec.missing``). Bogus data never gets here: a validating
+    resolver answers SERVFAIL, which is a failed lookup."""
+    return lookup.authenticated or lookup.signed
 
 
 # --- MTA-STS and TLS-RPT ----------------------------------------------------------------------
