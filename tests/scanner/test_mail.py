@@ -182,7 +182,14 @@ POLICIES = {
     "stsmismatch": _policy("enforce", "mx.elsewhere.example"),
     "ststesting": _policy("testing", f"*.{SIGNED}"),
     "stsbadcert": _policy("enforce", f"mx-good.{SIGNED}"),
+    "stsredirect": _policy("enforce", f"mx-good.{SIGNED}"),  # served behind a redirect
+    "stsnone": _policy("none"),
 }
+# RFC 8461 §3.3: a sender does not follow redirects when it fetches the policy.
+REDIRECT = (
+    " location = /.well-known/mta-sts.txt {"
+    f" return 301 https://mta-sts.good.{SIGNED}/.well-known/mta-sts.txt; }}\n"
+)
 
 
 def _nginx(folder: Path, good: tuple[Path, Path], bad: tuple[Path, Path]) -> str:
@@ -197,7 +204,9 @@ def _nginx(folder: Path, good: tuple[Path, Path], bad: tuple[Path, Path]) -> str
         blocks.append(
             f"server {{\n listen {address}:443 ssl;\n server_name mta-sts.{domain}.{SIGNED};\n"
             f" ssl_certificate {cert};\n ssl_certificate_key {key};\n"
-            f" root {folder / 'www' / domain};\n}}\n"
+            f" root {folder / 'www' / domain};\n"
+            + (REDIRECT if domain == "stsredirect" else "")
+            + "}\n"
         )
     return (
         "user root;\ndaemon off;\nworker_processes 1;\n"
@@ -236,6 +245,8 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
             "stsmismatch MX 10 mx-good",
             "ststesting MX 10 mx-good",
             "stsbadcert MX 10 mx-good",
+            "stsredirect MX 10 mx-good",
+            "stsnone MX 10 mx-good",
             "danebad MX 10 mx-dane-bad",
             "nullmx MX 0 .",
             f"nomail A {WEB}",
@@ -264,7 +275,7 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
 
 DOMAINS = [
     "good", "plain", "weak", "badcert", "optbad", "stsmismatch", "ststesting", "stsbadcert",
-    "danebad", "nullmx", "nomail", "spfnone",
+    "danebad", "nullmx", "nomail", "spfnone", "stsredirect", "stsnone",
 ]  # fmt: skip
 
 
@@ -352,11 +363,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
             )
 
 
-def curl_policy(world: MailWorld, domain: str, ip: str) -> subprocess.CompletedProcess[str]:
-    """curl's fetch of the policy, trusting the private CA only."""
+def curl_policy(
+    world: MailWorld, domain: str, ip: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """curl's fetch of the policy, trusting the private CA only (no redirect followed)."""
     host = f"mta-sts.{domain}.{SIGNED}"
     return subprocess.run(
-        [require_program("curl"), "-sS", "--cacert", str(world.ca_file),
+        [require_program("curl"), "-sS", *extra, "--cacert", str(world.ca_file),
          "--resolve", f"{host}:443:{ip}", f"https://{host}/.well-known/mta-sts.txt"],
         capture_output=True, text=True, timeout=20,
     )  # fmt: skip
@@ -555,3 +568,24 @@ def test_dane_through_a_resolver_that_does_not_validate(world: MailWorld) -> Non
     for label in ("danebad", "plain", "good"):
         assert ids(world.unvalidated[f"{label}.{SIGNED}"]) == ids(result_of(world, label)), label
     assert "mail.dane.missing" not in ids(world.unvalidated["unsigned"])
+
+
+@pytest.mark.network
+def test_mta_sts_policy_behind_a_redirect(world: MailWorld) -> None:
+    # Given curl: the policy URL answers 301 (RFC 8461 §3.3: senders do not follow it)
+    curl = curl_policy(world, "stsredirect", POLICY_GOOD, "-o", "/dev/null", "-w", "%{http_code}")
+    assert curl.stdout == "301"
+    # Then vigie finds the policy unusable
+    found = [f for f in result_of(world, "stsredirect").findings if f.check_id.startswith("mail.m")]
+    assert [f.check_id for f in found] == ["mail.mta_sts.invalid"]
+    assert found[0].evidence["reason"] == "HTTP 301 (not 200)"
+
+
+@pytest.mark.network
+def test_mta_sts_mode_none_is_no_protection(world: MailWorld) -> None:
+    # Given curl: the policy says "mode: none" (RFC 8461 §5: the policy is being withdrawn)
+    assert "mode: none" in curl_policy(world, "stsnone", POLICY_GOOD).stdout
+    # Then MTA-STS counts as missing
+    found = [f for f in result_of(world, "stsnone").findings if f.check_id.startswith("mail.m")]
+    assert [f.check_id for f in found] == ["mail.mta_sts.missing"]
+    assert "mode none" in found[0].evidence["reason"]
