@@ -469,6 +469,8 @@ EXPECTED_PROBLEMS: dict[str, frozenset[tuple[str, int | None, str]]] = {
             ("scan.error", None, "resolve"),
             ("scan.error", None, "dns:mx"),
             ("scan.error", None, "dns:cname"),
+            ("scan.error", None, "mail:mx"),
+            ("scan.error", None, f"ipv6:web {name('tourne')}"),
         }
     ),
 }

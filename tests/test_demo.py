@@ -55,9 +55,10 @@ from vigie.demo._dns import Authority
 from vigie.demo._http import Request, Site, respond
 from vigie.demo._network import legacy_protocols_available
 from vigie.demo._redis import reply_to
+from vigie.demo._run import DEMO_FAMILIES
 from vigie.demo._world import NAMESERVER
 from vigie.grading import grade_applications
-from vigie.model import SCANNABLE_FAMILIES, Severity, utcnow
+from vigie.model import Severity, utcnow
 
 pytestmark = pytest.mark.xdist_group("demo")  # the demo's addresses are fixed: one at a time
 
@@ -369,7 +370,7 @@ def test_demo_finishes_quickly_and_prints_findings_and_grades(demo_run: DemoRun)
 @pytest.mark.network
 def test_every_family_shows_a_real_finding(demo_run: DemoRun) -> None:
     families = {v.check_id.split(".")[0] for v in demo_run.views if v.severity > Severity.INFO}
-    assert families >= {f.value for f in SCANNABLE_FAMILIES}
+    assert families >= {f.value for f in DEMO_FAMILIES}
 
 
 @pytest.mark.slow

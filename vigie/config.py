@@ -149,6 +149,27 @@ class HttpSettings(_Section):
     paths_on_mirrors: Literal["hits", "all"] = "hits"
 
 
+class MailSettings(_Section):
+    """The mail transport family (MX hosts of each mail domain)."""
+
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    max_mx_hosts: int = Field(default=10, ge=1, le=50)  # MX hosts probed per domain
+    max_addresses_per_host: int = Field(default=4, ge=1, le=32)  # addresses per MX host
+    timeout_s: float = Field(default=15.0, gt=0)  # one SMTP dialogue, one policy fetch
+    helo_name: str = "vigie.invalid"  # the name vigie gives in EHLO
+    # Enumerate the protocols and suites accepted after STARTTLS (sslyze, a few
+    # dozen connections per address); off: STARTTLS, certificate and DANE only.
+    enumerate_tls: bool = True
+    mta_sts_max_bytes: int = Field(default=65_536, ge=1024)
+
+
+class Ipv6Settings(_Section):
+    """The IPv6 family: which ports prove the web host answers on IPv6."""
+
+    web_ports: list[int] = Field(default_factory=lambda: [80, 443])
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+
+
 class FindingsSettings(_Section):
     resolve_after_scans: int = Field(default=2, ge=1)
     severity_overrides: dict[str, Severity] = Field(default_factory=dict)
@@ -236,6 +257,8 @@ class Settings(_Section):
     scan: ScanSettings = Field(default_factory=ScanSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    ipv6: Ipv6Settings = Field(default_factory=Ipv6Settings)
     findings: FindingsSettings = Field(default_factory=FindingsSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)

@@ -87,7 +87,14 @@ class Family(str, Enum):
     SCAN = "scan"
 
 
-SCANNABLE_FAMILIES: tuple[Family, ...] = (Family.SERVICE, Family.TLS, Family.HTTP, Family.DNS)
+SCANNABLE_FAMILIES: tuple[Family, ...] = (
+    Family.SERVICE,
+    Family.TLS,
+    Family.HTTP,
+    Family.DNS,
+    Family.MAIL,
+    Family.IPV6,
+)
 
 
 def canonical_domain(name: str) -> str:

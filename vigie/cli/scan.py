@@ -46,7 +46,9 @@ def parse_families(value: str | None) -> frozenset[Family]:
 @click.option("--agency", default=None, help="Every active domain of this agency.")
 @click.option("--all", "all_domains", is_flag=True, help="Every active domain in the registry.")
 @click.option(
-    "--checks", default=None, help="Families to run: service,tls,http,dns (default: all)."
+    "--checks",
+    default=None,
+    help=f"Families to run: {','.join(f.value for f in SCANNABLE_FAMILIES)} (default: all).",
 )
 @click.option(
     "--resume", is_flag=True, help="Finish the unfinished hosts of the interrupted sweep."

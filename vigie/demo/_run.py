@@ -34,7 +34,7 @@ from vigie.demo._network import (
     require_nmap,
 )
 from vigie.demo._world import DemoWorld, build_world, registered_names
-from vigie.model import Severity, utcnow
+from vigie.model import Family, Severity, utcnow
 from vigie.render import finding_title
 from vigie.sweep import SweepProgress, SweepRequest, SweepSummary, run_sweep
 
@@ -42,6 +42,9 @@ DEFAULT_OUTPUT = Path("vigie-demo")
 CONFIG_NAME = "vigie.toml"
 DATABASE_NAME = "demo.db"
 REGISTRY_NAME = "registry.csv"
+# The families the demonstration network is built to show (it runs no MX host and has
+# no IPv6: the mail transport and IPv6 families would only report it unreachable).
+DEMO_FAMILIES = frozenset({Family.SERVICE, Family.TLS, Family.HTTP, Family.DNS})
 SMTP_NOWHERE = ("127.77.0.25", 25)  # inside the demo range, where nothing listens
 CONSOLE_LANGUAGE = "en"
 FIRST_ADDRESS = "127.77.0.10"
@@ -237,9 +240,8 @@ def run_demo(
         try:
             network.start()
             with (progress or _no_progress)() as sweep_progress:
-                summary = run_sweep(
-                    settings, SweepRequest(all_domains=True, source="demo"), sweep_progress
-                )
+                request = SweepRequest(all_domains=True, families=DEMO_FAMILIES, source="demo")
+                summary = run_sweep(settings, request, sweep_progress)
         finally:
             network.stop()
         grades = _grades(settings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from vigie.model import Family, FamilyResult, HostTarget, OpenPort
-from vigie.scanner import dns, http, service, tls
+from vigie.scanner import dns, http, ipv6, mail, service, tls
 from vigie.scanner.base import ProbeContext
 
 HostCheck = Callable[[ProbeContext, HostTarget, list[OpenPort]], Awaitable[FamilyResult]]
@@ -25,4 +25,6 @@ HOST_FAMILIES: dict[Family, HostCheck] = {
 
 DOMAIN_FAMILIES: dict[Family, DomainCheck] = {
     Family.DNS: dns.check_domain,
+    Family.MAIL: mail.check_mail,
+    Family.IPV6: ipv6.check_ipv6,
 }

@@ -1,0 +1,591 @@
+"""Mail family: pure parsers on the RFCs' own examples, and the wiring on real servers.
+
+The test world (127.0.22.x): Knot serves ``dnssec-lab.`` (signed by Knot) and
+``plain-lab.`` (unsigned) on .2; a validating Unbound on .1, with the signed
+zone's key as trust anchor, is vigie's resolver. One Postfix serves the MX
+hosts: .11 STARTTLS with a certificate from a private CA (leaf + CA sent),
+.12 without STARTTLS, .13 STARTTLS accepting TLS 1.0, .14 STARTTLS with a
+self-signed certificate. nginx serves the MTA-STS policies on .21 (a
+certificate from the private CA, trusted through ``tls.extra_ca_file``) and
+.22 (a certificate from another CA). Every verdict is compared with what
+``openssl s_client -starttls smtp``, ``posttls-finger``, ``dig`` or ``curl``
+say of the same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+from cryptography import x509
+
+import vigie.scanner.mail as mail
+from tests.dns_server import free_port, start_zone_server
+from tests.scanner.mail_servers import (
+    Smtpd,
+    Unbound,
+    cert_digest,
+    dig,
+    dnskey_anchors,
+    posttls_finger,
+    run_postfix,
+    run_unbound,
+    spki_sha256,
+    starttls_client,
+)
+from tests.servers import require_program, running, wait_for_port
+from vigie.config import Settings
+from vigie.model import FamilyResult, Severity
+from vigie.scanner.base import ProbeContext
+
+RESOLVER, KNOT = "127.0.22.1", "127.0.22.2"
+MX_GOOD, MX_PLAIN, MX_WEAK, MX_SELF_SIGNED = (
+    "127.0.22.11",
+    "127.0.22.12",
+    "127.0.22.13",
+    "127.0.22.14",
+)
+POLICY_GOOD, POLICY_BAD_CERT = "127.0.22.21", "127.0.22.22"
+WEB = "127.0.22.30"
+SIGNED, UNSIGNED = "dnssec-lab", "plain-lab"
+MX_NAMES = [f"mx-good.{SIGNED}", f"mx-weak.{SIGNED}", f"mx-plain.{SIGNED}", f"mx-dane-bad.{SIGNED}"]
+
+SOA = "@ SOA ns1 hostmaster 1 3600 600 86400 300"
+
+
+# --- pure: the RFCs' examples -------------------------------------------------------------------
+
+
+def test_mta_sts_policy_example_of_rfc_8461() -> None:
+    # Given the policy of RFC 8461 §3.2's example
+    text = (
+        "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\n"
+        "mx: *.example.net\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n"
+    )
+    # When it is parsed
+    policy = mail.parse_sts_policy(text)
+    # Then it is valid, in enforce mode, with the three patterns and a week's max_age
+    assert policy.valid and policy.mode == "enforce" and policy.max_age == 604800
+    assert policy.mx == ("mail.example.com", "*.example.net", "backupmx.example.com")
+
+
+def test_mta_sts_patterns_match_one_label_as_rfc_8461_section_4_1_says() -> None:
+    # Given RFC 8461 §4.1: "*.example.com" matches "mx1.example.com" but neither
+    # "example.com" nor a name two labels down
+    assert mail.mx_pattern_matches("*.example.com", "mx1.example.com")
+    assert not mail.mx_pattern_matches("*.example.com", "example.com")
+    assert not mail.mx_pattern_matches("*.example.com", "a.mx1.example.com")
+    assert mail.mx_pattern_matches("mail.example.com", "MAIL.example.com.")
+
+
+def test_mta_sts_policy_errors() -> None:
+    # Given policies that break RFC 8461 §3.2 (mode, max_age, missing mx)
+    # Then each is invalid, and mode none needs no mx
+    assert not mail.parse_sts_policy("version: STSv1\nmode: strict\nmx: a\nmax_age: 1\n").valid
+    assert not mail.parse_sts_policy(
+        "version: STSv1\nmode: enforce\nmx: a\nmax_age: 31557601\n"
+    ).valid
+    assert not mail.parse_sts_policy("version: STSv1\nmode: testing\nmax_age: 86400\n").valid
+    assert mail.parse_sts_policy("version: STSv1\nmode: none\nmax_age: 86400\n").valid
+
+
+def test_mta_sts_txt_records_per_rfc_8461_section_3_1() -> None:
+    # Given the record of RFC 8461 §3.1's example, then two records, then a bad id
+    assert mail.select_sts_record(["v=STSv1; id=20160831085700Z;"]).record is not None
+    assert mail.select_sts_record(["v=STSv1; id=1", "v=STSv1; id=2"]).record is None
+    assert mail.select_sts_record(["v=STSv1; id=not-alnum!"]).record is None
+    assert mail.select_sts_record(["v=spf1 -all"]).record is None
+
+
+def test_tlsrpt_records_of_rfc_8460_section_3() -> None:
+    # Given RFC 8460 §3's examples (mailto and https reporting URIs)
+    assert mail.select_tlsrpt_record(["v=TLSRPTv1;rua=mailto:reports@example.com"]).record
+    assert mail.select_tlsrpt_record(
+        ["v=TLSRPTv1; rua=https://reporting.example.com/v1/tlsrpt"]
+    ).record
+    # Then a record without rua, or with another scheme, gives no reports
+    assert mail.select_tlsrpt_record(["v=TLSRPTv1;"]).record is None
+    assert mail.select_tlsrpt_record(["v=TLSRPTv1; rua=ftp://example.com/"]).record is None
+
+
+def test_null_mx_of_rfc_7505() -> None:
+    # Given RFC 7505 §3's example "example.com. 3600 IN MX 0 ."
+    assert mail.is_null_mx(mail.parse_mx(["0 ."]))
+    # Then a null MX among real ones, or with another preference, is no null MX
+    assert not mail.is_null_mx(mail.parse_mx(["0 .", "10 mx.example.com."]))
+    assert not mail.is_null_mx(mail.parse_mx(["10 ."]))
+
+
+def test_null_mx_rule_reads_spf() -> None:
+    # Given a domain without MX: "v=spf1 -all" says it sends none, another SPF that it sends
+    assert mail.sends_no_mail(["v=spf1 -all"]) is True
+    assert mail.sends_no_mail(["v=spf1 include:_spf.example.com ~all"]) is False
+    assert mail.null_mx_findings("web.example.ml", ["v=spf1 -all"]) == []
+    assert mail.null_mx_findings("web.example.ml", ["v=spf1 a -all"]) == []
+    # Then only a domain with neither gets mail.null_mx.missing
+    assert [f.check_id for f in mail.null_mx_findings("web.example.ml", [])] == [
+        "mail.null_mx.missing"
+    ]
+
+
+# --- the world ----------------------------------------------------------------------------------
+
+
+@dataclass
+class MailWorld:
+    folder: Path
+    ca_file: Path
+    good_cert: Path  # leaf then CA, as Postfix on .11/.13 serves it
+    self_signed_cert: Path
+    postfix_conf: Path
+    unbound: Unbound
+    results: dict[str, FamilyResult]
+    unvalidated: dict[str, FamilyResult]  # the same domains through Knot, which does not validate
+
+
+def _write_chain(ca: trustme.CA, names: list[str], folder: Path, stem: str) -> tuple[Path, Path]:
+    leaf = ca.issue_cert(*names)
+    cert, key = folder / f"{stem}.pem", folder / f"{stem}.key"
+    cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems) + ca.cert_pem.bytes())
+    leaf.private_key_pem.write_to_path(str(key))
+    return cert, key
+
+
+def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    cert, key = folder / "self.pem", folder / "self.key"
+    subprocess.run(
+        [require_program("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}", "-days", "30",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _policy(mode: str, *mx: str) -> str:
+    return (
+        "version: STSv1\r\n"
+        + f"mode: {mode}\r\n"
+        + "".join(f"mx: {m}\r\n" for m in mx)
+        + ("max_age: 604800\r\n")
+    )
+
+
+POLICIES = {
+    "good": _policy("enforce", f"mx-good.{SIGNED}"),
+    "badcert": _policy("enforce", f"mx-bad.{SIGNED}"),
+    "stsmismatch": _policy("enforce", "mx.elsewhere.example"),
+    "ststesting": _policy("testing", f"*.{SIGNED}"),
+    "stsbadcert": _policy("enforce", f"mx-good.{SIGNED}"),
+    "stsredirect": _policy("enforce", f"mx-good.{SIGNED}"),  # served behind a redirect
+    "stsnone": _policy("none"),
+}
+# RFC 8461 §3.3: a sender does not follow redirects when it fetches the policy.
+REDIRECT = (
+    " location = /.well-known/mta-sts.txt {"
+    f" return 301 https://mta-sts.good.{SIGNED}/.well-known/mta-sts.txt; }}\n"
+)
+
+
+def _nginx(folder: Path, good: tuple[Path, Path], bad: tuple[Path, Path]) -> str:
+    blocks = []
+    for domain, policy in POLICIES.items():
+        root = folder / "www" / domain / ".well-known"
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "mta-sts.txt").write_text(policy)
+        address, (cert, key) = (
+            (POLICY_BAD_CERT, bad) if domain == "stsbadcert" else (POLICY_GOOD, good)
+        )
+        blocks.append(
+            f"server {{\n listen {address}:443 ssl;\n server_name mta-sts.{domain}.{SIGNED};\n"
+            f" ssl_certificate {cert};\n ssl_certificate_key {key};\n"
+            f" root {folder / 'www' / domain};\n"
+            + (REDIRECT if domain == "stsredirect" else "")
+            + "}\n"
+        )
+    return (
+        "user root;\ndaemon off;\nworker_processes 1;\n"
+        f"pid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{\n access_log off;\n types {{ text/plain txt; }}\n"
+        f" client_body_temp_path {folder}/tmp;\n proxy_temp_path {folder}/tmp;\n"
+        f" fastcgi_temp_path {folder}/tmp;\n uwsgi_temp_path {folder}/tmp;\n"
+        f" scgi_temp_path {folder}/tmp;\n" + "".join(blocks) + "}\n"
+    )
+
+
+def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
+    signed = "\n".join(
+        [
+            f"$ORIGIN {SIGNED}.",
+            "$TTL 300",
+            SOA,
+            "@ NS ns1",
+            f"ns1 A {KNOT}",
+            "ns1 AAAA ::1",
+            f"mx-good A {MX_GOOD}",
+            f"mx-plain A {MX_PLAIN}",
+            f"mx-weak A {MX_WEAK}",
+            f"mx-bad A {MX_SELF_SIGNED}",
+            f"mx-dane-bad A {MX_GOOD}",
+            f"_25._tcp.mx-good TLSA 3 1 1 {tlsa_good}",
+            f"_25._tcp.mx-weak TLSA 3 1 1 {tlsa_good}",
+            f"_25._tcp.mx-dane-bad TLSA 3 1 1 {tlsa_wrong}",
+            "good MX 10 mx-good",
+            'good TXT "v=spf1 mx -all"',
+            "plain MX 10 mx-plain",
+            "weak MX 10 mx-weak",
+            "badcert MX 10 mx-bad",
+            "optbad MX 10 mx-bad",
+            "stsmismatch MX 10 mx-good",
+            "ststesting MX 10 mx-good",
+            "stsbadcert MX 10 mx-good",
+            "stsredirect MX 10 mx-good",
+            "stsnone MX 10 mx-good",
+            "danebad MX 10 mx-dane-bad",
+            "nullmx MX 0 .",
+            f"nomail A {WEB}",
+            f"spfnone A {WEB}",
+            'spfnone TXT "v=spf1 -all"',
+            *(f'_mta-sts.{d} TXT "v=STSv1; id=20261203"' for d in POLICIES),
+            *(f"mta-sts.{d} A {POLICY_GOOD}" for d in POLICIES if d != "stsbadcert"),
+            f"mta-sts.stsbadcert A {POLICY_BAD_CERT}",
+            *(
+                f'_smtp._tls.{d} TXT "v=TLSRPTv1; rua=mailto:tlsrpt@{d}.{SIGNED}"'
+                for d in ("good", "danebad", "stsmismatch", "ststesting", "stsbadcert", "badcert")
+            ),
+        ]
+    )
+    unsigned = "\n".join(
+        [
+            f"$ORIGIN {UNSIGNED}.",
+            "$TTL 300",
+            SOA,
+            f"@ NS ns1.{SIGNED}.",
+            f"unsigned MX 10 mx-good.{SIGNED}.",
+        ]
+    )
+    return {SIGNED: signed + "\n", UNSIGNED: unsigned + "\n"}
+
+
+DOMAINS = [
+    "good", "plain", "weak", "badcert", "optbad", "stsmismatch", "ststesting", "stsbadcert",
+    "danebad", "nullmx", "nomail", "spfnone", "stsredirect", "stsnone",
+]  # fmt: skip
+
+
+def _settings(world_ca: Path, unbound: Unbound) -> Settings:
+    return Settings.model_validate(
+        {
+            "dns": {"resolvers": [unbound.resolver], "timeout_s": 2.0, "lifetime_s": 4.0},
+            "scope": {"allow": ["127.0.22.0/24"]},
+            "tls": {"extra_ca_file": str(world_ca)},
+            "scan": {"probe_timeout_s": 3.0},
+            "mail": {"timeout_s": 5.0},
+        }
+    )
+
+
+def _scan_all(settings: Settings, names: list[str]) -> dict[str, FamilyResult]:
+    async def run() -> dict[str, FamilyResult]:
+        ctx = ProbeContext.from_settings(settings)
+        try:
+            results = await asyncio.gather(*(mail.check_mail(ctx, name, False) for name in names))
+            return dict(zip(names, results, strict=True))
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
+    folder = tmp_path_factory.mktemp("mail")
+    ca, other_ca = trustme.CA(), trustme.CA()
+    ca_file = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    good = _write_chain(ca, MX_NAMES, folder, "mx")
+    self_signed = _self_signed(folder, f"mx-bad.{SIGNED}")
+    policy_names = [f"mta-sts.{d}.{SIGNED}" for d in POLICIES]
+    policy_good = _write_chain(ca, policy_names, folder, "policy")
+    policy_bad = _write_chain(other_ca, policy_names, folder, "policy-bad")
+    tlsa_good = spki_sha256(good[0])
+    tlsa_wrong = spki_sha256(self_signed[0])
+    servers = [
+        Smtpd(MX_GOOD, *good),
+        Smtpd(MX_PLAIN),
+        Smtpd(MX_WEAK, *good, legacy_tls=True),
+        Smtpd(MX_SELF_SIGNED, *self_signed),
+    ]
+    port = free_port([RESOLVER, KNOT])
+    nginx_conf = folder / "nginx.conf"
+    (folder / "tmp").mkdir()
+    nginx_conf.write_text(_nginx(folder, policy_good, policy_bad))
+    with (
+        run_postfix(servers, f"mx-good.{SIGNED}") as postfix_conf,
+        running(
+            [require_program("nginx"), "-c", str(nginx_conf), "-e", str(folder / "error.log")],
+            listen=(POLICY_GOOD, 443),
+            log=folder / "nginx.out",
+        ),
+        start_zone_server(folder, KNOT, port, _zones(tlsa_good, tlsa_wrong), signed={SIGNED}),
+    ):
+        wait_for_port(POLICY_BAD_CERT, 443)
+        anchors = dnskey_anchors(KNOT, port, f"{SIGNED}.")
+        with run_unbound(
+            RESOLVER, port, (KNOT, port), [f"{SIGNED}.", f"{UNSIGNED}."], anchors
+        ) as unbound:
+            settings = _settings(ca_file, unbound)
+            names = [f"{d}.{SIGNED}" for d in DOMAINS] + [f"unsigned.{UNSIGNED}"]
+            results = _scan_all(settings, names)
+            # The same world through a resolver that does not validate (Knot itself).
+            direct = settings.model_copy(
+                update={"dns": settings.dns.model_copy(update={"resolvers": [f"{KNOT}:{port}"]})}
+            )
+            unvalidated = _scan_all(direct, [f"{d}.{SIGNED}" for d in ("danebad", "plain", "good")])
+            unvalidated["unsigned"] = _scan_all(direct, [f"unsigned.{UNSIGNED}"])[
+                f"unsigned.{UNSIGNED}"
+            ]
+            yield MailWorld(
+                folder,
+                ca_file,
+                good[0],
+                self_signed[0],
+                postfix_conf,
+                unbound,
+                results,
+                unvalidated,
+            )
+
+
+def curl_policy(
+    world: MailWorld, domain: str, ip: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """curl's fetch of the policy, trusting the private CA only (no redirect followed)."""
+    host = f"mta-sts.{domain}.{SIGNED}"
+    return subprocess.run(
+        [require_program("curl"), "-sS", *extra, "--cacert", str(world.ca_file),
+         "--resolve", f"{host}:443:{ip}", f"https://{host}/.well-known/mta-sts.txt"],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+
+
+def verify_with_postfix(world: MailWorld, ip: str, name: str) -> str:
+    """posttls-finger at level "secure": the certificate must chain to the CA and name ``name``."""
+    args = ("-c", "-l", "secure", "-F", str(world.ca_file))
+    return posttls_finger(world.postfix_conf, ip, *args, match=name)
+
+
+def ids(result: FamilyResult) -> set[str]:
+    return {f.check_id for f in result.findings}
+
+
+def result_of(world: MailWorld, label: str) -> FamilyResult:
+    name = label if "." in label else f"{label}.{SIGNED}"
+    return world.results[name]
+
+
+# --- the world's facts, from independent tools -------------------------------------------------------
+
+
+@pytest.mark.network
+def test_the_resolver_validates_the_signed_zone(world: MailWorld) -> None:
+    # Given dig asking the validating resolver
+    signed = dig(world.unbound, f"good.{SIGNED}", "MX")
+    unsigned = dig(world.unbound, f"unsigned.{UNSIGNED}", "MX")
+    # Then the signed zone's answers carry the AD flag, the unsigned zone's do not
+    assert " ad" in signed.split("flags:")[1].split(";")[0]
+    assert " ad" not in unsigned.split("flags:")[1].split(";")[0]
+
+
+@pytest.mark.network
+def test_good_domain_has_no_finding(world: MailWorld) -> None:
+    # Given posttls-finger and openssl's DANE check: verified TLS and a matching TLSA
+    finger = verify_with_postfix(world, MX_GOOD, f"mx-good.{SIGNED}")
+    assert "Verified TLS connection established" in finger
+    rrdata = f"3 1 1 {spki_sha256(world.good_cert)}"
+    dane = starttls_client(
+        MX_GOOD, "-dane_tlsa_domain", f"mx-good.{SIGNED}", "-dane_tlsa_rrdata", rrdata
+    )
+    assert "Verify return code: 0 (ok)" in dane
+    # And curl fetches the policy over verified HTTPS
+    curl = curl_policy(world, "good", POLICY_GOOD)
+    assert "mode: enforce" in curl.stdout
+    # When vigie judged good.dnssec-lab
+    result = result_of(world, "good")
+    # Then nothing is found and the scan is complete
+    assert result.findings == [] and result.complete
+
+
+@pytest.mark.network
+def test_no_starttls(world: MailWorld) -> None:
+    # Given openssl: the server does not advertise STARTTLS
+    assert "Didn't find STARTTLS" in starttls_client(MX_PLAIN)
+    # When vigie judged plain.dnssec-lab
+    found = ids(result_of(world, "plain"))
+    # Then STARTTLS is missing, and so are MTA-STS, TLS-RPT and (signed zone) DANE
+    assert found == {
+        "mail.starttls.missing",
+        "mail.mta_sts.missing",
+        "mail.tlsrpt.missing",
+        "mail.dane.missing",
+    }
+
+
+@pytest.mark.network
+def test_tls_1_0_after_starttls(world: MailWorld) -> None:
+    # Given openssl completing a TLS 1.0 handshake after STARTTLS on .13 and not on .11
+    legacy = ["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"]
+    assert "New, TLSv1.0, Cipher is " in starttls_client(MX_WEAK, *legacy)
+    assert "New, (NONE), Cipher is (NONE)" in starttls_client(MX_GOOD, *legacy)
+    # When vigie judged weak.dnssec-lab
+    weak = [f for f in result_of(world, "weak").findings if f.check_id == "mail.tls.weak"]
+    # Then mail.tls.weak says TLS 1.0 (and 1.1) on that address
+    assert len(weak) == 1 and weak[0].ip == MX_WEAK
+    assert "TLSv1.0" in weak[0].evidence["weak_protocols"]
+    assert "mail.tls.weak" not in ids(result_of(world, "good"))
+
+
+@pytest.mark.network
+def test_self_signed_certificate_is_severe_only_under_mta_sts_enforce(world: MailWorld) -> None:
+    # Given posttls-finger: the certificate of .14 does not verify
+    finger = verify_with_postfix(world, MX_SELF_SIGNED, f"mx-bad.{SIGNED}")
+    assert "Verified TLS connection" not in finger and "verification failed" in finger
+    # When vigie judged a domain whose enforce policy lists it, and one without MTA-STS
+    enforced = [
+        f for f in result_of(world, "badcert").findings if f.check_id == "mail.cert.invalid"
+    ]
+    opportunistic = [
+        f for f in result_of(world, "optbad").findings if f.check_id == "mail.cert.invalid"
+    ]
+    # Then both report it; default severity (medium) under enforce, info otherwise
+    assert len(enforced) == 1 and enforced[0].severity is None
+    assert "self-signed" in enforced[0].evidence["problems"]
+    assert len(opportunistic) == 1 and opportunistic[0].severity is Severity.INFO
+
+
+@pytest.mark.network
+def test_mta_sts_policy_not_listing_the_mx(world: MailWorld) -> None:
+    # When vigie judged a domain whose enforce policy lists another MX
+    found = [
+        f for f in result_of(world, "stsmismatch").findings if f.check_id.startswith("mail.mta_sts")
+    ]
+    # Then the policy is invalid, naming the unlisted MX host
+    assert [f.check_id for f in found] == ["mail.mta_sts.invalid"]
+    assert found[0].evidence["unlisted_mx"] == [f"mx-good.{SIGNED}"]
+
+
+@pytest.mark.network
+def test_mta_sts_testing_mode(world: MailWorld) -> None:
+    # Then testing mode is reported, and its *.dnssec-lab pattern covers the MX
+    assert ids(result_of(world, "ststesting")) == {"mail.mta_sts.testing"}
+
+
+@pytest.mark.network
+def test_mta_sts_policy_on_an_untrusted_certificate(world: MailWorld) -> None:
+    # Given curl refusing the policy host's certificate
+    curl = curl_policy(world, "stsbadcert", POLICY_BAD_CERT)
+    assert curl.returncode != 0
+    # Then vigie finds the policy unusable, because of the certificate
+    found = [
+        f for f in result_of(world, "stsbadcert").findings if f.check_id == "mail.mta_sts.invalid"
+    ]
+    assert len(found) == 1 and "certificate" in found[0].evidence["reason"]
+
+
+@pytest.mark.network
+def test_dane_mismatch(world: MailWorld) -> None:
+    # Given openssl's DANE verdict for the published (wrong) TLSA record
+    rrdata = f"3 1 1 {spki_sha256(world.self_signed_cert)}"
+    dane = starttls_client(
+        MX_GOOD, "-dane_tlsa_domain", f"mx-dane-bad.{SIGNED}", "-dane_tlsa_rrdata", rrdata
+    )
+    assert "Verify return code: 0 (ok)" not in dane
+    # When vigie judged danebad.dnssec-lab (MX mx-dane-bad, served by .11)
+    found = [f for f in result_of(world, "danebad").findings if f.check_id == "mail.dane.invalid"]
+    # Then the TLSA records do not match the certificate served
+    assert len(found) == 1 and found[0].ip == MX_GOOD
+    assert ids(result_of(world, "danebad")) == {"mail.dane.invalid", "mail.mta_sts.missing"}
+
+
+@pytest.mark.network
+def test_unsigned_domain_is_not_asked_for_dane(world: MailWorld) -> None:
+    # Given an unsigned domain whose MX is the good server
+    found = ids(result_of(world, f"unsigned.{UNSIGNED}"))
+    # Then DANE is not missing (no DNSSEC), only MTA-STS and TLS-RPT are
+    assert found == {"mail.mta_sts.missing", "mail.tlsrpt.missing"}
+
+
+@pytest.mark.network
+def test_domains_without_mail(world: MailWorld) -> None:
+    # Given dig: nullmx publishes "MX 0 .", nomail no MX and no SPF, spfnone "v=spf1 -all"
+    assert "MX\t0 ." in dig(world.unbound, f"nullmx.{SIGNED}", "MX")
+    # Then only nomail is told to publish a null MX
+    assert result_of(world, "nullmx").findings == []
+    assert ids(result_of(world, "nomail")) == {"mail.null_mx.missing"}
+    assert result_of(world, "spfnone").findings == []
+
+
+@pytest.mark.network
+def test_tlsa_matching_agrees_with_openssl(world: MailWorld) -> None:
+    # Given TLSA records computed with the openssl command line for the served chain
+    ca = x509.load_pem_x509_certificates(world.ca_file.read_bytes())[0]
+    chain = x509.load_pem_x509_certificates(world.good_cert.read_bytes())
+    ca_file = world.folder / "ca-only.pem"
+    ca_file.write_bytes(world.ca_file.read_bytes())
+    records = [
+        f"3 1 1 {spki_sha256(world.good_cert)}",
+        f"3 0 1 {cert_digest(world.good_cert, 'sha256')}",
+        f"3 0 2 {cert_digest(world.good_cert, 'sha512')}",
+        f"2 0 1 {cert_digest(ca_file, 'sha256')}",
+        f"3 1 1 {spki_sha256(world.self_signed_cert)}",
+        f"2 0 1 {cert_digest(world.good_cert, 'sha256')}",  # the leaf is no trust anchor
+    ]
+    for text in records:
+        # When openssl checks the record against the live server, and vigie against its chain
+        verdict = starttls_client(
+            MX_GOOD, "-dane_tlsa_domain", f"mx-good.{SIGNED}", "-dane_tlsa_rrdata", text
+        )
+        record = mail.Tlsa.parse(text)
+        assert record is not None
+        # Then they agree
+        assert mail.tlsa_matches(record, chain) == ("Verify return code: 0 (ok)" in verdict), text
+    assert chain[-1] == ca
+
+
+@pytest.mark.network
+def test_dane_through_a_resolver_that_does_not_validate(world: MailWorld) -> None:
+    # Given dig asking Knot directly: signatures come with the answers, without the AD flag
+    direct = Unbound(KNOT, world.unbound.port)
+    answer = dig(direct, f"_25._tcp.mx-dane-bad.{SIGNED}", "TLSA")
+    assert "RRSIG" in answer and " ad" not in answer.split("flags:")[1].split(";")[0]
+    # Then the signed records still count: the same DANE verdicts as through Unbound
+    for label in ("danebad", "plain", "good"):
+        assert ids(world.unvalidated[f"{label}.{SIGNED}"]) == ids(result_of(world, label)), label
+    assert "mail.dane.missing" not in ids(world.unvalidated["unsigned"])
+
+
+@pytest.mark.network
+def test_mta_sts_policy_behind_a_redirect(world: MailWorld) -> None:
+    # Given curl: the policy URL answers 301 (RFC 8461 §3.3: senders do not follow it)
+    curl = curl_policy(world, "stsredirect", POLICY_GOOD, "-o", "/dev/null", "-w", "%{http_code}")
+    assert curl.stdout == "301"
+    # Then vigie finds the policy unusable
+    found = [f for f in result_of(world, "stsredirect").findings if f.check_id.startswith("mail.m")]
+    assert [f.check_id for f in found] == ["mail.mta_sts.invalid"]
+    assert found[0].evidence["reason"] == "HTTP 301 (not 200)"
+
+
+@pytest.mark.network
+def test_mta_sts_mode_none_is_no_protection(world: MailWorld) -> None:
+    # Given curl: the policy says "mode: none" (RFC 8461 §5: the policy is being withdrawn)
+    assert "mode: none" in curl_policy(world, "stsnone", POLICY_GOOD).stdout
+    # Then MTA-STS counts as missing
+    found = [f for f in result_of(world, "stsnone").findings if f.check_id.startswith("mail.m")]
+    assert [f.check_id for f in found] == ["mail.mta_sts.missing"]
+    assert "mode none" in found[0].evidence["reason"]

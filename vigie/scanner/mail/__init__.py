@@ -1,0 +1,106 @@
+"""The mail transport family, run once per registered domain.
+
+Check IDs: ``mail.starttls.missing``, ``mail.tls.weak``, ``mail.cert.invalid``,
+``mail.mta_sts.missing``, ``mail.mta_sts.invalid``, ``mail.mta_sts.testing``,
+``mail.tlsrpt.missing``, ``mail.dane.invalid``, ``mail.dane.missing``,
+``mail.null_mx.missing``; and ``scan.timeout``, ``scan.error``,
+``scan.out_of_scope`` for probes that could not be made (a failed lookup is
+never read as a missing record).
+
+A domain receives mail when it has MX records (RFC 5321 §5.1) or the
+registry calls it a mail domain (then, without MX, the domain itself is the
+implicit MX). Its MX hosts (``mail.max_mx_hosts``, each with
+``mail.max_addresses_per_host`` addresses) are asked EHLO on
+``mail.smtp_port``; after STARTTLS the TLS family's machinery enumerates
+protocols and suites and collects the certificate chains, judged against
+the MX host name. MTA-STS (RFC 8461), TLS-RPT (RFC 8460) and DANE (RFC 7672)
+are read through the configured resolvers. DANE counts when the MX and TLSA
+answers are DNSSEC-secure: validated by the resolver (AD bit), or, from a
+resolver that does not validate, signed (RRSIGs with the records).
+A domain that neither receives nor sends mail should say so (RFC 7505).
+"""
+
+from __future__ import annotations
+
+from vigie.model import Family, FamilyResult, Finding
+from vigie.scanner.base import ProbeContext
+from vigie.scanner.dns._common import bare, lookup_failed
+from vigie.scanner.mail._judge import mail_findings
+from vigie.scanner.mail._observe import MailObservation, observe_domain
+from vigie.scanner.mail._records import (
+    Tlsa,
+    association,
+    is_null_mx,
+    mail_hosts,
+    mx_pattern_matches,
+    parse_mx,
+    parse_sts_policy,
+    select_sts_record,
+    select_tlsrpt_record,
+    sends_no_mail,
+    tlsa_matches,
+)
+from vigie.scanner.resolve import Answer
+
+PROBLEM_IDS = frozenset({"scan.timeout", "scan.error", "scan.out_of_scope"})
+
+__all__ = [
+    "MailObservation",
+    "Tlsa",
+    "association",
+    "check_mail",
+    "is_null_mx",
+    "mail_findings",
+    "mx_pattern_matches",
+    "null_mx_findings",
+    "parse_mx",
+    "parse_sts_policy",
+    "select_sts_record",
+    "select_tlsrpt_record",
+    "sends_no_mail",
+    "tlsa_matches",
+]
+
+
+def null_mx_findings(domain: str, spf_txt: list[str]) -> list[Finding]:
+    """``mail.null_mx.missing`` for a domain without MX: RFC 7505 §3-§4 asks a domain that
+    accepts no mail to publish a null MX; one whose SPF authorises no sender
+    (``v=spf1 -all``) has said it sends none. A domain with neither, and no SPF that
+    authorises senders, is open to forged mail and to mail sent its way."""
+    sends = sends_no_mail(spf_txt)
+    if sends is not None:
+        return []  # "v=spf1 -all" says it sends none; another SPF record says it sends mail
+    evidence = {
+        "reason": "no MX record, no null MX (MX 0 .) and no SPF record",
+        "publish": [f"{domain}. MX 0 .", f'{domain}. TXT "v=spf1 -all"'],
+    }
+    return [Finding(check_id="mail.null_mx.missing", domain=domain, evidence=evidence)]
+
+
+async def check_mail(ctx: ProbeContext, domain: str, mail_domain: bool) -> FamilyResult:
+    """Every mail transport check that applies to one registered domain."""
+    name = bare(domain)
+    result = FamilyResult(family=Family.MAIL)
+    mx = await ctx.resolver.lookup(name, "MX", dnssec=True)
+    if mx.failed:
+        result.add(lookup_failed(name, "mail:mx", mx))
+        result.complete = False
+        return result
+    records = parse_mx(mx.records)
+    if is_null_mx(records) or mx.outcome is Answer.NXDOMAIN:
+        return result  # "this domain accepts no mail" (RFC 7505), or no such name
+    hosts = mail_hosts(records)
+    if not hosts:
+        if not mail_domain:
+            txt = await ctx.resolver.lookup(name, "TXT")
+            if txt.failed:
+                result.add(lookup_failed(name, "mail:spf", txt))
+                result.complete = False
+            else:
+                result.extend(null_mx_findings(name, list(txt.records)))
+            return result
+        hosts = [name]  # RFC 5321 §5.1: without MX, the domain is its own (implicit) MX
+    observation = await observe_domain(ctx, name, mx, hosts)
+    result.extend(mail_findings(observation))
+    result.complete = not any(f.check_id in PROBLEM_IDS for f in result.findings)
+    return result
