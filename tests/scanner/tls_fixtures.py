@@ -23,12 +23,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dh, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from tests.servers import require_program, running, wait_for_port
 
 NOW = dt.datetime.now(dt.UTC)
 DAY = dt.timedelta(days=1)
+# Where the test intermediate would be published (never fetched: vigie reads the URL only).
+CA_ISSUERS_URL = "http://pki.vigie.test/intermediate.cer"
 
 # RFC 2409 section 6.2, the 1024-bit MODP group: a fixed prime, so the weak
 # DH case needs no slow parameter generation.
@@ -123,8 +125,13 @@ def make_leaf(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     digest: hashes.HashAlgorithm | None = None,
+    ca_issuers: str | None = None,
 ) -> Issued:
-    """A server certificate for ``hostnames``; self-signed when ``issuer`` is None."""
+    """A server certificate for ``hostnames``; self-signed when ``issuer`` is None.
+
+    ``ca_issuers``: an Authority Information Access caIssuers URL, as public CAs
+    put in every leaf (CA/B BR §7.1.2.7.7).
+    """
     subject = _name(hostnames[0])
     builder = (
         x509.CertificateBuilder()
@@ -146,6 +153,11 @@ def make_leaf(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
             critical=False,
         )
+    if ca_issuers is not None:
+        access = x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers)
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
     return Issued(builder.sign(issuer.key if issuer else key, digest or hashes.SHA256()), key)
 
 
@@ -352,7 +364,7 @@ def standard_cases(pki: Pki) -> list[TlsCase]:
         case("self-signed", 14, {("tls.cert.self_signed", "")}, chain=[make_leaf([host("self-signed")], pki.server_key, None)]),
         case("untrusted", 15, {("tls.cert.untrusted", "")}, chain=[make_leaf([host("untrusted")], pki.server_key, pki.other_intermediate), pki.other_intermediate]),
         case("mismatch", 16, {("tls.cert.hostname_mismatch", "")}, chain=pki.chain("elsewhere.example")),
-        case("incomplete", 17, {("tls.cert.incomplete_chain", "")}, chain=[pki.leaf(host("incomplete"))]),
+        case("incomplete", 17, {("tls.cert.incomplete_chain", "")}, chain=[pki.leaf(host("incomplete"), ca_issuers=CA_ISSUERS_URL)]),
         case("weak-key", 18, {("tls.cert.weak_key", "")}, chain=[leaf_1024, pki.intermediate]),
         case("sha1", 19, {("tls.cert.weak_signature", "")}, chain=[sha1_leaf, pki.intermediate]),
         case("md5", 30, {("tls.cert.weak_signature", "")}, chain=[md5_leaf, pki.intermediate]),
