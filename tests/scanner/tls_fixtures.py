@@ -52,6 +52,20 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
+# What a CA's key may do: sign certificates and CRLs (RFC 5280 §4.2.1.3).
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
@@ -93,20 +107,7 @@ def make_ca(
         .not_valid_before(NOW - 30 * DAY)
         .not_valid_after(NOW + 3650 * DAY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(CA_KEY_USAGE, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer is not None:
@@ -444,4 +445,51 @@ def silent_listener(ip: str, port: int) -> Iterator[None]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((ip, port))
         sock.listen(64)
+        yield
+
+
+def make_cert(
+    common_name: str,
+    key: CertificateIssuerPrivateKeyTypes,
+    issuer: Issued,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]],
+) -> Issued:
+    """A certificate with exactly ``extensions`` (value, critical), signed by ``issuer``.
+
+    For the cases a client must refuse, which ``make_leaf`` and ``make_ca`` never
+    produce: a clientAuth-only leaf, a leaf marked CA, a name-constrained or
+    e-mail-only intermediate.
+    """
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(issuer.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - 10 * DAY)
+        .not_valid_after(NOW + 365 * DAY)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)  # type: ignore[arg-type]
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    )
+    for value, critical in extensions:
+        builder = builder.add_extension(value, critical=critical)
+    return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
+
+
+@contextmanager
+def openssl_server(folder: Path, ip: str, chain: Sequence[Issued], *options: str) -> Iterator[None]:
+    """``openssl s_server`` on ``ip:443`` sending ``chain`` (leaf first), with ``options``."""
+    openssl = require_program("openssl")
+    name = ip.replace(".", "-")
+    leaf, key, rest = folder / f"{name}.pem", folder / f"{name}.key", folder / f"{name}.chain"
+    leaf.write_bytes(chain[0].pem)
+    key.write_bytes(chain[0].key_pem)
+    rest.write_bytes(b"".join(item.pem for item in chain[1:]))
+    argv = [openssl, "s_server", "-accept", f"{ip}:443", "-cert", str(leaf), "-key", str(key), "-www", "-quiet"]  # fmt: skip
+    if len(chain) > 1:
+        argv += ["-cert_chain", str(rest)]
+    with running([*argv, *options], listen=(ip, 443), log=folder / f"{name}.log"):
         yield

@@ -476,7 +476,7 @@ def _verdict_problems(
     names = policy.names
     if names and not any(covers_hostname(leaf, name) for name in names):
         mismatch: dict[str, Any] = {"hostname": policy.hostname}
-        if names != (policy.hostname,):
+        if policy.reference_names is not None:
             mismatch["accepted_names"] = list(names)
         problems.append(("tls.cert.hostname_mismatch", mismatch))
     key = weak_key(leaf)
