@@ -191,6 +191,7 @@ def build_world(folder: Path) -> World:
         email_only,
         [_leaf(), _san("client.vigie.test"), _server_auth(ExtendedKeyUsageOID.CLIENT_AUTH)],
     )
+    sub = make_ca("standards sub-intermediate", rsa_key(), issuer=intermediate)
     ca_leaf = make_cert(
         "ca-leaf.vigie.test", key, intermediate, [_ca(), _san("ca-leaf.vigie.test")]
     )
@@ -215,6 +216,9 @@ def build_world(folder: Path) -> World:
             make_leaf(["aia.vigie.test"], key, intermediate, ca_issuers=CA_ISSUERS_URL)
         ],
         "incomplete-bare": [make_leaf(["bare.vigie.test"], key, intermediate)],
+        # leaf + its issuer, whose own issuer (the intermediate) is left out: a gap
+        # that no caIssuers URL announces
+        "gap": [make_leaf(["gap.vigie.test"], key, sub), sub],
     }
     return World(folder, root, intermediate, key, chains)
 
@@ -399,6 +403,7 @@ def farm(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Far
             "with-intermediate",
             "incomplete-aia",
             "incomplete-bare",
+            "gap",
         ],
         start=10,
     ):
@@ -519,13 +524,15 @@ def test_ca_leaf_on_openssl_s_server_is_untrusted(world: World, tmp_path: Path) 
     ("n", "domain", "verdict"),
     [
         (14, "aia.vigie.test", "tls.cert.incomplete_chain"),
-        (15, "bare.vigie.test", "tls.cert.untrusted"),
+        (15, "bare.vigie.test", "tls.cert.incomplete_chain"),
+        (16, "gap.vigie.test", "tls.cert.untrusted"),
     ],
 )
 def test_verdict_does_not_depend_on_the_other_hosts_of_the_sweep(
     farm: Farm, n: int, domain: str, verdict: str
 ) -> None:
-    # Given a server that omits its intermediate (with and without an AIA caIssuers URL)
+    # Given a server that omits its intermediate (a lone leaf with and without an AIA
+    # caIssuers URL; a leaf and sub-intermediate without the intermediate above them)
     target = (HostTarget(domain, ip(n)), [OpenPort(443)])
     other = (HostTarget("full.vigie.test", ip(13)), [OpenPort(443)])
     # When it is scanned alone, and in one sweep with a host that sends that intermediate

@@ -28,12 +28,23 @@ server sends the certificates up to, and optionally including, the root):
 2. else, through the sent ones plus the intermediates of the extra CA file
    (configuration, never what other hosts sent): ``incomplete_chain``, with
    the missing intermediates named;
-3. else, when the top of what was sent is not self-issued, its issuer is no
-   anchor, and it names where its issuer is published (Authority Information
-   Access caIssuers, RFC 5280 §4.2.2.1; required in subscriber certificates
-   by CA/B BR §7.1.2.7.7): ``incomplete_chain`` with that URL as evidence.
-   vigie does not fetch it (no traffic outside the scope);
-4. else ``untrusted`` (or ``self_signed``).
+3. else, when the top of what was sent (following issuers from the leaf) is
+   not self-issued and its issuer is no anchor, the chain stops short of any
+   root. It is ``incomplete_chain`` when the server sent nothing above its
+   leaf (the certificate list must carry the issuers, RFC 8446 §4.4.2, and a
+   lone leaf under an unknown issuer is the classic forgotten intermediate),
+   or when that top certificate names where its issuer is published
+   (Authority Information Access caIssuers, RFC 5280 §4.2.2.1, required in
+   subscriber certificates by CA/B BR §7.1.2.7.7; vigie reports the URL and
+   never fetches it: no traffic outside the scope);
+4. else ``untrusted`` (intermediates sent that lead to an unknown CA, a root
+   nobody trusts) or ``self_signed``.
+
+A lone leaf signed directly by a private root is thus ``incomplete_chain``
+(the server did not send the certificate its clients need), not
+``untrusted``: without the issuer, no rule can tell a private root from a
+forgotten intermediate, and this choice is the one that needs nothing but
+the chain.
 """
 
 from __future__ import annotations
@@ -327,7 +338,8 @@ def evaluate_chain(
         if path is None:
             top = top_sent(chain)
             urls = ca_issuers(top)
-            if urls and not is_self_issued(top) and not anchors.roots.named(top.issuer):
+            cut = not is_self_issued(top) and not anchors.roots.named(top.issuer)
+            if cut and (urls or top is leaf):
                 return ChainVerdict(chain, Trust.INCOMPLETE, ca_issuers=urls)
             return ChainVerdict(chain, Trust.UNTRUSTED)
         missing = tuple(cert for cert in path.intermediates if cert not in as_sent)
@@ -471,7 +483,8 @@ def _verdict_problems(
         else:
             top = top_sent(verdict.sent)
             incomplete["missing_issuer"] = short(top.issuer.rfc4514_string())
-            incomplete["ca_issuers"] = list(verdict.ca_issuers)
+            if verdict.ca_issuers:
+                incomplete["ca_issuers"] = list(verdict.ca_issuers)
         problems.append(("tls.cert.incomplete_chain", incomplete))
     names = policy.names
     if names and not any(covers_hostname(leaf, name) for name in names):
