@@ -567,6 +567,24 @@ def _probing_result(
     return None
 
 
+async def client_limit_of(run: Runner, info: ServerConnectivityInfo) -> str:
+    """Why the client could not complete any handshake, when the server did answer ("" if not).
+
+    One handshake per suite group, offering all its suites (as the first step of
+    the elimination); only asked after sslyze found no usable protocol.
+    """
+
+    async def first_offer(group: SuiteGroup) -> str:
+        try:
+            offer = await run(functools.partial(offer_suites, info, group, group.suites))
+        except PROBE_FAILURES:
+            return ""
+        return offer.client_failure
+
+    reasons = await asyncio.gather(*(first_offer(group) for group in suite_groups()))
+    return next((why for why in reasons if why), "")
+
+
 async def enumerate_per_suite(
     run: Runner,
     location: ServerNetworkLocation,
@@ -577,7 +595,17 @@ async def enumerate_per_suite(
     collected = _Collected(endpoint)
     try:
         probing = await run(functools.partial(check_connectivity_to_server, location, network))
-    except (ServerTlsConfigurationNotSupported, ServerRejectedOpportunisticTlsNegotiation):
+    except ServerTlsConfigurationNotSupported:
+        # sslyze's verdict when no protocol worked; a client limit is no refusal.
+        why = await client_limit_of(
+            run, ServerConnectivityInfo(location, network, _ENUMERATION_PROBING)
+        )
+        if why:
+            collected.problems.append(ProbeProblem("tls.handshake", False, why))
+        else:
+            collected.speaks_tls = False
+        return collected, None
+    except ServerRejectedOpportunisticTlsNegotiation:
         collected.speaks_tls = False
         return collected, None
     except PROBE_FAILURES as error:
