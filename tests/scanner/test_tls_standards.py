@@ -284,6 +284,42 @@ def test_chain_inside_name_constraints_is_trusted(world: World) -> None:
     assert verdict.trust is Trust.TRUSTED and not verdict.refusal
 
 
+def openssl_verify_error(world: World, chain: list[Issued]) -> int:
+    """OpenSSL's verify error code for ``chain`` (0 when it validates)."""
+    openssl = require_program("openssl")
+    leaf, rest = world.folder / "code-leaf.pem", world.folder / "code-untrusted.pem"
+    leaf.write_bytes(chain[0].pem)
+    rest.write_bytes(b"".join(c.pem for c in chain[1:]))
+    argv = [openssl, "verify", "-CAfile", str(world.ca_file)]
+    if len(chain) > 1:
+        argv += ["-untrusted", str(rest)]
+    done = subprocess.run([*argv, str(leaf)], capture_output=True, text=True)
+    out = done.stdout + done.stderr
+    codes = [int(part.split()[0]) for part in out.split("error ")[1:] if part[:1].isdigit()]
+    return codes[0] if codes else 0
+
+
+def test_chain_defects_follow_openssl_verify_codes(world: World) -> None:
+    # Given chains that stop short of the trusted root, and one that ends on a root nobody
+    # trusts; OpenSSL names the defect: 20 = the issuer of the last certificate is nowhere
+    # (the server left it out), 19 = a self-signed root in the chain is not trusted,
+    # 18 = the leaf is self-signed
+    other_root = make_ca("standards unknown root", rsa_key())
+    cases = [
+        ([*world.chains["incomplete-bare"]], 20, Trust.INCOMPLETE),
+        ([*world.chains["incomplete-aia"]], 20, Trust.INCOMPLETE),
+        ([make_leaf(["r.vigie.test"], world.key, other_root), other_root], 19, Trust.UNTRUSTED),
+        ([make_leaf(["s.vigie.test"], world.key, None)], 18, Trust.SELF_SIGNED),
+        ([*world.chains["with-intermediate"]], 0, Trust.TRUSTED),
+    ]
+    anchors = TrustAnchors.from_stores({"test": [world.root.cert]})
+    for chain, code, trust in cases:
+        # Then vigie's verdict is the one OpenSSL's code names
+        assert openssl_verify_error(world, chain) == code
+        verdict = evaluate_chain([c.cert for c in chain], anchors, CertificateIndex(), NOW)
+        assert verdict.trust is trust, chain[0].cert.subject
+
+
 def test_trust_anchors_are_one_store() -> None:
     # Given the default configuration (no extra CA file)
     material = load_trust(None)
