@@ -636,3 +636,44 @@ def test_validity_window_of_the_verdict(world: World) -> None:
     anchors = TrustAnchors.from_stores({"test": [world.root.cert]})
     verdict = evaluate_chain([leaf.cert, world.intermediate.cert], anchors, CertificateIndex(), NOW)
     assert verdict.trust is Trust.TRUSTED
+
+
+# --- roots whose private keys are public ----------------------------------------------------
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "tls"
+
+
+def test_chain_under_a_published_key_root_is_untrusted(world: World) -> None:
+    # Given the Superfish root and its private key (published in 2015; the key file is the
+    # public one), and a lone leaf it signed
+    from vigie.scanner.tls._certificates import compromised_roots
+
+    [superfish] = [c for c in compromised_roots() if "Superfish" in c.subject.rfc4514_string()]
+    key = serialization.load_pem_private_key((DATA / "superfish.key").read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    leaf = make_leaf(["fish.vigie.test"], world.key, Issued(superfish, key))
+    leaf.cert.verify_directly_issued_by(superfish)  # oracle: cryptography says who signed it
+    # When vigie judges it, even with that root among the anchors
+    pinned = TrustAnchors.from_stores({"test": [world.root.cert, superfish]})
+    for anchors in (TrustAnchors.from_stores({"test": [world.root.cert]}), pinned):
+        verdict = evaluate_chain([leaf.cert], anchors, CertificateIndex(), NOW)
+        # Then it is untrusted, and the evidence names the root
+        assert verdict.trust is Trust.UNTRUSTED and "Superfish" in verdict.refusal
+    # And a look-alike root with the same name but its own key is judged like any other
+    own_key = rsa_key()
+    lookalike = (
+        x509.CertificateBuilder()
+        .subject_name(superfish.subject)
+        .issuer_name(superfish.subject)
+        .public_key(own_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(own_key, hashes.SHA256())
+    )
+    other = make_leaf(["fish.vigie.test"], world.key, Issued(lookalike, own_key))
+    assert other.cert.issuer == leaf.cert.issuer
+    plain = TrustAnchors.from_stores({"test": [world.root.cert]})
+    verdict = evaluate_chain([other.cert], plain, CertificateIndex(), NOW)
+    assert verdict.trust is Trust.INCOMPLETE and not verdict.refusal

@@ -40,6 +40,12 @@ server sends the certificates up to, and optionally including, the root):
 4. else ``untrusted`` (intermediates sent that lead to an unknown CA, a root
    nobody trusts) or ``self_signed``.
 
+Before all of these: a chain that holds, or is issued by, a root whose private
+key was published (``vigie/data/tls/compromised_roots.pem``: Superfish,
+eDellRoot, DSDTestProvider, webpack-dev-server's CA, blocked by browsers
+through Mozilla OneCRL and Chrome CRLSet) is ``untrusted``, whatever the
+stores say: anyone can issue under it.
+
 A lone leaf signed directly by a private root is thus ``incomplete_chain``
 (the server did not send the certificate its clients need), not
 ``untrusted``: without the issuer, no rule can tell a private root from a
@@ -55,11 +61,12 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from importlib import resources
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.x509 import verification
 from cryptography.x509.oid import AuthorityInformationAccessOID
@@ -262,6 +269,41 @@ def ca_issuers(cert: x509.Certificate) -> tuple[str, ...]:
     )
 
 
+def _spki(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@functools.cache
+def compromised_roots() -> tuple[x509.Certificate, ...]:
+    """Roots whose private keys are public (bundled data; see the module docstring)."""
+    pem = resources.files("vigie").joinpath("data/tls/compromised_roots.pem").read_bytes()
+    with warnings.catch_warnings():  # DSDTestProvider's serial number is negative
+        warnings.simplefilter("ignore")
+        return tuple(x509.load_pem_x509_certificates(pem))
+
+
+@functools.cache
+def _compromised_keys() -> dict[bytes, x509.Certificate]:
+    return {_spki(root): root for root in compromised_roots()}
+
+
+def compromised_issuer(chain: Sequence[x509.Certificate]) -> str:
+    """The name of a published-key root that is in ``chain`` or issued its top; "" if none."""
+    roots = compromised_roots()
+    keys = _compromised_keys()
+    for cert in chain:
+        root = keys.get(_spki(cert))
+        if root is not None:
+            return short(root.subject.rfc4514_string())
+    top = top_sent(chain)
+    for root in roots:
+        if issued_by(top, root):
+            return short(root.subject.rfc4514_string())
+    return ""
+
+
 def top_sent(chain: Sequence[x509.Certificate]) -> x509.Certificate:
     """The last certificate reached from the leaf by following issuers among those sent."""
     current, seen = chain[0], {fingerprint(chain[0])}
@@ -324,6 +366,10 @@ def evaluate_chain(
     """
     chain = tuple(sent)
     leaf = chain[0]
+    compromised = compromised_issuer(chain)
+    if compromised:
+        why = f"issued under {compromised}, a root whose private key is public"
+        return ChainVerdict(chain, Trust.UNTRUSTED, refusal=why)
     if leaf in anchors.roots:
         stores = tuple(anchors.stores_of.get(fingerprint(leaf), ()))
         return ChainVerdict(chain, Trust.TRUSTED, (leaf,), stores)
