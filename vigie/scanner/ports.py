@@ -470,7 +470,11 @@ async def _identify_tls(
     try:
         answer = await _over_tls(ctx, ip, port)
     except NotTls:
-        if await answers_in_tls(ctx, ip, port):
+        try:
+            speaks_tls = await answers_in_tls(ctx, ip, port)
+        except ProbeTimeout:  # silent this time: the plain-text probes that follow decide
+            speaks_tls = False
+        if speaks_tls:
             return OpenPort(port, fallback.service or "ssl", "", tls=True)
         return None
     found = describe(answer, hint, port, fallback.service, True)
