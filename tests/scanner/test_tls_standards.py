@@ -589,7 +589,8 @@ def test_verdict_does_not_depend_on_the_other_hosts_of_the_sweep(
 @pytest.mark.network
 def test_starttls_certificate_is_matched_against_the_mx_host(world: World, tmp_path: Path) -> None:
     # Given vigie.test whose MX is mx.vigie.test at 127.0.25.40, where SMTP offers STARTTLS
-    # with a certificate for mx.vigie.test only, and 127.0.25.41 offering one for a stranger
+    # (and IMAPS listens) with a certificate for mx.vigie.test only, and 127.0.25.41
+    # offering one for a stranger
     mail, stranger, dns = ip(40), ip(41), ip(53)
     zone = (
         "$ORIGIN vigie.test.\n$TTL 300\n"
@@ -597,6 +598,7 @@ def test_starttls_certificate_is_matched_against_the_mx_host(world: World, tmp_p
         f"@ NS ns\nns A {dns}\n@ MX 10 mx\nmx A {mail}\n"
     )
     port = free_port([dns])
+    (tmp_path / "imaps").mkdir()
     mx_chain = [make_leaf(["mx.vigie.test"], world.key, world.intermediate), world.intermediate]
     other_chain = [
         make_leaf(["mail.other.test"], world.key, world.intermediate),
@@ -606,12 +608,14 @@ def test_starttls_certificate_is_matched_against_the_mx_host(world: World, tmp_p
         start_zone_server(tmp_path, dns, port, {"vigie.test": zone}) as knot,
         smtp_server(mail, 25, mx_chain, tmp_path),
         smtp_server(stranger, 25, other_chain, tmp_path),
+        # IMAPS (implicit TLS, RFC 8314) with the same certificate: nginx's TLS is TLS
+        NginxFarm(tmp_path / "imaps", [TlsSite(mail, port=993, chain=mx_chain)]).run(),
     ):
         cfg = settings(world.ca_file, resolver=knot.resolver)
         at_mx, elsewhere = scan(
             cfg,
             [
-                (HostTarget("vigie.test", mail), [OpenPort(25)]),
+                (HostTarget("vigie.test", mail), [OpenPort(25), OpenPort(993)]),
                 (HostTarget("vigie.test", stranger), [OpenPort(25)]),
             ],
         )

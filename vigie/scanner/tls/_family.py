@@ -5,8 +5,9 @@ not answer, or a handshake the client could not complete; the family is then
 incomplete) and ``scan.out_of_scope``; the ``tls.*`` IDs come from
 ``_suites``, ``_certificates``, ``_vulns`` and ``_ports``.
 
-Certificates are judged against the scanned domain; on STARTTLS endpoints
-also against the domain's MX hosts at this address (``_mail``).
+Certificates are judged against the scanned domain; on mail endpoints
+(STARTTLS, SMTPS, IMAPS, POP3S) also against the domain's MX hosts at this
+address (``_mail``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from vigie.scanner.tls._certificates import (
     certificate_findings,
     evaluate_chain,
 )
-from vigie.scanner.tls._mail import lookup_exchangers
+from vigie.scanner.tls._mail import lookup_exchangers, serves_mail
 from vigie.scanner.tls._model import Endpoint, EndpointObservation, ProbeProblem
 from vigie.scanner.tls._names import covers_hostname
 from vigie.scanner.tls._ports import endpoints_to_scan, tls_missing_findings, web_ports
@@ -84,13 +85,13 @@ def _verdicts(
 async def _mail_policy(
     ctx: ProbeContext, sweep: TlsSweep, target: HostTarget, collected: _Collected
 ) -> CertificatePolicy | None:
-    """The names a STARTTLS endpoint's certificate may present (``_mail``); None: the domain.
+    """The names a mail endpoint's certificate may present (``_mail``); None: the domain.
 
     The MX lookup is made only when a certificate does not cover the domain
     itself; a failed lookup is a problem of the endpoint (nothing is concluded).
     """
     policy = CertificatePolicy(target.domain, utcnow(), ctx.settings.tls.expiry_warning_days)
-    if collected.endpoint.starttls is None:
+    if not serves_mail(collected.endpoint):
         return None
     if all(covers_hostname(chain[0], target.domain) for chain in collected.chains):
         return None

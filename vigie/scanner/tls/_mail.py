@@ -1,4 +1,4 @@
-"""The names a mail server's certificate may present on a STARTTLS endpoint.
+"""The names a mail server's certificate may present on a mail endpoint (STARTTLS or implicit TLS).
 
 A mail server on the address of a scanned domain serves mail under the name
 of a mail exchanger, not under the web name: MTA-STS (RFC 8461 §4.2) and
@@ -18,8 +18,16 @@ import ipaddress
 from dataclasses import dataclass
 
 from vigie.scanner.resolve import Answer, Resolver
+from vigie.scanner.tls._model import Endpoint
 
 MAX_EXCHANGERS = 10  # an MX set longer than this is cut: the first ones by preference
+# Implicit-TLS mail ports: submission over TLS (RFC 8314 §3.3), IMAPS, POP3S.
+MAIL_TLS_PORTS = frozenset({465, 993, 995})
+
+
+def serves_mail(endpoint: Endpoint) -> bool:
+    """A mail endpoint: STARTTLS (RFC 3207, RFC 2595) or implicit TLS (RFC 8314)."""
+    return endpoint.starttls is not None or endpoint.port in MAIL_TLS_PORTS
 
 
 @dataclass(frozen=True)
