@@ -681,3 +681,33 @@ def test_chain_under_a_published_key_root_is_untrusted(world: World) -> None:
     plain = TrustAnchors.from_stores({"test": [world.root.cert]})
     verdict = evaluate_chain([other.cert], plain, CertificateIndex(), NOW)
     assert verdict.trust is Trust.INCOMPLETE and not verdict.refusal
+
+
+def test_v3_root_without_basic_constraints_is_refused_as_by_openssl(
+    world: World, tmp_path: Path
+) -> None:
+    # Given a private root made without basicConstraints (version 3), trusted by
+    # configuration, and a leaf it issued
+    key = rsa_key()
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "bare private root")])
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=900))
+        .sign(key, hashes.SHA256())
+    )
+    leaf = make_leaf(["bare-root.vigie.test"], world.key, Issued(root, key))
+    # Then OpenSSL refuses it for a TLS server (its issuer is no CA), and so does vigie
+    (tmp_path / "root.pem").write_bytes(Issued(root, key).pem)
+    (tmp_path / "leaf.pem").write_bytes(leaf.pem)
+    openssl = require_program("openssl")
+    argv = [openssl, "verify", "-purpose", "sslserver", "-CAfile", str(tmp_path / "root.pem")]
+    done = subprocess.run([*argv, str(tmp_path / "leaf.pem")], capture_output=True, text=True)
+    assert done.returncode != 0 and "invalid CA certificate" in done.stdout + done.stderr
+    anchors = TrustAnchors.from_stores({"test": [root]})
+    verdict = evaluate_chain([leaf.cert], anchors, CertificateIndex(), NOW)
+    assert verdict.trust is Trust.UNTRUSTED and "basicConstraints" in verdict.refusal

@@ -335,14 +335,19 @@ def client_refusal(
     """Why a client would refuse ``path`` (leaf .. anchor) built from ``offered``; "" if not.
 
     cryptography's verifier answers (``_verify``, RFC 5280 §6), except where it
-    cannot: a path with an MD5/SHA-1 signature or a leaf without
-    subjectAltName gets the leaf's own EKU and basic constraints checked.
+    cannot: a path with an MD5/SHA-1 signature, a leaf without subjectAltName,
+    or a version 1 anchor (no extensions at all: cryptography requires
+    basicConstraints on every CA, OpenSSL takes a self-signed v1 certificate as
+    one) gets the leaf's own EKU and basic constraints checked. A version 3
+    root without basicConstraints stays refused, as OpenSSL refuses it for
+    the sslserver purpose.
     """
     leaf = path[0]
     if len(path) == 1:  # the leaf is an anchor itself: pinned by configuration
         return ""
     weak = any(weak_signature_hash(cert) is not None for cert in path[:-1])
-    if weak or not (dns_names(leaf) or ip_names(leaf)):
+    v1_anchor = path[-1].version is x509.Version.v1  # no extensions at all
+    if weak or v1_anchor or not (dns_names(leaf) or ip_names(leaf)):
         return leaf_profile_problem(leaf) or ""
     refusal = verifier_refusal(leaf, offered, anchors.store, now)
     if refusal is None:
