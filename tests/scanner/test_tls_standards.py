@@ -642,6 +642,24 @@ def test_validity_window_of_the_verdict(world: World) -> None:
     assert verdict.trust is Trust.TRUSTED
 
 
+def self_signed_root(
+    name: x509.Name, key: rsa.RSAPrivateKey, extensions: list[tuple[x509.ExtensionType, bool]]
+) -> x509.Certificate:
+    """A self-signed certificate named ``name`` with exactly ``extensions``."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=900))
+    )
+    for value, critical in extensions:
+        builder = builder.add_extension(value, critical=critical)
+    return builder.sign(key, hashes.SHA256())
+
+
 # --- roots whose private keys are public ----------------------------------------------------
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tls"
@@ -665,17 +683,7 @@ def test_chain_under_a_published_key_root_is_untrusted(world: World) -> None:
         assert verdict.trust is Trust.UNTRUSTED and "Superfish" in verdict.refusal
     # And a look-alike root with the same name but its own key is judged like any other
     own_key = rsa_key()
-    lookalike = (
-        x509.CertificateBuilder()
-        .subject_name(superfish.subject)
-        .issuer_name(superfish.subject)
-        .public_key(own_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(own_key, hashes.SHA256())
-    )
+    lookalike = self_signed_root(superfish.subject, own_key, [_ca()])
     other = make_leaf(["fish.vigie.test"], world.key, Issued(lookalike, own_key))
     assert other.cert.issuer == leaf.cert.issuer
     plain = TrustAnchors.from_stores({"test": [world.root.cert]})
@@ -690,16 +698,7 @@ def test_v3_root_without_basic_constraints_is_refused_as_by_openssl(
     # configuration, and a leaf it issued
     key = rsa_key()
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "bare private root")])
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=900))
-        .sign(key, hashes.SHA256())
-    )
+    root = self_signed_root(name, key, [])
     leaf = make_leaf(["bare-root.vigie.test"], world.key, Issued(root, key))
     # Then OpenSSL refuses it for a TLS server (its issuer is no CA), and so does vigie
     (tmp_path / "root.pem").write_bytes(Issued(root, key).pem)
