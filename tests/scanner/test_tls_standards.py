@@ -710,3 +710,27 @@ def test_v3_root_without_basic_constraints_is_refused_as_by_openssl(
     anchors = TrustAnchors.from_stores({"test": [root]})
     verdict = evaluate_chain([leaf.cert], anchors, CertificateIndex(), NOW)
     assert verdict.trust is Trust.UNTRUSTED and "basicConstraints" in verdict.refusal
+
+
+@pytest.mark.network
+def test_sni_is_the_idna_2008_name(world: World, tmp_path: Path) -> None:
+    # Given openssl s_server answering SNI xn--fa-hia.vigie.test (faß, IDNA 2008) with a
+    # certificate for that name, and any other SNI (fass.vigie.test, the IDNA 2003 reading)
+    # with a certificate for fass.vigie.test
+    ace = idna.encode("faß.vigie.test", uts46=True).decode()
+    sharp = make_leaf([ace], world.key, world.intermediate)
+    double_s = make_leaf(["fass.vigie.test"], world.key, world.intermediate)
+    (tmp_path / "sharp.pem").write_bytes(sharp.pem + world.intermediate.pem)
+    (tmp_path / "sharp.key").write_bytes(sharp.key_pem)
+    extra = ["-servername", ace, "-cert2", str(tmp_path / "sharp.pem")]
+    extra += ["-key2", str(tmp_path / "sharp.key"), "-no_tls1_3", "-cipher", "ECDHE+AESGCM"]
+    with openssl_server(tmp_path, ip(21), [double_s, world.intermediate], *extra):
+        cfg = settings(world.ca_file, connections_per_server=1)
+        [result] = scan(cfg, [(HostTarget("faß.vigie.test", ip(21)), [OpenPort(443)])])
+    # Then vigie asked for the IDNA 2008 name and got the certificate that covers it (s_server
+    # sends no intermediate with -cert2: the only defect left is that one)
+    assert {f for f in found(result) if f[0].startswith("tls.cert")} == {
+        ("tls.cert.incomplete_chain", "")
+    }
+    [incomplete] = [f for f in result.findings if f.check_id == "tls.cert.incomplete_chain"]
+    assert incomplete.evidence["certificates"][0]["sans"] == [ace]
