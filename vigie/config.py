@@ -118,6 +118,9 @@ class ScanSettings(_Section):
 
 class TlsSettings(_Section):
     extra_ca_file: Path | None = None
+    # The one root store chains are judged against: "mozilla" (certifi's copy of the
+    # Mozilla root program) or "system" (the operating system's bundle).
+    trust_store: Literal["mozilla", "system"] = "mozilla"
     expiry_warning_days: int = Field(default=30, ge=0)
     connections_per_server: int = Field(default=5, ge=1, le=64)
     # Threads running TLS handshakes for the whole sweep (one connection each).

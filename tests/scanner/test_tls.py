@@ -47,6 +47,7 @@ from sslyze.server_connectivity import ServerConnectivityInfo, check_connectivit
 
 import vigie.scanner.tls as tls
 from tests.scanner.tls_fixtures import (
+    CA_ISSUERS_URL,
     DAY,
     NOW,
     NginxFarm,
@@ -354,8 +355,9 @@ def test_self_signed_untrusted_and_incomplete_chains(pki: Pki) -> None:
         evaluate_chain([self_signed], trusted_self, CertificateIndex(), NOW).trust is Trust.TRUSTED
     )
     alone = pki.leaf("i.test").cert
-    # Nothing known about its issuer: an unknown CA and a missing intermediate look alike.
-    assert evaluate_chain([alone], anchors, CertificateIndex(), NOW).trust is Trust.UNTRUSTED
+    # A lone leaf whose issuer nobody holds: the server left out what its clients need.
+    verdict = evaluate_chain([alone], anchors, CertificateIndex(), NOW)
+    assert (verdict.trust, verdict.missing, verdict.ca_issuers) == (Trust.INCOMPLETE, (), ())
     verdict = evaluate_chain([alone], anchors, CertificateIndex([pki.intermediate.cert]), NOW)
     assert (verdict.trust, verdict.missing) == (Trust.INCOMPLETE, (pki.intermediate.cert,))
     foreign = make_leaf(["u.test"], pki.server_key, pki.other_intermediate).cert
@@ -602,9 +604,8 @@ def test_evidence_names_the_certificate_and_the_suites(farm: Farm) -> None:
     ]
     assert legacy["tls.protocol.no_tls1_3"].evidence["highest_protocol"] == "TLSv1.2"
     [incomplete] = farm.result("incomplete").findings
-    assert incomplete.evidence["missing_intermediates"] == [
-        "CN=vigie test intermediate,O=vigie tests"
-    ]
+    assert incomplete.evidence["missing_issuer"] == "CN=vigie test intermediate,O=vigie tests"
+    assert incomplete.evidence["ca_issuers"] == [CA_ISSUERS_URL]
 
 
 @pytest.mark.network
@@ -698,13 +699,18 @@ def test_after_one_complete_handshake_of_a_kind_the_others_stop_at_the_certifica
 
 @pytest.mark.network
 def test_missing_intermediate_listed_in_the_ca_file_is_an_incomplete_chain(farm: Farm) -> None:
+    # Given the server that omits its intermediate, scanned alone
     case = farm.cases["incomplete"]
     target = (HostTarget(case.domain, case.ip), case.open_ports)
+    # When the extra CA file lists the intermediate, Then it is named as missing
     [with_file] = scan(settings(farm.pki.extra_ca_file(with_intermediate=True)), [target])
     assert found(with_file) == {("tls.cert.incomplete_chain", "")}
-    # Scanned alone with only the root known, nothing tells a missing intermediate from an unknown CA.
+    [finding] = with_file.findings
+    assert finding.evidence["missing_intermediates"] == ["CN=vigie test intermediate,O=vigie tests"]
+    # When only the root is known, the leaf's caIssuers URL still says an intermediate is
+    # missing: the same verdict alone as in the sweep
     [alone] = scan(settings(farm.pki.extra_ca_file()), [target])
-    assert found(alone) == {("tls.cert.untrusted", "")}
+    assert found(alone) == {("tls.cert.incomplete_chain", "")} == farm.cases["incomplete"].expected
 
 
 @pytest.mark.network

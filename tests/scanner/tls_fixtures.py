@@ -23,12 +23,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dh, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from tests.servers import require_program, running, wait_for_port
 
 NOW = dt.datetime.now(dt.UTC)
 DAY = dt.timedelta(days=1)
+# Where the test intermediate would be published (never fetched: vigie reads the URL only).
+CA_ISSUERS_URL = "http://pki.vigie.test/intermediate.cer"
 
 # RFC 2409 section 6.2, the 1024-bit MODP group: a fixed prime, so the weak
 # DH case needs no slow parameter generation.
@@ -48,6 +50,20 @@ def _name(common_name: str) -> x509.Name:
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
+
+
+# What a CA's key may do: sign certificates and CRLs (RFC 5280 §4.2.1.3).
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
 def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
@@ -91,20 +107,7 @@ def make_ca(
         .not_valid_before(NOW - 30 * DAY)
         .not_valid_after(NOW + 3650 * DAY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(CA_KEY_USAGE, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer is not None:
@@ -123,8 +126,13 @@ def make_leaf(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     digest: hashes.HashAlgorithm | None = None,
+    ca_issuers: str | None = None,
 ) -> Issued:
-    """A server certificate for ``hostnames``; self-signed when ``issuer`` is None."""
+    """A server certificate for ``hostnames``; self-signed when ``issuer`` is None.
+
+    ``ca_issuers``: an Authority Information Access caIssuers URL, as public CAs
+    put in every leaf (CA/B BR §7.1.2.7.7).
+    """
     subject = _name(hostnames[0])
     builder = (
         x509.CertificateBuilder()
@@ -146,6 +154,11 @@ def make_leaf(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
             critical=False,
         )
+    if ca_issuers is not None:
+        access = x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers)
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
     return Issued(builder.sign(issuer.key if issuer else key, digest or hashes.SHA256()), key)
 
 
@@ -352,7 +365,7 @@ def standard_cases(pki: Pki) -> list[TlsCase]:
         case("self-signed", 14, {("tls.cert.self_signed", "")}, chain=[make_leaf([host("self-signed")], pki.server_key, None)]),
         case("untrusted", 15, {("tls.cert.untrusted", "")}, chain=[make_leaf([host("untrusted")], pki.server_key, pki.other_intermediate), pki.other_intermediate]),
         case("mismatch", 16, {("tls.cert.hostname_mismatch", "")}, chain=pki.chain("elsewhere.example")),
-        case("incomplete", 17, {("tls.cert.incomplete_chain", "")}, chain=[pki.leaf(host("incomplete"))]),
+        case("incomplete", 17, {("tls.cert.incomplete_chain", "")}, chain=[pki.leaf(host("incomplete"), ca_issuers=CA_ISSUERS_URL)]),
         case("weak-key", 18, {("tls.cert.weak_key", "")}, chain=[leaf_1024, pki.intermediate]),
         case("sha1", 19, {("tls.cert.weak_signature", "")}, chain=[sha1_leaf, pki.intermediate]),
         case("md5", 30, {("tls.cert.weak_signature", "")}, chain=[md5_leaf, pki.intermediate]),
@@ -432,4 +445,51 @@ def silent_listener(ip: str, port: int) -> Iterator[None]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((ip, port))
         sock.listen(64)
+        yield
+
+
+def make_cert(
+    common_name: str,
+    key: CertificateIssuerPrivateKeyTypes,
+    issuer: Issued,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]],
+) -> Issued:
+    """A certificate with exactly ``extensions`` (value, critical), signed by ``issuer``.
+
+    For the cases a client must refuse, which ``make_leaf`` and ``make_ca`` never
+    produce: a clientAuth-only leaf, a leaf marked CA, a name-constrained or
+    e-mail-only intermediate.
+    """
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(issuer.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - 10 * DAY)
+        .not_valid_after(NOW + 365 * DAY)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)  # type: ignore[arg-type]
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    )
+    for value, critical in extensions:
+        builder = builder.add_extension(value, critical=critical)
+    return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
+
+
+@contextmanager
+def openssl_server(folder: Path, ip: str, chain: Sequence[Issued], *options: str) -> Iterator[None]:
+    """``openssl s_server`` on ``ip:443`` sending ``chain`` (leaf first), with ``options``."""
+    openssl = require_program("openssl")
+    name = ip.replace(".", "-")
+    leaf, key, rest = folder / f"{name}.pem", folder / f"{name}.key", folder / f"{name}.chain"
+    leaf.write_bytes(chain[0].pem)
+    key.write_bytes(chain[0].key_pem)
+    rest.write_bytes(b"".join(item.pem for item in chain[1:]))
+    argv = [openssl, "s_server", "-accept", f"{ip}:443", "-cert", str(leaf), "-key", str(key), "-www", "-quiet"]  # fmt: skip
+    if len(chain) > 1:
+        argv += ["-cert_chain", str(rest)]
+    with running([*argv, *options], listen=(ip, 443), log=folder / f"{name}.log"):
         yield

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import shutil
+import ssl
 import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
@@ -48,6 +49,7 @@ from vigie.scanner.service._wire import (
     cancel_pending,
     open_stream,
     printable,
+    probe_tls_context,
 )
 
 log = logging.getLogger("vigie.scanner.ports")
@@ -431,13 +433,49 @@ async def _identify(
     return describe(await _plain_http(ctx, ip, port), hint, port, fallback.service, False)
 
 
+def client_hello() -> bytes:
+    """The ClientHello the probe context sends, as bytes to write on a plain connection."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls_object = probe_tls_context().wrap_bio(incoming, outgoing)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls_object.do_handshake()
+    return outgoing.read()
+
+
+async def answers_in_tls(ctx: ProbeContext, ip: str, port: int) -> bool:
+    """Does the port answer a ClientHello with a TLS record (a ServerHello or an alert)?
+
+    RFC 8446 §5.1 / RFC 5246 §6.2: every TLS message travels in records whose
+    header is a content type (22 handshake, 21 alert) and a 3.x version. A
+    server that sends one speaks TLS, even when Python's client then cannot
+    finish the handshake (only NULL suites, a 512-bit key, a certificate list
+    over OpenSSL's client limit): that is the TLS family's to judge, not
+    evidence of plain text. Raises ProbeError/ProbeTimeout like any probe.
+    """
+    async with open_stream(ctx, ip, port) as stream:
+        await stream.send(client_hello())
+        first = await stream.read_until(lambda got: len(got) >= 3, 3, accept_partial=True)
+    return is_tls_record(first)
+
+
 async def _identify_tls(
     ctx: ProbeContext, ip: str, port: int, hint: PortHint | None, fallback: OpenPort
 ) -> OpenPort | None:
-    """An OpenPort with tls=True when the port completes a TLS handshake, else None."""
+    """An OpenPort with tls=True when the port speaks TLS, else None.
+
+    A handshake Python's client could not complete still proves TLS when the
+    server answered in TLS records (:func:`answers_in_tls`): the port keeps
+    tls=True, with no banner, so that no later stage reads it as plain HTTP.
+    """
     try:
         answer = await _over_tls(ctx, ip, port)
     except NotTls:
+        try:
+            speaks_tls = await answers_in_tls(ctx, ip, port)
+        except ProbeTimeout:  # silent this time: the plain-text probes that follow decide
+            speaks_tls = False
+        if speaks_tls:
+            return OpenPort(port, fallback.service or "ssl", "", tls=True)
         return None
     found = describe(answer, hint, port, fallback.service, True)
     return found or OpenPort(port, fallback.service or "ssl", printable(answer), tls=True)

@@ -13,10 +13,13 @@ Check IDs: ``tls.missing``, ``tls.protocol.sslv2``, ``tls.protocol.sslv3``,
 The engine calls :func:`check_tls` once per (domain, address) after the port
 stage. TLS is scanned on ports the port stage marked as TLS and on 443, 8443,
 465, 993, 995 and 636; STARTTLS on 25 and 587 (SMTP), 143 (IMAP), 110 (POP3).
-The domain is the SNI and the name certificates must cover; connections go to
-the address only. All hosts of a sweep share one thread pool and the trust
-anchors (``ctx.shared["tls"]``); see ``_sweep`` and ``_probe`` for how suites
-are enumerated with few connections.
+The domain (IDNA 2008 A-labels) is the SNI and the name certificates must
+cover (on STARTTLS endpoints, or one of its MX hosts at that address);
+connections go to the address only. All hosts of a sweep share one thread
+pool and the trust anchors (``ctx.shared["tls"]``), never each other's
+certificates: a host gets the same verdicts alone or in a sweep. See
+``_sweep`` and ``_probe`` for how suites are enumerated with few connections,
+``_certificates`` and ``_verify`` for chain trust, ``_names`` for host names.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from vigie.scanner.tls._certificates import (
     Trust,
     TrustAnchors,
     certificate_findings,
-    covers_hostname,
     evaluate_chain,
 )
 from vigie.scanner.tls._family import check_tls, endpoint_findings
+from vigie.scanner.tls._mail import MailExchangers, lookup_exchangers
 from vigie.scanner.tls._model import (
     Endpoint,
     EndpointObservation,
@@ -40,6 +43,7 @@ from vigie.scanner.tls._model import (
     StartTls,
     Vulnerabilities,
 )
+from vigie.scanner.tls._names import covers_hostname, is_public_suffix, name_matches, to_ace
 from vigie.scanner.tls._ports import endpoints_to_scan, tls_missing_findings
 from vigie.scanner.tls._probe import EQUIVALENT_SSLYZE_COMMANDS
 from vigie.scanner.tls._suites import (
@@ -50,6 +54,7 @@ from vigie.scanner.tls._suites import (
     weakness_of,
 )
 from vigie.scanner.tls._sweep import TlsSweep, load_trust, sweep_of
+from vigie.scanner.tls._verify import verifier_refusal
 from vigie.scanner.tls._vulns import vulnerability_findings
 
 __all__ = [
@@ -59,6 +64,7 @@ __all__ = [
     "ChainVerdict",
     "Endpoint",
     "EndpointObservation",
+    "MailExchangers",
     "ProbeProblem",
     "Protocol",
     "StartTls",
@@ -75,10 +81,15 @@ __all__ = [
     "endpoints_to_scan",
     "evaluate_chain",
     "has_forward_secrecy",
+    "is_public_suffix",
     "load_trust",
+    "lookup_exchangers",
+    "name_matches",
     "protocol_findings",
     "sweep_of",
     "tls_missing_findings",
+    "to_ace",
+    "verifier_refusal",
     "vulnerability_findings",
     "weakness_of",
 ]

@@ -5,36 +5,77 @@ Check IDs: ``tls.cert.expired``, ``tls.cert.not_yet_valid``,
 ``tls.cert.hostname_mismatch``, ``tls.cert.incomplete_chain``,
 ``tls.cert.weak_key``, ``tls.cert.weak_signature``.
 
-Each question is answered on its own, so that one defect gives one finding:
-trust is decided by building a path to a trusted root whatever the leaf's
-dates, name and signature hash (those have their own checks), which is why
-vigie builds the path itself instead of using a verifier that rejects the
-whole chain for the first defect it meets (cryptography's verifier, which
-sslyze uses, also refuses SHA-1 signatures outright).
+Each question is answered on its own, so that one defect gives one finding.
+Trust ("would a client accept this chain", RFC 5280 §6) is the verdict of
+``cryptography.x509.verification`` (see ``_verify``: EKU, basic constraints,
+name constraints, path length), asked at a time inside the leaf's validity and
+for a name the leaf presents, since dates and names have their own checks.
+vigie's own path builder remains to explain which defect a refused chain has
+(self-signed, missing intermediate, unknown CA), and to judge the chains the
+verifier cannot (MD5/SHA-1 signatures, leaves without subjectAltName).
 
-A chain that does not reach a trusted root is ``incomplete`` when adding
-intermediates vigie knows from elsewhere (the extra CA file, or what other
-servers of the sweep sent) completes it, and ``untrusted`` otherwise.
+Trust anchors are one store: certifi's copy of the Mozilla root program
+(``tls.trust_store = "mozilla"``), or the system's bundle, plus the
+deployment's extra CA file. Neither bundle carries Mozilla's
+"distrust after" dates, so a root that Mozilla distrusts only for
+certificates issued after a date is trusted for all of them.
+
+Incomplete chain, decided from the chain alone, so that a host gets the same
+verdict scanned alone or in a sweep (RFC 8446 §4.4.2 / RFC 5246 §7.4.2: the
+server sends the certificates up to, and optionally including, the root):
+
+1. a path to an anchor through the certificates sent: no chain defect;
+2. else, through the sent ones plus the intermediates of the extra CA file
+   (configuration, never what other hosts sent): ``incomplete_chain``, with
+   the missing intermediates named;
+3. else, when the top of what was sent (following issuers from the leaf) is
+   not self-issued and its issuer is no anchor, the chain stops short of any
+   root. It is ``incomplete_chain`` when the server sent nothing above its
+   leaf (the certificate list must carry the issuers, RFC 8446 §4.4.2, and a
+   lone leaf under an unknown issuer is the classic forgotten intermediate),
+   or when that top certificate names where its issuer is published
+   (Authority Information Access caIssuers, RFC 5280 §4.2.2.1, required in
+   subscriber certificates by CA/B BR §7.1.2.7.7; vigie reports the URL and
+   never fetches it: no traffic outside the scope);
+4. else ``untrusted`` (intermediates sent that lead to an unknown CA, a root
+   nobody trusts) or ``self_signed``.
+
+Before all of these: a chain that holds, or is issued by, a root whose private
+key was published (``vigie/data/tls/compromised_roots.pem``: Superfish,
+eDellRoot, DSDTestProvider, webpack-dev-server's CA, blocked by browsers
+through Mozilla OneCRL and Chrome CRLSet) is ``untrusted``, whatever the
+stores say: anyone can issue under it.
+
+A lone leaf signed directly by a private root is thus ``incomplete_chain``
+(the server did not send the certificate its clients need), not
+``untrusted``: without the issuer, no rule can tell a private root from a
+forgotten intermediate, and this choice is the one that needs nothing but
+the chain.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from importlib import resources
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509 import verification
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from vigie.model import Finding, HostTarget
 from vigie.scanner.tls._common import first_items, short, tls_finding
 from vigie.scanner.tls._model import Endpoint
+from vigie.scanner.tls._names import covers_hostname, dns_names, ip_names
+from vigie.scanner.tls._verify import leaf_profile_problem, verifier_refusal
 
 MAX_PATH_LENGTH = 8  # intermediates between a leaf and its root; real chains use 1-3
 MIN_RSA_BITS = 2048
@@ -114,6 +155,10 @@ class CertificateIndex:
     def named(self, subject: x509.Name) -> list[x509.Certificate]:
         return list(self._by_subject.get(subject, {}).values())
 
+    def __iter__(self) -> Iterator[x509.Certificate]:
+        for same_subject in self._by_subject.values():
+            yield from same_subject.values()
+
     def __contains__(self, cert: object) -> bool:
         if not isinstance(cert, x509.Certificate):
             return False
@@ -123,7 +168,7 @@ class CertificateIndex:
         return sum(len(same) for same in self._by_subject.values())
 
 
-@dataclass
+@dataclass(eq=False)
 class TrustAnchors:
     """Trusted roots, each with the names of the stores that hold it."""
 
@@ -135,6 +180,14 @@ class TrustAnchors:
         stores = self.stores_of.setdefault(fingerprint(cert), [])
         if store not in stores:
             stores.append(store)
+        self.__dict__.pop("store", None)
+
+    @functools.cached_property
+    def store(self) -> verification.Store:
+        """The same anchors as a ``cryptography`` verification store (built once)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return verification.Store(list(self.roots))
 
     @classmethod
     def from_stores(cls, stores: Mapping[str, Sequence[x509.Certificate]]) -> TrustAnchors:
@@ -161,6 +214,8 @@ class ChainVerdict:
     path: tuple[x509.Certificate, ...] = ()  # leaf .. anchor, when one was found
     anchor_stores: tuple[str, ...] = ()
     missing: tuple[x509.Certificate, ...] = ()  # intermediates the server should have sent
+    ca_issuers: tuple[str, ...] = ()  # AIA caIssuers URLs of the top certificate sent
+    refusal: str = ""  # why a client refuses a path that reaches an anchor
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -200,15 +255,126 @@ def _find_path(
     return None
 
 
+def ca_issuers(cert: x509.Certificate) -> tuple[str, ...]:
+    """The Authority Information Access caIssuers URLs of ``cert`` (RFC 5280 §4.2.2.1)."""
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return ()
+    return tuple(
+        short(str(description.access_location.value))
+        for description in access
+        if description.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+        and isinstance(description.access_location, x509.UniformResourceIdentifier)
+    )
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@functools.cache
+def compromised_roots() -> tuple[x509.Certificate, ...]:
+    """Roots whose private keys are public (bundled data; see the module docstring)."""
+    pem = resources.files("vigie").joinpath("data/tls/compromised_roots.pem").read_bytes()
+    with warnings.catch_warnings():  # DSDTestProvider's serial number is negative
+        warnings.simplefilter("ignore")
+        return tuple(x509.load_pem_x509_certificates(pem))
+
+
+@functools.cache
+def _compromised_keys() -> dict[bytes, x509.Certificate]:
+    return {_spki(root): root for root in compromised_roots()}
+
+
+def compromised_issuer(chain: Sequence[x509.Certificate]) -> str:
+    """The name of a published-key root that is in ``chain`` or issued its top; "" if none."""
+    roots = compromised_roots()
+    keys = _compromised_keys()
+    for cert in chain:
+        root = keys.get(_spki(cert))
+        if root is not None:
+            return short(root.subject.rfc4514_string())
+    top = top_sent(chain)
+    for root in roots:
+        if issued_by(top, root):
+            return short(root.subject.rfc4514_string())
+    return ""
+
+
+def top_sent(chain: Sequence[x509.Certificate]) -> x509.Certificate:
+    """The last certificate reached from the leaf by following issuers among those sent."""
+    current, seen = chain[0], {fingerprint(chain[0])}
+    while not is_self_issued(current):
+        issuer = next(
+            (c for c in chain[1:] if fingerprint(c) not in seen and issued_by(current, c)), None
+        )
+        if issuer is None:
+            break
+        seen.add(fingerprint(issuer))
+        current = issuer
+    return current
+
+
+_VERIFIER_NOISE = (
+    "validation failed: ",
+    "candidates exhausted: ",
+    "Python extension validator failed: ",
+    "ValueError: ",
+)
+
+
+def client_refusal(
+    path: Sequence[x509.Certificate],
+    offered: Sequence[x509.Certificate],
+    anchors: TrustAnchors,
+    now: dt.datetime,
+) -> str:
+    """Why a client would refuse ``path`` (leaf .. anchor) built from ``offered``; "" if not.
+
+    cryptography's verifier answers (``_verify``, RFC 5280 §6), except where it
+    cannot: a path with an MD5/SHA-1 signature, a leaf without subjectAltName,
+    or a version 1 anchor (no extensions at all: cryptography requires
+    basicConstraints on every CA, OpenSSL takes a self-signed v1 certificate as
+    one) gets the leaf's own EKU and basic constraints checked. A version 3
+    root without basicConstraints stays refused, as OpenSSL refuses it for
+    the sslserver purpose.
+    """
+    leaf = path[0]
+    if len(path) == 1:  # the leaf is an anchor itself: pinned by configuration
+        return ""
+    weak = any(weak_signature_hash(cert) is not None for cert in path[:-1])
+    v1_anchor = path[-1].version is x509.Version.v1  # no extensions at all
+    if weak or v1_anchor or not (dns_names(leaf) or ip_names(leaf)):
+        return leaf_profile_problem(leaf) or ""
+    refusal = verifier_refusal(leaf, offered, anchors.store, now)
+    if refusal is None:
+        return ""
+    for noise in _VERIFIER_NOISE:
+        refusal = refusal.replace(noise, "")
+    return short(refusal)
+
+
 def evaluate_chain(
     sent: Sequence[x509.Certificate],
     anchors: TrustAnchors,
     known_intermediates: CertificateIndex,
     now: dt.datetime,
 ) -> ChainVerdict:
-    """Decide trust for a chain as sent (leaf first), independently of the leaf's dates and name."""
+    """Decide trust for a chain as sent (leaf first), independently of the leaf's dates and name.
+
+    ``known_intermediates`` are configured ones (the extra CA file), never
+    learned from other hosts: the verdict depends on this chain alone. See the
+    module docstring for the incomplete-chain rule.
+    """
     chain = tuple(sent)
     leaf = chain[0]
+    compromised = compromised_issuer(chain)
+    if compromised:
+        why = f"issued under {compromised}, a root whose private key is public"
+        return ChainVerdict(chain, Trust.UNTRUSTED, refusal=why)
     if leaf in anchors.roots:
         stores = tuple(anchors.stores_of.get(fingerprint(leaf), ()))
         return ChainVerdict(chain, Trust.TRUSTED, (leaf,), stores)
@@ -221,78 +387,20 @@ def evaluate_chain(
         sources = [as_sent, known_intermediates]
         path = _find_path(leaf, sources, anchors, now, frozenset({fingerprint(leaf)}))
         if path is None:
+            top = top_sent(chain)
+            urls = ca_issuers(top)
+            cut = not is_self_issued(top) and not anchors.roots.named(top.issuer)
+            if cut and (urls or top is leaf):
+                return ChainVerdict(chain, Trust.INCOMPLETE, ca_issuers=urls)
             return ChainVerdict(chain, Trust.UNTRUSTED)
         missing = tuple(cert for cert in path.intermediates if cert not in as_sent)
     stores = tuple(anchors.stores_of.get(fingerprint(path.anchor), ()))
     full_path = (leaf, *path.intermediates, path.anchor)
+    refusal = client_refusal(full_path, (*chain[1:], *missing), anchors, now)
+    if refusal:
+        return ChainVerdict(chain, Trust.UNTRUSTED, full_path, stores, missing, refusal=refusal)
     trust = Trust.INCOMPLETE if missing else Trust.TRUSTED
     return ChainVerdict(chain, trust, full_path, stores, missing)
-
-
-# --- host names ---------------------------------------------------------------------------
-
-
-def _dns_names(cert: x509.Certificate) -> list[str]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [name.lower().rstrip(".") for name in san.get_values_for_type(x509.DNSName)]
-
-
-def _ip_names(cert: x509.Certificate) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [
-        ip
-        for ip in san.get_values_for_type(x509.IPAddress)
-        if not isinstance(ip, ipaddress.IPv4Network | ipaddress.IPv6Network)
-    ]
-
-
-def _common_names(cert: x509.Certificate) -> list[str]:
-    return [
-        str(attribute.value).lower().rstrip(".")
-        for attribute in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    ]
-
-
-def _name_matches(pattern: str, hostname: str) -> bool:
-    """RFC 6125: exact match, or ``*`` as the whole left-most label covering exactly one label."""
-    if pattern == hostname:
-        return True
-    if not pattern.startswith("*."):
-        return False
-    suffix = pattern[2:]
-    head, dot, rest = hostname.partition(".")
-    return bool(dot) and bool(head) and rest == suffix and suffix.count(".") >= 1
-
-
-def _ace(hostname: str) -> str:
-    name = hostname.lower().rstrip(".")
-    try:
-        return name.encode("idna").decode("ascii")
-    except UnicodeError:
-        return name
-
-
-def covers_hostname(cert: x509.Certificate, hostname: str) -> bool:
-    """Does ``cert`` cover ``hostname`` (a DNS name or an IP literal)?
-
-    DNS names are matched against the SAN; the subject CN counts only when the
-    certificate has no DNS SAN at all, as OpenSSL and RFC 6125 do.
-    """
-    try:
-        address = ipaddress.ip_address(hostname)
-    except ValueError:
-        address = None
-    if address is not None:
-        return address in _ip_names(cert)
-    name = _ace(hostname)
-    patterns = _dns_names(cert) or _common_names(cert)
-    return any(_name_matches(pattern, name) for pattern in patterns)
 
 
 # --- keys and signatures ------------------------------------------------------------------
@@ -355,7 +463,7 @@ def describe(cert: x509.Certificate) -> dict[str, Any]:
     return {
         "subject": short(cert.subject.rfc4514_string()),
         "issuer": short(cert.issuer.rfc4514_string()),
-        "sans": first_items(_dns_names(cert) + [str(ip) for ip in _ip_names(cert)]),
+        "sans": first_items(dns_names(cert) + [str(ip) for ip in ip_names(cert)]),
         "not_before": cert.not_valid_before_utc.isoformat(),
         "not_after": cert.not_valid_after_utc.isoformat(),
         "sha256": fingerprint(cert),
@@ -371,6 +479,13 @@ class CertificatePolicy:
     hostname: str
     now: dt.datetime
     expiry_warning_days: int
+    # Names of which the leaf must cover one; None: the hostname. () : none can be
+    # named (a failed MX lookup), so the name is not judged.
+    reference_names: tuple[str, ...] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.hostname,) if self.reference_names is None else self.reference_names
 
 
 def _validity_problem(
@@ -405,26 +520,29 @@ def _verdict_problems(
     if verdict.trust is Trust.SELF_SIGNED:
         problems.append(("tls.cert.self_signed", {}))
     elif verdict.trust is Trust.UNTRUSTED:
-        top = verdict.sent[-1]
-        problems.append(
-            (
-                "tls.cert.untrusted",
-                {
-                    "unknown_issuer": short(top.issuer.rfc4514_string()),
-                    "certificates_sent": len(verdict.sent),
-                },
-            )
-        )
+        untrusted: dict[str, Any] = {"certificates_sent": len(verdict.sent)}
+        if verdict.refusal:  # reaches an anchor, but a client refuses the path
+            untrusted["refused_because"] = verdict.refusal
+        else:
+            untrusted["unknown_issuer"] = short(top_sent(verdict.sent).issuer.rfc4514_string())
+        problems.append(("tls.cert.untrusted", untrusted))
     elif verdict.trust is Trust.INCOMPLETE:
-        missing = [short(cert.subject.rfc4514_string()) for cert in verdict.missing]
-        problems.append(
-            (
-                "tls.cert.incomplete_chain",
-                {"missing_intermediates": missing, "certificates_sent": len(verdict.sent)},
-            )
-        )
-    if not covers_hostname(leaf, policy.hostname):
-        problems.append(("tls.cert.hostname_mismatch", {"hostname": policy.hostname}))
+        incomplete: dict[str, Any] = {"certificates_sent": len(verdict.sent)}
+        if verdict.missing:
+            missing = [short(cert.subject.rfc4514_string()) for cert in verdict.missing]
+            incomplete["missing_intermediates"] = missing
+        else:
+            top = top_sent(verdict.sent)
+            incomplete["missing_issuer"] = short(top.issuer.rfc4514_string())
+            if verdict.ca_issuers:
+                incomplete["ca_issuers"] = list(verdict.ca_issuers)
+        problems.append(("tls.cert.incomplete_chain", incomplete))
+    names = policy.names
+    if names and not any(covers_hostname(leaf, name) for name in names):
+        mismatch: dict[str, Any] = {"hostname": policy.hostname}
+        if policy.reference_names is not None:
+            mismatch["accepted_names"] = list(names)
+        problems.append(("tls.cert.hostname_mismatch", mismatch))
     key = weak_key(leaf)
     if key is not None:
         problems.append(("tls.cert.weak_key", {"weak_key": key}))

@@ -1,9 +1,13 @@
 """The TLS family for one host: probe its TLS endpoints, then judge what was seen.
 
 Check IDs emitted here: ``scan.timeout``, ``scan.error`` (a probe that could
-not answer; the family is then incomplete) and ``scan.out_of_scope``; the
-``tls.*`` IDs come from ``_suites``, ``_certificates``, ``_vulns`` and
-``_ports``.
+not answer, or a handshake the client could not complete; the family is then
+incomplete) and ``scan.out_of_scope``; the ``tls.*`` IDs come from
+``_suites``, ``_certificates``, ``_vulns`` and ``_ports``.
+
+Certificates are judged against the scanned domain; on mail endpoints
+(STARTTLS, SMTPS, IMAPS, POP3S) also against the domain's MX hosts at this
+address (``_mail``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from vigie.scanner.base import ProbeContext, scan_problem
 from vigie.scanner.tls._certificates import (
     CertificatePolicy,
     ChainVerdict,
-    Trust,
     certificate_findings,
     evaluate_chain,
 )
-from vigie.scanner.tls._model import Endpoint, EndpointObservation
+from vigie.scanner.tls._mail import lookup_exchangers, serves_mail
+from vigie.scanner.tls._model import Endpoint, EndpointObservation, ProbeProblem
+from vigie.scanner.tls._names import covers_hostname
 from vigie.scanner.tls._ports import endpoints_to_scan, tls_missing_findings, web_ports
 from vigie.scanner.tls._probe import (
     Runner,
@@ -69,25 +74,35 @@ async def _enumerate(
     return await enumerate_by_elimination(run, location, network, endpoint)
 
 
-async def _verdicts(
-    ctx: ProbeContext,
-    target: HostTarget,
-    sweep: TlsSweep,
-    material: TrustMaterial,
-    chains: Sequence[tuple[x509.Certificate, ...]],
+def _verdicts(
+    sweep: TlsSweep, material: TrustMaterial, chains: Sequence[tuple[x509.Certificate, ...]]
 ) -> list[ChainVerdict]:
+    """Each chain judged on its own (and the configuration): never on other hosts' chains."""
     now = utcnow()
-    verdicts = [
-        evaluate_chain(chain, material.anchors, sweep.intermediates, now) for chain in chains
-    ]
-    if any(v.trust is Trust.UNTRUSTED for v in verdicts) and await sweep.wait_for_other_harvests(
-        ctx, target
-    ):
-        # Another host may have sent the missing intermediate meanwhile: judge again.
-        verdicts = [
-            evaluate_chain(v.sent, material.anchors, sweep.intermediates, now) for v in verdicts
-        ]
-    return verdicts
+    return [evaluate_chain(chain, material.anchors, sweep.intermediates, now) for chain in chains]
+
+
+async def _mail_policy(
+    ctx: ProbeContext, sweep: TlsSweep, target: HostTarget, collected: _Collected
+) -> CertificatePolicy | None:
+    """The names a mail endpoint's certificate may present (``_mail``); None: the domain.
+
+    The MX lookup is made only when a certificate does not cover the domain
+    itself; a failed lookup is a problem of the endpoint (nothing is concluded).
+    """
+    policy = CertificatePolicy(target.domain, utcnow(), ctx.settings.tls.expiry_warning_days)
+    if not serves_mail(collected.endpoint):
+        return None
+    if all(covers_hostname(chain[0], target.domain) for chain in collected.chains):
+        return None
+    exchangers = await sweep.exchangers(
+        target.domain, lambda: lookup_exchangers(ctx.resolver, target.domain)
+    )
+    if exchangers.failure:
+        collected.problems.append(ProbeProblem("tls.mail_hosts", False, exchangers.failure))
+        return CertificatePolicy(target.domain, policy.now, policy.expiry_warning_days, ())
+    names = tuple(dict.fromkeys((target.domain, *exchangers.names_at(target.ip))))
+    return CertificatePolicy(target.domain, policy.now, policy.expiry_warning_days, names)
 
 
 def _problem_findings(target: HostTarget, observation: EndpointObservation) -> list[Finding]:
@@ -140,28 +155,24 @@ async def check_tls(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort]
     sweep = sweep_of(ctx)
     material = await sweep.trust()
     runners = {e: _CountingRunner(ctx, sweep, target.ip) for e in endpoints}
-    with sweep.harvesting(target):
-        enumerated = await asyncio.gather(
-            *(_enumerate(ctx, target, e, runners[e]) for e in endpoints)
-        )
-        for collected, _ in enumerated:
-            sweep.learn(collected.chains)
+    enumerated = await asyncio.gather(*(_enumerate(ctx, target, e, runners[e]) for e in endpoints))
     skip_known = ctx.settings.tls.suite_enumeration == "elimination"
     vulnerability_probes = [
         probe_vulnerabilities(runners[c.endpoint], info, c, skip_known)
         for c, info in enumerated
         if info is not None
     ]
-    verdict_lists, _ = await asyncio.gather(
-        asyncio.gather(*(_verdicts(ctx, target, sweep, material, c.chains) for c, _ in enumerated)),
+    _, mail_policies = await asyncio.gather(
         asyncio.gather(*vulnerability_probes),
+        asyncio.gather(*(_mail_policy(ctx, sweep, target, c) for c, _ in enumerated)),
     )
     policy = CertificatePolicy(target.domain, utcnow(), ctx.settings.tls.expiry_warning_days)
     observations = []
-    for (collected, _), verdicts in zip(enumerated, verdict_lists, strict=True):
+    for (collected, _), mail_policy in zip(enumerated, mail_policies, strict=True):
+        verdicts = _verdicts(sweep, material, collected.chains)
         observation = collected.observation(runners[collected.endpoint].jobs)
         observations.append(observation)
-        result.extend(endpoint_findings(target, observation, verdicts, policy))
+        result.extend(endpoint_findings(target, observation, verdicts, mail_policy or policy))
         if observation.problems:
             result.complete = False
     if web_ports(ports):

@@ -82,6 +82,7 @@ from vigie.scanner.tls._model import (
     StartTls,
     Vulnerabilities,
 )
+from vigie.scanner.tls._names import to_ace
 from vigie.scanner.tls._suites import key_exchange_of
 
 T = TypeVar("T")
@@ -127,8 +128,17 @@ def problem_from(probe: str, error: Exception) -> ProbeProblem:
 def server_location(
     domain: str, ip: str, endpoint: Endpoint, settings: Settings
 ) -> tuple[ServerNetworkLocation, ServerNetworkConfiguration]:
-    """Where to connect (``ip``, never a DNS lookup) and what to say (SNI ``domain``, STARTTLS)."""
-    location = ServerNetworkLocation(hostname=domain, port=endpoint.port, ip_address=ip)
+    """Where to connect (``ip``, never a DNS lookup) and what to say (SNI ``domain``, STARTTLS).
+
+    The SNI is the A-label form of ``domain`` under IDNA 2008 (RFC 6066 §3,
+    RFC 5891): sslyze would otherwise encode it with Python's IDNA 2003 codec
+    (``faß.de`` -> ``fass.de``, another name). Raises ValueError for a name
+    that has no A-label form.
+    """
+    ace = to_ace(domain)
+    if ace is None:
+        raise ValueError(f"{domain!r} is not a valid host name (IDNA 2008)")
+    location = ServerNetworkLocation(hostname=ace, port=endpoint.port, ip_address=ip)
     network = ServerNetworkConfiguration(
         tls_server_name_indication=location.hostname,
         tls_opportunistic_encryption=_STARTTLS[endpoint.starttls] if endpoint.starttls else None,
@@ -185,6 +195,7 @@ class Offer:
     client_cert_requested: bool = False
     timed_out: bool = False  # no answer at all before the network timeout
     stopped_early: bool = False  # the handshake was stopped at the server's certificate
+    client_failure: str = ""  # the server answered, the client could not go on (why)
 
 
 # Protocols whose handshake can stop at the server's certificate, before the client's
@@ -213,6 +224,23 @@ SAME_KEY_PER_KIND = frozenset(
 # OpenSSL's error when a certificate cannot be verified: no trust anchor is loaded, so
 # with verification on every certificate stops the handshake there.
 _STOPPED_AT_CERTIFICATE = "certificate verify failed"
+# OpenSSL errors that sslyze reads as a refusal but that are the client's own limits:
+# the server picked a suite and sent its messages, the client could not take them in.
+# "excessive message size": a message longer than the client's maximum (a certificate
+# list over OpenSSL's 100 KiB max_cert_list, e.g. a certificate with 10,000 names).
+CLIENT_LIMITS = {
+    "excessive message size": (
+        "the server chose a suite and sent a certificate message larger than the TLS"
+        " client accepts (OpenSSL: excessive message size); its certificates were not"
+        " read or judged"
+    ),
+}
+
+
+def client_limit(error: ServerRejectedTlsHandshake) -> str:
+    """Why the client, not the server, ended this handshake; "" for a real refusal."""
+    message = error.error_message.lower()
+    return next((why for known, why in CLIENT_LIMITS.items() if known in message), "")
 
 
 def offer_suites(
@@ -256,9 +284,13 @@ def offer_suites(
         except ServerTlsConfigurationNotSupported:
             # nassl refused the server's DH group as too small: the server did pick the suite.
             return Offer(client.get_current_cipher_name(), accepted=True)
-        except ServerRejectedTlsHandshake:
+        except ServerRejectedTlsHandshake as error:
+            chosen = client.get_current_cipher_name()
+            why = client_limit(error)
+            if chosen and why:  # the server took the suite: the failure is the client's
+                return Offer(chosen, accepted=True, client_failure=why)
             # None of the suites, unless the server picked one and then failed (sslyze: rejected).
-            return Offer(client.get_current_cipher_name(), accepted=False)
+            return Offer(chosen, accepted=False)
         except TlsHandshakeTimedOut:
             # sslyze reads silence as a refusal (some servers ignore versions they do not speak).
             return Offer(client.get_current_cipher_name(), accepted=False, timed_out=True)
@@ -312,6 +344,7 @@ class GroupOutcome:
     chains: list[tuple[str, ...]] = field(default_factory=list)
     client_cert_requested: bool = False
     silent: bool = False  # the server did not answer the first offer at all
+    client_failures: set[str] = field(default_factory=set)  # Offer.client_failure values
 
 
 async def eliminate(run: Runner, info: ServerConnectivityInfo, group: SuiteGroup) -> GroupOutcome:
@@ -333,6 +366,8 @@ async def eliminate(run: Runner, info: ServerConnectivityInfo, group: SuiteGroup
         )
         outcome.client_cert_requested |= offer.client_cert_requested
         outcome.silent |= offer.timed_out and len(remaining) == len(group.suites)
+        if offer.client_failure:
+            outcome.client_failures.add(offer.client_failure)
         suite = _suite_named(offer.chosen, remaining, group.protocol) if offer.chosen else None
         if suite is None:
             if offer.accepted:  # accepted, but which suite is unknown: ask about each one
@@ -342,7 +377,9 @@ async def eliminate(run: Runner, info: ServerConnectivityInfo, group: SuiteGroup
                 outcome.accepted += [accepted for accepted in tested if accepted is not None]
             return outcome
         kind = key_exchange_of(suite.name)
-        if offer.stopped_early:
+        if offer.client_failure:  # nothing to redo: the client fails the same way alone
+            offer = replace(offer, ephemeral_key=completed.get(kind))
+        elif offer.stopped_early:
             if kind in completed:
                 offer = replace(offer, ephemeral_key=completed[kind])
             else:
@@ -356,7 +393,8 @@ async def eliminate(run: Runner, info: ServerConnectivityInfo, group: SuiteGroup
         )
         if offer.chain_pem:
             outcome.chains.append(offer.chain_pem)
-        if not offer.stopped_early and kind in SAME_KEY_PER_KIND:
+        complete = not offer.stopped_early and not offer.client_failure
+        if complete and kind in SAME_KEY_PER_KIND:
             completed.setdefault(kind, offer.ephemeral_key)
     return outcome
 
@@ -452,6 +490,9 @@ async def enumerate_by_elimination(
         by_protocol.setdefault(group.protocol, []).append(result)
     chains_pem: list[tuple[str, ...]] = []
     requested = False
+    client_failures = sorted({why for o in results if o is not None for why in o.client_failures})
+    for why in client_failures:
+        collected.problems.append(ProbeProblem("tls.handshake", False, why))
     for protocol in reversed(Protocol):  # chains of the newest protocols first
         outcomes = by_protocol[protocol]
         if any(o is None for o in outcomes):
@@ -526,6 +567,24 @@ def _probing_result(
     return None
 
 
+async def client_limit_of(run: Runner, info: ServerConnectivityInfo) -> str:
+    """Why the client could not complete any handshake, when the server did answer ("" if not).
+
+    One handshake per suite group, offering all its suites (as the first step of
+    the elimination); only asked after sslyze found no usable protocol.
+    """
+
+    async def first_offer(group: SuiteGroup) -> str:
+        try:
+            offer = await run(functools.partial(offer_suites, info, group, group.suites))
+        except PROBE_FAILURES:
+            return ""
+        return offer.client_failure
+
+    reasons = await asyncio.gather(*(first_offer(group) for group in suite_groups()))
+    return next((why for why in reasons if why), "")
+
+
 async def enumerate_per_suite(
     run: Runner,
     location: ServerNetworkLocation,
@@ -536,7 +595,17 @@ async def enumerate_per_suite(
     collected = _Collected(endpoint)
     try:
         probing = await run(functools.partial(check_connectivity_to_server, location, network))
-    except (ServerTlsConfigurationNotSupported, ServerRejectedOpportunisticTlsNegotiation):
+    except ServerTlsConfigurationNotSupported:
+        # sslyze's verdict when no protocol worked; a client limit is no refusal.
+        why = await client_limit_of(
+            run, ServerConnectivityInfo(location, network, _ENUMERATION_PROBING)
+        )
+        if why:
+            collected.problems.append(ProbeProblem("tls.handshake", False, why))
+        else:
+            collected.speaks_tls = False
+        return collected, None
+    except ServerRejectedOpportunisticTlsNegotiation:
         collected.speaks_tls = False
         return collected, None
     except PROBE_FAILURES as error:

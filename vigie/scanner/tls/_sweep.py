@@ -5,40 +5,38 @@ engine instead hands vigie one host at a time, concurrently. So vigie keeps
 sslyze's rule (one job = at most one connection, a cap per server) but runs
 the jobs of every host on one thread pool for the whole sweep, each job
 holding a per-server slot and the engine's connection slot and rate token.
-It also keeps what the certificate checks share across hosts: the trust
-anchors, and the intermediates servers sent (to tell a missing intermediate
-from an unknown CA).
+It also holds the trust anchors, loaded once. Nothing one host sent changes
+the verdict on another: a host gets the same verdicts alone or in a sweep.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ssl
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
+import certifi
 from cryptography import x509
-from sslyze.plugins.certificate_info.trust_stores.trust_store_repository import (
-    TrustStoresRepository,
-)
 
 from vigie.config import Settings
-from vigie.model import HostTarget
-from vigie.scanner.base import ProbeContext, until_done
+from vigie.scanner.base import ProbeContext
 from vigie.scanner.tls._certificates import CertificateIndex, TrustAnchors, is_self_issued
 from vigie.scanner.tls._errors import PROBE_FAILURES
+from vigie.scanner.tls._mail import MailExchangers
 
 SHARED_KEY = "tls"
 EXTRA_STORE_NAME = "extra CA file"
-# How long a chain that reaches no trusted root waits for the certificate
-# harvest of the hosts scanned alongside, which may hold its missing intermediate.
-HARVEST_WAIT_S = 10.0
+MOZILLA_STORE_NAME = "Mozilla (certifi)"
+SYSTEM_STORE_NAME = "system"
+# Debian's bundle, when Python's OpenSSL names no CA file of its own.
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 T = TypeVar("T")
 
@@ -49,14 +47,24 @@ class TrustMaterial:
     intermediates: tuple[x509.Certificate, ...]  # non-root certificates of the extra CA file
 
 
+def root_bundle(trust_store: Literal["mozilla", "system"]) -> tuple[str, Path]:
+    """The name and PEM file of the one root store chains are judged against."""
+    if trust_store == "system":
+        cafile = ssl.get_default_verify_paths().cafile
+        return SYSTEM_STORE_NAME, Path(cafile) if cafile else SYSTEM_BUNDLE
+    return MOZILLA_STORE_NAME, Path(certifi.where())
+
+
 @functools.lru_cache(maxsize=4)
-def _load_trust(extra_ca_file: Path | None, _mtime: float) -> TrustMaterial:
+def _load_trust(
+    extra_ca_file: Path | None, _mtime: float, trust_store: Literal["mozilla", "system"]
+) -> TrustMaterial:
     stores: dict[str, list[x509.Certificate]] = {}
+    name, bundle = root_bundle(trust_store)
     # Some bundled roots have non-positive serial numbers: cryptography warns, they still work.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for store in TrustStoresRepository.get_default().get_all_stores():
-            stores[store.name] = x509.load_pem_x509_certificates(store.path.read_bytes())
+        stores[name] = x509.load_pem_x509_certificates(bundle.read_bytes())
     intermediates: list[x509.Certificate] = []
     if extra_ca_file is not None:
         extra = x509.load_pem_x509_certificates(extra_ca_file.read_bytes())
@@ -67,10 +75,17 @@ def _load_trust(extra_ca_file: Path | None, _mtime: float) -> TrustMaterial:
     return TrustMaterial(TrustAnchors.from_stores(stores), tuple(intermediates))
 
 
-def load_trust(extra_ca_file: Path | None) -> TrustMaterial:
-    """sslyze's bundled trust stores plus the deployment's extra CA file (cached per process)."""
+def load_trust(
+    extra_ca_file: Path | None, trust_store: Literal["mozilla", "system"] = "mozilla"
+) -> TrustMaterial:
+    """One root store plus the deployment's extra CA file (cached per process).
+
+    The anchors are built once, with their ``cryptography`` verification store.
+    """
     mtime = extra_ca_file.stat().st_mtime if extra_ca_file is not None else 0.0
-    return _load_trust(extra_ca_file, mtime)
+    material = _load_trust(extra_ca_file, mtime, trust_store)
+    material.anchors.store  # noqa: B018 - build the verification store off the event loop
+    return material
 
 
 @dataclass(frozen=True)
@@ -86,7 +101,7 @@ def _captured(job: Callable[[], T]) -> T | _Failed:
 
 
 class TlsSweep:
-    """Thread pool, per-server caps, trust anchors and the intermediate harvest of one sweep."""
+    """Thread pool, per-server caps and trust anchors of one sweep."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -96,9 +111,9 @@ class TlsSweep:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._trust: asyncio.Future[TrustMaterial] | None = None
-        # Hosts collecting certificates; done ones are kept while they are in flight.
-        self._harvests: dict[HostTarget, asyncio.Future[None]] = {}
+        # The extra CA file's intermediates: configuration, the same for every host.
         self.intermediates = CertificateIndex()
+        self._exchangers: dict[str, asyncio.Future[MailExchangers]] = {}
         self.jobs_per_server: Counter[str] = Counter()
 
     def _on_this_loop(self) -> asyncio.AbstractEventLoop:
@@ -108,7 +123,7 @@ class TlsSweep:
             self._loop = loop
             self._slots = {}
             self._trust = None
-            self._harvests = {}
+            self._exchangers = {}
         return loop
 
     async def run(self, ctx: ProbeContext, ip: str, job: Callable[[], T]) -> T:
@@ -131,8 +146,9 @@ class TlsSweep:
         """The trust anchors, loaded once (off the event loop: parsing them takes a moment)."""
         loop = self._on_this_loop()
         if self._trust is None:
+            tls = self.settings.tls
             self._trust = loop.run_in_executor(
-                self._executor, load_trust, self.settings.tls.extra_ca_file
+                self._executor, load_trust, tls.extra_ca_file, tls.trust_store
             )
         material = await asyncio.shield(self._trust)
         if not self.intermediates:
@@ -140,41 +156,16 @@ class TlsSweep:
                 self.intermediates.add(cert)
         return material
 
-    def harvesting(self, target: HostTarget) -> AbstractContextManager[None]:
-        """Mark a host whose certificates are still being collected, until the block ends
-        (its future stays, done, while the host is in flight)."""
+    async def exchangers(
+        self, domain: str, lookup: Callable[[], Awaitable[MailExchangers]]
+    ) -> MailExchangers:
+        """The MX hosts of ``domain``, looked up once per sweep (``lookup`` makes the queries)."""
         self._on_this_loop()
-        return until_done(self._harvests, target, keep=True)
-
-    def learn(self, chains: Iterable[tuple[x509.Certificate, ...]]) -> None:
-        """Remember the CA certificates servers sent, for other hosts' incomplete chains."""
-        for chain in chains:
-            for cert in chain[1:]:
-                if not is_self_issued(cert):
-                    self.intermediates.add(cert)
-
-    async def wait_for_other_harvests(self, ctx: ProbeContext, mine: HostTarget) -> bool:
-        """Wait (bounded) for what the other hosts in flight may still send; True if any.
-
-        A host counts until its certificates are collected, or, when it has not
-        reached the TLS family yet (its ports are still being scanned), until it
-        is done: any of them may hold the missing intermediate.
-        """
-        in_flight = ctx.hosts_in_flight
-        self._harvests = {
-            host: done
-            for host, done in self._harvests.items()
-            if not done.done() or host in in_flight
-        }
-        others = [done for host, done in self._harvests.items() if host != mine]
-        others += [
-            done for host, done in in_flight.items() if host != mine and host not in self._harvests
-        ]
-        pending = [done for done in others if not done.done()]
-        if not pending:
-            return False
-        await asyncio.wait(pending, timeout=HARVEST_WAIT_S)
-        return True
+        found = self._exchangers.get(domain)
+        if found is None:
+            found = asyncio.ensure_future(lookup())
+            self._exchangers[domain] = found
+        return await asyncio.shield(found)
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
