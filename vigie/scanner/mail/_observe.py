@@ -188,7 +188,6 @@ async def _starttls_tls(
         return EndpointObservation(endpoint, speaks_tls=False, problems=(problem,)), ()
     material = await sweep.trust()
     collected, _ = await enumerate_by_elimination(runner, location, network, endpoint)
-    sweep.learn(collected.chains)
     observation = collected.observation(runner.jobs)
     now = utcnow()
     verdicts = [
