@@ -13,6 +13,13 @@ runtime_pkgs=(nmap ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0
 test_pkgs=(nginx redis-server openssh-server vsftpd memcached knot knot-dnsutils postgresql
            poppler-utils openssl iproute2 testssl.sh sslscan procps apache2-bin
            bind9-dnsutils nftables)
+test_pkgs+=(mariadb-server)  # tests/scanner/test_service_daemons.py: MariaDB with and without grant tables
+test_pkgs+=(samba)  # tests/scanner/test_service_daemons.py: smbd (SMB on 445, NetBIOS session on 139)
+test_pkgs+=(xrdp)  # tests/scanner/test_service_daemons.py: RDP X.224 negotiation
+test_pkgs+=(tigervnc-standalone-server tigervnc-tools)  # tests/scanner/test_service_daemons.py: Xvnc (RFB) and vncpasswd
+test_pkgs+=(inetutils-telnetd inetutils-inetd)  # tests/scanner/test_service_daemons.py: telnetd under inetd
+test_pkgs+=(dovecot-imapd dovecot-pop3d)  # tests/scanner/test_service_daemons.py: IMAP/POP3 with and without STARTTLS
+test_pkgs+=(postfix)  # tests/scanner/test_service_daemons.py: submission (587) with and without STARTTLS
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")

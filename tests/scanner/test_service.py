@@ -26,9 +26,7 @@ from tests.scanner import service_servers as servers
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, OpenPort
 from vigie.scanner.base import ProbeContext
-from vigie.scanner.engine import DomainJob, SweepEngine
 from vigie.scanner.ports import identify_port
-from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.service import _bson, check_services, classify_ping_reply, classify_reply
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail
@@ -672,16 +670,6 @@ HOSTS = {
     servers.SMTP_CLEARTEXT: "smtp-cleartext",
     servers.SMTP_STARTTLS: "smtp-starttls",
 }
-ZONE = "svc.test"
-
-
-class FixedResolver:
-    """Names of this test world -> their 127.0.3.x address (the DNS side is tested elsewhere)."""
-
-    async def resolve_addresses(self, name: str) -> Resolution:
-        label = name.removesuffix(f".{ZONE}")
-        address = next(ip for ip, host in HOSTS.items() if host == label)
-        return Resolution(name, (address,), Answer.OK)
 
 
 @pytest.fixture(scope="module")
@@ -705,39 +693,12 @@ def swept(
         stack.enter_context(servers.postgres(servers.POSTGRES_SCRAM, "scram-sha-256"))
         stack.enter_context(servers.smtp_server(servers.SMTP_CLEARTEXT, 25, folder, starttls=False))
         stack.enter_context(servers.smtp_server(servers.SMTP_STARTTLS, 587, folder, starttls=True))
-        config = Settings.model_validate(
-            {
-                "scope": {"allow": ["127.0.3.0/24"]},
-                # vsftpd answers a refused login after a 1 s pause, as real servers do
-                "scan": {"probe_timeout_s": 2, "host_deadline_s": 20, "max_rate_per_s": 20_000},
-            }
+        # vsftpd answers a refused login after a 1 s pause, as real servers do
+        yield servers.sweep(
+            HOSTS,
+            "127.0.3.0/24",
+            {"probe_timeout_s": 2, "host_deadline_s": 20, "max_rate_per_s": 20_000},
         )
-        ctx = ProbeContext.from_settings(config)
-        ctx.resolver = FixedResolver()  # type: ignore[assignment]
-        engine = SweepEngine(
-            ctx, host_families={Family.SERVICE: check_services}, domain_check=_no_dns
-        )
-        jobs = [
-            DomainJob(f"{name}.{ZONE}", families=frozenset({Family.SERVICE}))
-            for name in HOSTS.values()
-        ]
-        collected: dict[str, HostResult] = {}
-
-        class Keep:
-            def hosts_planned(self, count: int) -> None:
-                pass
-
-            def host_done(self, result: HostResult) -> None:
-                if result.target.ip:
-                    collected[result.target.ip] = result
-
-        started = time.monotonic()
-        asyncio.run(engine.run(jobs, Keep()))
-        yield collected, time.monotonic() - started
-
-
-async def _no_dns(ctx: ProbeContext, domain: str, mail_domain: bool) -> FamilyResult:
-    return FamilyResult(Family.DNS)
 
 
 def service_ids(result: HostResult) -> set[str]:

@@ -380,34 +380,114 @@ async def probe_postgresql(ctx: ProbeContext, target: HostTarget, port: OpenPort
 
 
 # --- MySQL / MariaDB ------------------------------------------------------------
+#
+# MySQL client/server protocol (MySQL Internals manual, "Connection Phase"): the
+# server speaks first with an Initial Handshake packet (protocol version 10) or
+# an ERR packet; the client answers with a HandshakeResponse41; the server ends
+# the phase with an OK packet (logged in), an ERR packet, or an
+# AuthSwitchRequest (0xFE) asking for another authentication method.
+
+MYSQL_PROBE_USER = "root"
+# Capability flags of the HandshakeResponse41 (MySQL Internals, "Capability Flags").
+CLIENT_LONG_PASSWORD = 0x00000001
+CLIENT_PROTOCOL_41 = 0x00000200
+CLIENT_SECURE_CONNECTION = 0x00008000
+CLIENT_PLUGIN_AUTH = 0x00080000
+MYSQL_CLIENT_FLAGS = (
+    CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH
+)
+MYSQL_UTF8MB4 = 45
+MYSQL_OK = 0x00
+MYSQL_ERR = 0xFF
+MYSQL_AUTH_SWITCH = 0xFE
 
 
 @dataclass(frozen=True)
 class MysqlGreeting:
     server_version: str = ""
     error: str = ""
+    error_code: int = 0
+    auth_plugin: str = ""
 
 
 def parse_mysql_greeting(data: bytes) -> MysqlGreeting | None:
-    """The server's first packet: handshake v10 (its version) or an error packet."""
+    """The server's first packet: Initial Handshake v10 (its version) or an ERR packet.
+
+    MySQL Internals, "Connection Phase Packets": Protocol::HandshakeV10 is
+    ``0x0a``, the NUL-terminated server version, a 4-byte connection id, the
+    first 8 bytes of the scramble, a filler, the capability flags... and, with
+    CLIENT_PLUGIN_AUTH, the authentication plugin name last.
+    """
     if len(data) < 7 or data[3] != 0:
         return None
     length = int.from_bytes(data[:3], "little")
     payload = data[4 : 4 + length]
     if payload[:1] == b"\x0a":
-        version, nul, _ = payload[1:].partition(b"\x00")
-        if not nul or not version[:1].isdigit():
+        version, nul, rest = payload[1:].partition(b"\x00")
+        if not nul or not version[:1].isdigit() or not version[:1].isascii():
             return None
-        return MysqlGreeting(server_version=version.decode("latin-1"))
-    if payload[:1] == b"\xff" and len(payload) >= 3:
-        message = payload[3:]
-        if message.startswith(b"#"):
-            message = message[6:]  # "#" and the SQL state
-        return MysqlGreeting(error=message.decode("utf-8", errors="replace"))
+        return MysqlGreeting(
+            server_version=version.decode("latin-1"), auth_plugin=_mysql_auth_plugin(rest)
+        )
+    error = parse_mysql_error(payload)
+    if error is not None:
+        return MysqlGreeting(error=error[1], error_code=error[0])
     return None
 
 
-_MARIADB_VERSION = re.compile(r"(?:5\.5\.5-)?(\d+\.\d+\.\d+)")
+def _mysql_auth_plugin(rest: bytes) -> str:
+    """The auth plugin name that ends a HandshakeV10 (after the server version), or ""."""
+    if len(rest) < 31:
+        return ""
+    capabilities = (
+        int.from_bytes(rest[13:15], "little") | int.from_bytes(rest[18:20], "little") << 16
+    )
+    if not capabilities & CLIENT_PLUGIN_AUTH:
+        return ""
+    part2 = max(13, rest[20] - 8)
+    name = rest[31 + part2 :].split(b"\x00", 1)[0][:64].decode("latin-1")
+    return name if name.isascii() and name.isprintable() else ""
+
+
+def parse_mysql_error(payload: bytes) -> tuple[int, str] | None:
+    """(code, message) of an ERR_Packet payload (``0xff``, code, ``#`` SQL state, text)."""
+    if payload[:1] != b"\xff" or len(payload) < 3:
+        return None
+    code = int.from_bytes(payload[1:3], "little")
+    message = payload[3:]
+    if message.startswith(b"#"):
+        message = message[6:]  # "#" and the five-character SQL state
+    return code, message.decode("utf-8", errors="replace")
+
+
+def mysql_handshake_response(user: str = MYSQL_PROBE_USER, plugin: str = "") -> bytes:
+    """A HandshakeResponse41 for ``user`` with an EMPTY authentication response.
+
+    MySQL Internals, "Protocol::HandshakeResponse41": capability flags, max
+    packet size, character set, 23 zero bytes, the NUL-terminated user name,
+    the length-prefixed auth response (here of length 0: no password) and the
+    plugin name. Sequence id 1: it answers the server's packet 0.
+    """
+    payload = (
+        struct.pack("<IIB", MYSQL_CLIENT_FLAGS, 1 << 24, MYSQL_UTF8MB4)
+        + b"\x00" * 23
+        + user.encode("ascii")
+        + b"\x00"
+        + b"\x00"  # auth-response length 0
+        + (plugin or "mysql_native_password").encode("ascii")
+        + b"\x00"
+    )
+    return len(payload).to_bytes(3, "little") + b"\x01" + payload
+
+
+def mysql_packet(sequence: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "little") + bytes([sequence & 0xFF]) + payload
+
+
+MYSQL_QUIT = mysql_packet(0, b"\x01")  # COM_QUIT
+
+
+_MARIADB_VERSION = re.compile(r"(?:5\.5\.5-)?(\d+\.\d+\.\d+)", re.ASCII)
 
 
 def mysql_product_version(server_version: str) -> tuple[str, str]:
@@ -417,19 +497,42 @@ def mysql_product_version(server_version: str) -> tuple[str, str]:
     return product, (match.group(1) if match else server_version)
 
 
-def mysql_findings(target: HostTarget, port: int, greeting: bytes) -> list[Finding]:
+def mysql_login_answer(reply: bytes) -> tuple[str, str]:
+    """(authentication, answer) from the server's reply to an empty-password login."""
+    if len(reply) < 5:
+        return "unknown", "no answer to the login"
+    payload = reply[4 : 4 + int.from_bytes(reply[:3], "little")]
+    kind = payload[:1]
+    if kind == bytes([MYSQL_OK]):
+        return NONE, f"OK packet: user {MYSQL_PROBE_USER} logged in without a password"
+    error = parse_mysql_error(payload)
+    if error is not None:
+        return REQUIRED, f"ERR {error[0]}: {error[1]}"
+    if kind == bytes([MYSQL_AUTH_SWITCH]):
+        plugin = payload[1:].split(b"\x00", 1)[0].decode("latin-1")
+        return REQUIRED, f"server asks for another authentication method ({plugin})"
+    return "unknown", "unexpected answer to the login"
+
+
+def mysql_findings(
+    target: HostTarget, port: int, greeting: bytes, login_reply: bytes = b""
+) -> list[Finding]:
+    """Judge the Initial Handshake and the answer to a login as ``root`` without a password."""
     parsed = parse_mysql_greeting(greeting)
     if parsed is None:
         return []
     if parsed.error:
-        return [exposed(target, port, MYSQL, "refused", parsed.error)]
+        return [exposed(target, port, MYSQL, "refused", f"ERR {parsed.error_code}: {parsed.error}")]
     product, version = mysql_product_version(parsed.server_version)
-    return [
-        exposed(
-            target, port, product, "not tested", f"handshake v10, server {parsed.server_version}"
-        ),
-        version_disclosed(target, port, product, version, "handshake server version"),
-    ]
+    disclosed = version_disclosed(target, port, product, version, "handshake server version")
+    if not login_reply:
+        answer = f"handshake v10, server {parsed.server_version}"
+        return [exposed(target, port, product, "not tested", answer), disclosed]
+    authentication, answer = mysql_login_answer(login_reply)
+    findings = [exposed(target, port, product, authentication, answer)]
+    if authentication == NONE:
+        findings.append(no_auth(target, port, product, f"login as {MYSQL_PROBE_USER}", answer))
+    return [*findings, disclosed]
 
 
 def _mysql_packet_complete(data: bytes) -> bool:
@@ -437,9 +540,17 @@ def _mysql_packet_complete(data: bytes) -> bool:
 
 
 async def probe_mysql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Read the Initial Handshake, then log in as ``root`` with no password, then COM_QUIT."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         greeting = await stream.read_until(_mysql_packet_complete, 4096)
-    return mysql_findings(target, port.port, greeting)
+        parsed = parse_mysql_greeting(greeting)
+        reply = b""
+        if parsed is not None and parsed.server_version:
+            await stream.send(mysql_handshake_response(plugin=parsed.auth_plugin))
+            reply = await stream.read_until(_mysql_packet_complete, 4096, accept_partial=True)
+            if reply[4:5] == bytes([MYSQL_OK]):
+                await stream.send(MYSQL_QUIT)
+    return mysql_findings(target, port.port, greeting, reply)
 
 
 # --- Microsoft SQL Server ---------------------------------------------------------
