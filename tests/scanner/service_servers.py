@@ -646,3 +646,60 @@ def sweep(
     started = time.monotonic()
     asyncio.run(engine.run(jobs, Keep()))
     return collected, time.monotonic() - started
+
+
+class ScriptedServer:
+    """A TCP server on ``address:port`` whose every connection runs ``handle(connection)``.
+
+    For the databases Debian does not package: the handler speaks the
+    protocol through the reference client library's own encoders.
+    """
+
+    def __init__(self, address: str, port: int, handle: Any) -> None:
+        self.handle = handle
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                connection, _ = self.sock.accept()
+                worker = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+                worker.start()
+                self.threads.append(worker)
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.settimeout(5)
+            self.handle(connection)
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=2)
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def scripted(address: str, port: int, handle: Any) -> Iterator[ScriptedServer]:
+    server = ScriptedServer(address, port, handle)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def recv_exactly(connection: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = connection.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(data)} of {count} bytes")
+        data += chunk
+    return data
