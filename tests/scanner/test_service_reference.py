@@ -33,6 +33,7 @@ from vigie.config import Settings
 from vigie.model import Finding, HostTarget, OpenPort
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.service import _databases as db
+from vigie.scanner.service import check_services
 
 pytestmark = pytest.mark.network
 
@@ -504,3 +505,45 @@ def test_http_databases_answering_as_their_documentation_shows(
     ]
     documented = {9200: "8.15.0", 9202: "2.11.0", 5984: "3.3.3", 5985: "3.3.3"}
     assert disclosed == ([documented[port]] if port in documented else [])
+
+
+# --- an answer no parser expected ------------------------------------------------------------
+
+BROKEN_HTTP = "127.0.26.91"
+
+
+def answer_once(reply: bytes) -> Callable[[socket.socket], None]:
+    def handle(connection: socket.socket) -> None:
+        connection.recv(4096)
+        connection.sendall(reply)
+
+    return handle
+
+
+def test_a_non_ascii_content_length_costs_one_port_never_the_family() -> None:
+    # Given an HTTP port whose Content-Length is "³" (byte 0xb3 in ISO 8859-1, the charset
+    # RFC 9110 §5.5 allows in field values): a digit to str.isdigit, not to int()
+    broken = b'HTTP/1.1 200 OK\r\nContent-Length: \xb3\r\n\r\n{"cluster_name": "x"}'
+    couchdb = json.dumps(COUCHDB_ROOT).encode()
+    welcome = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(couchdb), couchdb)
+    with (
+        scripted(BROKEN_HTTP, 9200, answer_once(broken)),
+        scripted(BROKEN_HTTP, 5984, answer_once(welcome)),
+    ):
+        ctx = ProbeContext.from_settings(
+            Settings.model_validate(
+                {"scope": {"allow": [f"{BROKEN_HTTP}/32"]}, "scan": {"probe_timeout_s": 1}}
+            )
+        )
+        ports = [OpenPort(9200, "http"), OpenPort(5984, "http")]
+        # When the service family probes both ports
+        result = asyncio.run(check_services(ctx, HostTarget("db.gouv.ml", BROKEN_HTTP), ports))
+    # Then nothing raised: the sound port is judged (CouchDB, version disclosed)...
+    couch = {f.check_id for f in result.findings if f.port == 5984}
+    assert "service.version_disclosed" in couch and "service.database.exposed" in couch
+    # ...and the broken one is at worst a scan.error for that port, never a false database
+    assert not {
+        f.check_id
+        for f in result.findings
+        if f.port == 9200 and f.check_id.startswith("service.database")
+    }

@@ -204,9 +204,10 @@ def _ftp_or_smtp(greeting: str, hint: str | None) -> str | None:
 # "Exim 4.96", "ProFTPD 1.3.5e", "Version: 10.0.17763.1".
 _PRODUCT_VERSION = re.compile(
     r"(?<![\w.])(?P<product>[A-Za-z][\w+-]*)(?::\s*|[ _/])[vV]?(?P<version>\d+(?:\.\d+)+[a-z]?\d*)"
-    r"(?![\w.]*\.\d)"
+    r"(?![\w.]*\.\d)",
+    re.ASCII,  # "³" or "٣" is no version digit (RFC 5234 DIGIT is %x30-39)
 )
-_IPV4_LIKE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_IPV4_LIKE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -236,9 +237,12 @@ class SshIdentification:
     comments: str  # "Debian-2+deb12u3"
 
 
-_SSH_IDENT = re.compile(r"^SSH-(?P<proto>[\d.]+)-(?P<software>\S+)(?: (?P<comments>[^\r\n]*))?")
+_SSH_IDENT = re.compile(
+    r"^SSH-(?P<proto>[\d.]+)-(?P<software>\S+)(?: (?P<comments>[^\r\n]*))?", re.ASCII
+)
 _SSH_SOFTWARE_VERSION = re.compile(
-    r"^(?P<product>.*?)[_-]?v?(?P<version>\d+(?:\.\d+)+[\w.+-]*|(?<=[_-])v?\d+[a-z]\d*)$"
+    r"^(?P<product>.*?)[_-]?v?(?P<version>\d+(?:\.\d+)+[\w.+-]*|(?<=[_-])v?\d+[a-z]\d*)$",
+    re.ASCII,
 )
 
 

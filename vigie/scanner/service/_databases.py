@@ -269,10 +269,9 @@ def mongodb_findings(
     if not is_mongo_hello(hello):
         return []
     wire = hello.get("maxWireVersion")
-    if listing is not None and listing.get("ok") in (1, 1.0, True) and "databases" in listing:
-        names = [
-            str(db.get("name", "?")) for db in listing["databases"][:20] if isinstance(db, dict)
-        ]
+    databases = listing.get("databases") if listing is not None else None
+    if listing is not None and listing.get("ok") in (1, 1.0, True) and isinstance(databases, list):
+        names = [str(db.get("name", "?")) for db in databases[:20] if isinstance(db, dict)]
         answer = f"listDatabases ok: {', '.join(names)}"
         return [
             exposed(target, port, MONGODB, NONE, answer, max_wire_version=wire),
@@ -644,7 +643,7 @@ def tns_connect(ip: str, port: int) -> bytes:
     return struct.pack(">HHBBH", _TNS_HEADER + len(data), 0, TNS_CONNECT, 0, 0) + header_rest + data
 
 
-_VSNNUM = re.compile(rb"VSNNUM=(\d+)")
+_VSNNUM = re.compile(rb"VSNNUM=(\d{1,10})\b")
 
 
 def oracle_version(vsnnum: int) -> str:
@@ -762,13 +761,21 @@ async def probe_cassandra(ctx: ProbeContext, target: HostTarget, port: OpenPort)
 # --- Search engines and document stores over HTTP ------------------------------------
 
 
+def json_body(response: HttpResponse) -> Any:
+    """The body as JSON, or None: also when it nests too deeply for the parser."""
+    try:
+        return response.json()
+    except RecursionError:  # "[[[[...": json.loads recurses once per level
+        return None
+
+
 def search_engine_findings(
     target: HostTarget, port: int, response: HttpResponse | None
 ) -> list[Finding]:
     """Elasticsearch / OpenSearch from the answer to ``GET /``."""
     if response is None:
         return []
-    body = response.json()
+    body = json_body(response)
     if response.status == 200 and isinstance(body, dict) and "cluster_name" in body:
         version = body.get("version")
         if not isinstance(version, dict) or not version.get("number"):
@@ -798,7 +805,7 @@ def _search_engine_security(response: HttpResponse) -> bool:
     realm = response.header("www-authenticate").lower()
     if "security" in realm and ("basic" in realm or "bearer" in realm):
         return True
-    body = response.json()
+    body = json_body(response)
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, dict) and error.get("type") == "security_exception"
 
@@ -806,7 +813,7 @@ def _search_engine_security(response: HttpResponse) -> bool:
 def couchdb_welcome(response: HttpResponse | None) -> dict[str, Any] | None:
     if response is None or response.status != 200:
         return None
-    body = response.json()
+    body = json_body(response)
     if isinstance(body, dict) and body.get("couchdb") == "Welcome":
         return body
     return None
@@ -816,7 +823,7 @@ def couchdb_findings(
     target: HostTarget, port: int, welcome: dict[str, Any], all_dbs: HttpResponse | None
 ) -> list[Finding]:
     version = str(welcome.get("version", ""))
-    listing = all_dbs.json() if all_dbs is not None and all_dbs.status == 200 else None
+    listing = json_body(all_dbs) if all_dbs is not None and all_dbs.status == 200 else None
     findings: list[Finding] = []
     if isinstance(listing, list):
         names = ", ".join(str(name) for name in listing[:20])

@@ -31,7 +31,12 @@ class MailSession:
 
     @property
     def offers_starttls(self) -> bool:
-        return any(cap.upper().split()[0] == self.starttls_word for cap in self.capabilities if cap)
+        # Keywords compare ASCII case-insensitively ("ſtarttls".upper() is "STARTTLS")
+        return any(
+            cap.split()[0].isascii() and cap.split()[0].upper() == self.starttls_word
+            for cap in self.capabilities
+            if cap.split()
+        )
 
 
 def mail_findings(target: HostTarget, port: int, session: MailSession, tls: bool) -> list[Finding]:
