@@ -101,7 +101,12 @@ def hint_for(port: int) -> PortHint | None:
 
 
 def is_mysql_greeting(data: bytes) -> bool:
-    """A MySQL/MariaDB server's first packet: handshake v10, or an error packet."""
+    """A MySQL/MariaDB server's first packet: handshake v10, or an error packet.
+
+    MySQL Internals, "Protocol::Packet" (3-byte length, sequence id 0) holding
+    "Protocol::HandshakeV10" (0x0a, the server version as a NUL-terminated
+    string) or an ERR_Packet (0xff).
+    """
     if len(data) < 7 or data[3] != 0:
         return False
     length = int.from_bytes(data[:3], "little")
@@ -113,7 +118,11 @@ def is_mysql_greeting(data: bytes) -> bool:
 
 
 def is_postgres_error(data: bytes) -> bool:
-    """PostgreSQL's ErrorResponse ('E', length, then 'S'everity field)."""
+    """PostgreSQL's ErrorResponse ('E', length, then 'S'everity field).
+
+    PostgreSQL docs, "Message Formats": ErrorResponse is Byte1('E'), Int32
+    length, then fields such as 'S' (severity); "Error and Notice Message Fields".
+    """
     if len(data) < 7 or data[:1] != b"E":
         return False
     length = int.from_bytes(data[1:5], "big")
@@ -121,7 +130,11 @@ def is_postgres_error(data: bytes) -> bool:
 
 
 def is_tls_record(data: bytes) -> bool:
-    """A TLS record header (handshake or alert): the server expected TLS."""
+    """A TLS record header (handshake or alert): the server expected TLS.
+
+    RFC 8446 §5.1 TLSPlaintext: ContentType handshake(22) or alert(21), then
+    legacy_record_version 0x03 0x0N.
+    """
     return len(data) >= 3 and data[0] in (0x15, 0x16) and data[1] == 0x03 and data[2] <= 0x04
 
 

@@ -90,7 +90,11 @@ _REDIS_AUTH_ERRORS = (b"-NOAUTH", b"-WRONGPASS", b"-NOPERM", b"-ERR operation no
 
 
 def parse_redis_info(info: bytes) -> dict[str, str]:
-    """``INFO`` fields (``redis_version``...) from a RESP bulk reply, truncated or not."""
+    """``INFO`` fields (``redis_version``...) from a RESP bulk reply, truncated or not.
+
+    Redis protocol specification (RESP2), "Bulk strings"; the INFO command's
+    output is ``field:value`` lines under ``# Section`` headers.
+    """
     fields: dict[str, str] = {}
     for line in info.decode("utf-8", errors="replace").splitlines():
         key, colon, value = line.partition(":")
@@ -100,7 +104,12 @@ def parse_redis_info(info: bytes) -> dict[str, str]:
 
 
 def redis_findings(target: HostTarget, port: int, ping_reply: bytes, info: bytes) -> list[Finding]:
-    """Judge the answers to ``PING`` (and ``INFO server`` when PING was answered)."""
+    """Judge the answers to ``PING`` (and ``INFO server`` when PING was answered).
+
+    RESP2 "Simple strings" / "Simple errors": ``+PONG`` is the command run
+    without authentication; ``-NOAUTH`` / ``-WRONGPASS`` / ``-NOPERM`` (ACL,
+    Redis 6) demand credentials; ``-DENIED`` is protected mode.
+    """
     first = ping_reply.split(b"\r\n", 1)[0]
     answer = first.decode("utf-8", errors="replace")
     if first.startswith(b"+PONG"):
@@ -134,6 +143,7 @@ def _redis_bulk_complete(data: bytes) -> bool:
 
 
 async def probe_redis(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Inline ``PING``, then ``INFO server`` if it was answered (RESP2, "Inline commands")."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(b"PING\r\n")
         reply = await stream.line()
@@ -148,6 +158,7 @@ async def probe_redis(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> 
 
 
 def parse_memcached_stats(reply: bytes) -> dict[str, str]:
+    """``STAT <name> <value>`` lines (memcached protocol.txt, "General-purpose statistics")."""
     stats: dict[str, str] = {}
     for line in reply.decode("utf-8", errors="replace").splitlines():
         parts = line.split(" ", 2)
@@ -157,7 +168,11 @@ def parse_memcached_stats(reply: bytes) -> dict[str, str]:
 
 
 def memcached_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
-    """Judge the answer to the ASCII ``stats`` command."""
+    """Judge the answer to the ASCII ``stats`` command.
+
+    memcached protocol.txt, "Statistics": ``STAT`` lines up to ``END``; with
+    SASL on, the text protocol answers ``CLIENT_ERROR unauthenticated``.
+    """
     stats = parse_memcached_stats(reply)
     if stats:
         summary = " ".join(f"{k}={stats[k]}" for k in ("version", "curr_items") if k in stats)
@@ -187,7 +202,11 @@ MEMCACHED_AUTH_ERROR = 0x0020
 
 
 def memcached_binary_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
-    """A binary-protocol answer (SASL-only memcached refuses the text protocol)."""
+    """A binary-protocol answer (SASL-only memcached refuses the text protocol).
+
+    memcached binary protocol ("BinaryProtocolRevamped"): response magic
+    0x81, opcode 0x0b Version, status 0x0020 "Authentication error".
+    """
     if len(reply) < 24 or reply[0] != 0x81 or reply[1] != 0x0B:
         return []
     status = int.from_bytes(reply[6:8], "big")
@@ -202,6 +221,7 @@ def _memcached_binary_complete(data: bytes) -> bool:
 
 
 async def probe_memcached(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """``stats`` in the text protocol, else a binary Version request (protocol.txt, binary spec)."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(b"stats\r\n")
         reply = await stream.read_until(_memcached_complete, accept_partial=True)
@@ -225,7 +245,11 @@ MAX_MONGO_REPLY = 65_536
 
 
 def mongo_query(request_id: int, command: dict[str, Any]) -> bytes:
-    """A legacy OP_QUERY on ``admin.$cmd`` (every MongoDB answers isMaster this way)."""
+    """A legacy OP_QUERY on ``admin.$cmd`` (every MongoDB answers isMaster this way).
+
+    MongoDB Wire Protocol, "Legacy Opcodes" OP_QUERY (2004): header, flags,
+    fullCollectionName, numberToSkip 0, numberToReturn -1, the query document.
+    """
     body = (
         struct.pack("<i", 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1) + _bson.encode(command)
     )
@@ -233,13 +257,22 @@ def mongo_query(request_id: int, command: dict[str, Any]) -> bytes:
 
 
 def mongo_msg(request_id: int, command: dict[str, Any]) -> bytes:
-    """An OP_MSG with one body section (MongoDB 3.6 and later)."""
+    """An OP_MSG with one body section (MongoDB 3.6 and later).
+
+    MongoDB Wire Protocol, "OP_MSG" (2013): flagBits 0, a kind-0 section
+    holding the command document, whose ``$db`` names the database.
+    """
     body = struct.pack("<I", 0) + b"\x00" + _bson.encode({**command, "$db": "admin"})
     return struct.pack("<iiii", 16 + len(body), request_id, 0, OP_MSG) + body
 
 
 def parse_mongo_reply(data: bytes) -> dict[str, Any]:
-    """The first document of an OP_REPLY or OP_MSG reply (ProbeError if it is neither)."""
+    """The first document of an OP_REPLY or OP_MSG reply (ProbeError if it is neither).
+
+    MongoDB Wire Protocol: OP_REPLY (1) carries responseFlags, cursorID,
+    startingFrom, numberReturned then documents (byte 36); OP_MSG (2013)
+    carries flagBits then a kind-0 body section (byte 21).
+    """
     if len(data) < 21:
         raise ProbeError(f"MongoDB reply too short ({len(data)} bytes)")
     length, _request, _response_to, opcode = struct.unpack_from("<iiii", data)
@@ -265,7 +298,12 @@ def is_mongo_hello(document: dict[str, Any]) -> bool:
 def mongodb_findings(
     target: HostTarget, port: int, hello: dict[str, Any], listing: dict[str, Any] | None
 ) -> list[Finding]:
-    """Judge the isMaster handshake and the ``listDatabases`` answer."""
+    """Judge the isMaster handshake and the ``listDatabases`` answer.
+
+    MongoDB manual, "listDatabases": ``ok: 1`` with a ``databases`` array is
+    a read done without credentials; error 13 ``Unauthorized`` means access
+    control is on.
+    """
     if not is_mongo_hello(hello):
         return []
     wire = hello.get("maxWireVersion")
@@ -295,6 +333,7 @@ async def _mongo_exchange(stream: Stream, message: bytes) -> bytes:
 
 
 async def probe_mongodb(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """isMaster by OP_QUERY, then ``listDatabases`` (OP_MSG from wire version 6)."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         hello = parse_mongo_reply(await _mongo_exchange(stream, mongo_query(1, {"isMaster": 1})))
         if not is_mongo_hello(hello):
@@ -325,6 +364,7 @@ PG_PROBE_USER = "postgres"
 
 
 def pg_startup(user: str = PG_PROBE_USER) -> bytes:
+    """A StartupMessage, protocol 3.0 (PostgreSQL docs, "Message Formats": StartupMessage)."""
     params = b"".join(
         key.encode() + b"\x00" + value.encode() + b"\x00"
         for key, value in (("user", user), ("database", user), ("application_name", "vigie"))
@@ -334,6 +374,7 @@ def pg_startup(user: str = PG_PROBE_USER) -> bytes:
 
 
 def parse_pg_error(payload: bytes) -> dict[str, str]:
+    """ErrorResponse fields (PostgreSQL docs, "Error and Notice Message Fields")."""
     fields: dict[str, str] = {}
     for part in payload.split(b"\x00"):
         if part:
@@ -342,7 +383,12 @@ def parse_pg_error(payload: bytes) -> dict[str, str]:
 
 
 def postgresql_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
-    """Judge the answer to a StartupMessage for user ``postgres`` with no password."""
+    """Judge the answer to a StartupMessage for user ``postgres`` with no password.
+
+    PostgreSQL docs, "Frontend/Backend Protocol", "Start-up": the server
+    answers AuthenticationOk (``R``, code 0: no password asked), another
+    Authentication request (cleartext, MD5, SASL...), or ErrorResponse (``E``).
+    """
     if len(reply) < 9 or reply[:1] not in (b"R", b"E"):
         return []
     length = int.from_bytes(reply[1:5], "big")
@@ -370,6 +416,7 @@ def _pg_message_complete(data: bytes) -> bool:
 
 
 async def probe_postgresql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """StartupMessage as ``postgres``, the first answer, and Terminate if let in ("Start-up")."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(pg_startup())
         reply = await stream.read_until(_pg_message_complete, 8192)
@@ -559,7 +606,11 @@ TDS_RESPONSE = 0x04
 
 
 def mssql_prelogin() -> bytes:
-    """A TDS PRELOGIN packet: version, encryption off, no instance, thread id, MARS off."""
+    """A TDS PRELOGIN packet: version, encryption off, no instance, thread id, MARS off.
+
+    MS-TDS §2.2.6.5 PRELOGIN: packet type 0x12, option tokens VERSION (0x00),
+    ENCRYPTION (0x01), INSTOPT (0x02), THREADID (0x03), MARS (0x04), 0xFF.
+    """
     options = [
         (0x00, b"\x00" * 6),
         (0x01, b"\x00"),
@@ -577,7 +628,11 @@ def mssql_prelogin() -> bytes:
 
 
 def parse_mssql_prelogin(reply: bytes) -> str | None:
-    """The server version (``15.0.2000``) of a PRELOGIN response, or None if it is none."""
+    """The server version (``15.0.2000``) of a PRELOGIN response, or None if it is none.
+
+    MS-TDS §2.2.6.5: the response (packet type 0x04) carries the same option
+    table; VERSION is UL_VERSION (major, minor, build) and US_SUBBUILD.
+    """
     if len(reply) < 8 or reply[0] != TDS_RESPONSE:
         return None
     payload = reply[8:]
@@ -594,6 +649,7 @@ def parse_mssql_prelogin(reply: bytes) -> str | None:
 
 
 def mssql_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    """A PRELOGIN response (MS-TDS §2.2.6.5) proves SQL Server; login always needs credentials."""
     version = parse_mssql_prelogin(reply)
     if version is None:
         return []
@@ -605,6 +661,7 @@ def _tds_complete(data: bytes) -> bool:
 
 
 async def probe_mssql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Send PRELOGIN, read the response (MS-TDS §2.2.6.5); no Login7 is ever sent."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(mssql_prelogin())
         reply = await stream.read_until(_tds_complete, 4096)
@@ -619,6 +676,11 @@ _TNS_HEADER = 58  # where the connect data starts
 
 
 def tns_connect(ip: str, port: int) -> bytes:
+    """A TNS CONNECT packet (type 1) with a connect descriptor naming no service.
+
+    Oracle Net has no public wire specification; the descriptor syntax is
+    Oracle Database Net Services Reference, "Connect Descriptors".
+    """
     data = (
         "(DESCRIPTION=(CONNECT_DATA=(SERVICE_NAME=)(CID=(PROGRAM=vigie)(HOST=vigie)(USER=vigie)))"
         f"(ADDRESS=(PROTOCOL=TCP)(HOST={ip})(PORT={port})))"
@@ -661,6 +723,7 @@ def oracle_version(vsnnum: int) -> str:
 
 
 def oracle_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    """A TNS ACCEPT / REFUSE / REDIRECT / RESEND proves a listener; VSNNUM gives its version."""
     if len(reply) < 8 or reply[4] not in TNS_TYPES:
         return []
     length = int.from_bytes(reply[:2], "big")
@@ -674,6 +737,7 @@ def oracle_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding
 
 
 async def probe_oracle(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """One TNS CONNECT, one answer (listener refusals quote VSNNUM and ERR)."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(tns_connect(target.ip, port.port))
         reply = await stream.read_until(
@@ -696,10 +760,13 @@ CQL_HEADER = 9  # protocol v3 and later
 
 
 def cql_frame(version: int, stream_id: int, opcode: int, body: bytes = b"") -> bytes:
+    """A request frame (CQL native protocol v4, §2 "Frame header": version, flags, stream, opcode)."""
     return struct.pack(">BBhBi", version, 0, stream_id, opcode, len(body)) + body
 
 
 def cql_startup_body() -> bytes:
+    """The STARTUP body: a [string map] with CQL_VERSION (native_protocol_v4.spec §4.1.1)."""
+
     def string(text: str) -> bytes:
         return struct.pack(">H", len(text)) + text.encode()
 
@@ -714,7 +781,11 @@ class CqlFrame:
 
 
 def parse_cql_frame(data: bytes) -> CqlFrame | None:
-    """A v3+ response frame header (the response bit set), or None."""
+    """A v3+ response frame header (the response bit set), or None.
+
+    native_protocol_v4.spec §2.1: the version byte's high bit marks a
+    response; §2.5 opcode; §2.6 the body length (a 4-byte [int]).
+    """
     if len(data) < CQL_HEADER or not data[0] & 0x80:
         return None
     version = data[0] & 0x7F
@@ -728,6 +799,12 @@ def parse_cql_frame(data: bytes) -> CqlFrame | None:
 def cassandra_findings(
     target: HostTarget, port: int, options: CqlFrame | None, startup: CqlFrame | None
 ) -> list[Finding]:
+    """Judge OPTIONS and STARTUP (native_protocol_v4.spec §4.1.1, §4.1.4).
+
+    §4.2.4 SUPPORTED answers OPTIONS; to STARTUP, §4.2.2 READY means no
+    authenticator (queries run without credentials), §4.2.3 AUTHENTICATE
+    names the IAuthenticator class that demands them.
+    """
     if options is None or options.opcode not in (CQL_SUPPORTED, CQL_ERROR):
         return []
     protocol = f"CQL native protocol v{options.version}"
@@ -748,6 +825,7 @@ def _cql_complete(data: bytes) -> bool:
 
 
 async def probe_cassandra(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """OPTIONS, then STARTUP with CQL_VERSION 3.0.0 (native_protocol_v4.spec §4.1.4, §4.1.1)."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(cql_frame(4, 1, CQL_OPTIONS))
         options = parse_cql_frame(await stream.read_until(_cql_complete, 8192))
@@ -772,7 +850,12 @@ def json_body(response: HttpResponse) -> Any:
 def search_engine_findings(
     target: HostTarget, port: int, response: HttpResponse | None
 ) -> list[Finding]:
-    """Elasticsearch / OpenSearch from the answer to ``GET /``."""
+    """Elasticsearch / OpenSearch from the answer to ``GET /``.
+
+    Elasticsearch reference, "Root API" (GET /): ``cluster_name`` and
+    ``version.number``, answered only without security or with the
+    ``monitor`` privilege; with security on, 401 and a ``security_exception``.
+    """
     if response is None:
         return []
     body = json_body(response)
@@ -811,6 +894,7 @@ def _search_engine_security(response: HttpResponse) -> bool:
 
 
 def couchdb_welcome(response: HttpResponse | None) -> dict[str, Any] | None:
+    """The ``GET /`` welcome document (CouchDB API reference, "/": ``"couchdb": "Welcome"``)."""
     if response is None or response.status != 200:
         return None
     body = json_body(response)
@@ -822,6 +906,11 @@ def couchdb_welcome(response: HttpResponse | None) -> dict[str, Any] | None:
 def couchdb_findings(
     target: HostTarget, port: int, welcome: dict[str, Any], all_dbs: HttpResponse | None
 ) -> list[Finding]:
+    """Judge ``GET /_all_dbs`` (CouchDB API reference, "/_all_dbs": a JSON array of names).
+
+    CouchDB 3 limits it to admins by default (``admin_only_all_dbs``): a list
+    answered without credentials is an open server.
+    """
     version = str(welcome.get("version", ""))
     listing = json_body(all_dbs) if all_dbs is not None and all_dbs.status == 200 else None
     findings: list[Finding] = []
@@ -858,7 +947,11 @@ async def http_get(
 async def probe_http_databases(
     ctx: ProbeContext, target: HostTarget, port: OpenPort
 ) -> list[Finding]:
-    """An HTTP port: is it Elasticsearch, OpenSearch or CouchDB, and open to all?"""
+    """An HTTP port: is it Elasticsearch, OpenSearch or CouchDB, and open to all?
+
+    ``GET /`` (Elasticsearch "Root API", CouchDB "/"), then CouchDB's
+    ``GET /_all_dbs``; RFC 9110 §9.3.1 GET only, nothing written.
+    """
     root = await http_get(ctx, target, port, "/")
     welcome = couchdb_welcome(root)
     if welcome is not None:
@@ -870,7 +963,11 @@ async def probe_http_databases(
 async def probe_search_transport(
     ctx: ProbeContext, target: HostTarget, port: OpenPort
 ) -> list[Finding]:
-    """Elasticsearch's transport port answers an HTTP request with a fixed refusal."""
+    """Elasticsearch's transport port answers an HTTP request with a fixed refusal.
+
+    Its TCP transport (9300) replies "This is not an HTTP port" to anything
+    that starts like HTTP/1.1 (RFC 9112 §3 request line).
+    """
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         raw, _ = await http_exchange(stream, "GET", http_host(target), "/")
     if b"This is not an HTTP port" not in raw:
