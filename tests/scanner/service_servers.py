@@ -274,7 +274,9 @@ def smtp_server(address: str, port: int, folder: Path, starttls: bool) -> Iterat
 MARIADB_OPEN = "127.0.26.10"  # --skip-grant-tables: any user logs in without a password
 MARIADB_GRANTS = "127.0.26.11"  # grant tables: 'app'@'%' with a password, root local only
 SAMBA = "127.0.26.20"
-XRDP = "127.0.26.30"
+SAMBA_SMB1 = "127.0.26.21"  # server min/max protocol = NT1: SMB1 only
+XRDP = "127.0.26.30"  # security_layer = negotiate (TLS)
+XRDP_RDP_SECURITY = "127.0.26.31"  # security_layer = rdp (standard RDP security only)
 VNC_NONE = "127.0.26.40"  # TigerVNC, security type None
 VNC_PASSWORD = "127.0.26.41"  # TigerVNC, VNC authentication
 TELNET = "127.0.26.50"  # inetutils telnetd under inetutils-inetd
@@ -310,16 +312,28 @@ def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
     return cert, key
 
 
+def _install_mariadb(data: Path, attempts: int = 2) -> None:
+    """The system tables in ``data`` (once seen failing on a loaded machine: one retry)."""
+    output = ""
+    for _ in range(attempts):
+        shutil.rmtree(data, ignore_errors=True)
+        installed = subprocess.run(
+            [require_program("mariadb-install-db"), "--no-defaults", f"--datadir={data}",
+             "--user=root", "--skip-test-db"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if installed.returncode == 0:
+            return
+        output = installed.stdout + installed.stderr
+    raise RuntimeError(f"mariadb-install-db failed: {output[-3000:]}")
+
+
 @contextlib.contextmanager
 def mariadb(address: str, grant_tables: bool) -> Iterator[None]:
     """MariaDB on ``address:3306`` from a private datadir (mariadb-install-db)."""
     with private_folder("mariadb") as root:
         data = root / "data"
-        subprocess.run(
-            [require_program("mariadb-install-db"), "--no-defaults", f"--datadir={data}",
-             "--user=root", "--skip-test-db"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        _install_mariadb(data)
         argv = [
             require_program("mariadbd"), "--no-defaults", "--user=root", f"--datadir={data}",
             f"--bind-address={address}", "--port=3306", f"--socket={root / 'mysqld.sock'}",
@@ -361,7 +375,7 @@ def loopback_alias(address: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def samba(address: str) -> Iterator[None]:
+def samba(address: str, smb1_only: bool = False) -> Iterator[None]:
     """smbd in the foreground on ``address`` (445 and 139), from a private smb.conf."""
     with private_folder("samba") as root:
         folders = {
@@ -389,6 +403,11 @@ def samba(address: str) -> Iterator[None]:
                     "printing = bsd",
                     "printcap name = /dev/null",
                     "disable spoolss = yes",
+                    *(
+                        ["server min protocol = NT1", "server max protocol = NT1"]
+                        if smb1_only
+                        else []
+                    ),
                     "[share]",
                     f"path = {folders['share']}",
                     "read only = yes",
@@ -406,8 +425,8 @@ def samba(address: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def xrdp(address: str) -> Iterator[None]:
-    """xrdp in the foreground on ``address:3389`` (security_layer=negotiate: TLS)."""
+def xrdp(address: str, security_layer: str = "negotiate") -> Iterator[None]:
+    """xrdp in the foreground on ``address:3389``, with ``security_layer`` (negotiate: TLS)."""
     with private_folder("xrdp") as root:
         cert, key = self_signed(root, "rdp.svc.test")
         lines = []
@@ -420,6 +439,7 @@ def xrdp(address: str) -> Iterator[None]:
                 "key_file": f"key_file={key}",
                 "LogFile": f"LogFile={root / 'xrdp.log'}",
                 "EnableSyslog": "EnableSyslog=false",
+                "security_layer": f"security_layer={security_layer}",
             }
             lines.append(replacement.get(key_name, line))
         config = root / "xrdp.ini"

@@ -510,6 +510,19 @@ def test_multiline_replies_end_on_the_closing_line() -> None:
     assert not remote.reply_complete(b"230 Login succ")
 
 
+def test_telnet_option_negotiation_is_read_per_rfc_854() -> None:
+    # Given RFC 854 command sequences: IAC DO TERMINAL-TYPE (RFC 1091), IAC WILL ECHO
+    # (RFC 857), a subnegotiation IAC SB ... IAC SE, and IAC IAC, a data byte 255
+    greeting = b"\xff\xfd\x18\xff\xfb\x01\xff\xfa\x18\x01\xff\xf0login: \xff\xff"
+    parsed = remote.parse_telnet(greeting)
+    # Then the commands are named and the printed text keeps only the data
+    assert parsed.negotiation == ("DO TERMINAL-TYPE", "WILL ECHO")
+    assert parsed.text == b"login: \xff"
+    (finding,) = remote.telnet_findings(TARGET, 23, greeting)
+    assert finding.evidence["negotiation"] == ["DO TERMINAL-TYPE", "WILL ECHO"]
+    assert remote.telnet_findings(TARGET, 23, b"") == []
+
+
 def test_vnc_offers_are_read_and_no_authentication_is_flagged() -> None:
     handshake = remote.parse_vnc_security("RFB 003.008", b"\x02\x01\x02")
     (finding,) = remote.vnc_findings(TARGET, 5900, handshake)

@@ -24,7 +24,9 @@ HOSTS = {
     servers.MARIADB_OPEN: "mariadb-open",
     servers.MARIADB_GRANTS: "mariadb-grants",
     servers.SAMBA: "samba",
+    servers.SAMBA_SMB1: "samba-smb1",
     servers.XRDP: "xrdp",
+    servers.XRDP_RDP_SECURITY: "xrdp-rdp-security",
     servers.VNC_NONE: "vnc-none",
     servers.VNC_PASSWORD: "vnc-password",
     servers.TELNET: "telnet",
@@ -46,7 +48,14 @@ EXPECTED: dict[str, set[tuple[str, int]]] = {
     servers.MARIADB_OPEN: {(OPEN_PORT, 3306), (EXPOSED, 3306), (NO_AUTH, 3306), (VERSION, 3306)},
     servers.MARIADB_GRANTS: {(OPEN_PORT, 3306), (EXPOSED, 3306), (VERSION, 3306)},
     servers.SAMBA: {(OPEN_PORT, 445), (OPEN_PORT, 139), (REMOTE_ADMIN, 445), (REMOTE_ADMIN, 139)},
+    servers.SAMBA_SMB1: {
+        (OPEN_PORT, 445),
+        (OPEN_PORT, 139),
+        (REMOTE_ADMIN, 445),
+        (REMOTE_ADMIN, 139),
+    },
     servers.XRDP: {(OPEN_PORT, 3389), (REMOTE_ADMIN, 3389)},
+    servers.XRDP_RDP_SECURITY: {(OPEN_PORT, 3389), (REMOTE_ADMIN, 3389)},
     servers.VNC_NONE: {(OPEN_PORT, 5900), (REMOTE_ADMIN, 5900)},
     servers.VNC_PASSWORD: {(OPEN_PORT, 5900), (REMOTE_ADMIN, 5900)},
     servers.TELNET: {(OPEN_PORT, 23), (REMOTE_ADMIN, 23)},
@@ -74,7 +83,9 @@ def swept() -> Iterator[tuple[dict[str, HostResult], float]]:
         servers.mariadb(servers.MARIADB_OPEN, grant_tables=False),
         servers.mariadb(servers.MARIADB_GRANTS, grant_tables=True),
         servers.samba(servers.SAMBA),
+        servers.samba(servers.SAMBA_SMB1, smb1_only=True),
         servers.xrdp(servers.XRDP),
+        servers.xrdp(servers.XRDP_RDP_SECURITY, security_layer="rdp"),
         servers.tigervnc(servers.VNC_NONE, 2640, password=False),
         servers.tigervnc(servers.VNC_PASSWORD, 2641, password=True),
         servers.telnetd(servers.TELNET),
@@ -150,8 +161,15 @@ def test_remote_admin_evidence_names_each_protocol(
     assert evidence(servers.VNC_NONE, 5900)["security_types"] == ["None"]
     assert evidence(servers.VNC_PASSWORD, 5900)["no_authentication"] is False
     assert evidence(servers.VNC_PASSWORD, 5900)["security_types"] == ["VNC authentication"]
-    # telnetd opens with option negotiation (IAC DO/WILL)
-    assert evidence(servers.TELNET, 23)["protocol"] == "Telnet"
+    # SMB1 only (server max protocol = NT1): the SMB1 NEGOTIATE response, flagged as such
+    smb1 = evidence(servers.SAMBA_SMB1, 445)
+    assert (smb1["smb1"], smb1["dialect"]) == (True, "NT LM 0.12")
+    # xrdp with security_layer=rdp picks standard RDP security (no TLS at all)
+    assert evidence(servers.XRDP_RDP_SECURITY, 3389)["selected_security"] == "standard RDP security"
+    # telnetd opens with option negotiation (RFC 854 IAC DO/WILL), read as such
+    telnet = evidence(servers.TELNET, 23)
+    assert telnet["protocol"] == "Telnet"
+    assert "DO TERMINAL-TYPE" in telnet["negotiation"]  # type: ignore[operator]
 
 
 def test_mail_evidence_and_the_identified_ports(

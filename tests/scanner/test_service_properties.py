@@ -44,7 +44,8 @@ BYTE_PREFIXES = [
     b"\x84\x00\x00\x01\x06", b"\x84\x00\x00\x01\x03", b"\x04\x01\x00\x2f\x00\x00\x01\x00",
     b"\x00\x00\x00\x50\xfeSMB", b"\x00\x00\x00\x30\xffSMB", b"\x03\x00\x00\x13\x0e\xd0",
     b"RFB 003.008\n", b"HTTP/1.1 200 OK\r\n", b"\x81\x0b", b"$60\r\n", b"+PONG\r\n",
-    b"\xff\xfd\x18", b"\x82\x00\x00\x00", b"\x01\x00\x0b\x00", b"\x15\x03\x01", b"SSH-2.0-",
+    b"\xff\xfd\x18", b"\xff\xfa\x18\x01", b"\xff\xff", b"\xff", b"\x82\x00\x00\x00",
+    b"\x01\x00\x0b\x00", b"\x15\x03\x01", b"SSH-2.0-",
     b"\x00\x00\x00\x02\x00\x00\x00", b"\x4a\x00\x00\x00\x0a5.5.5-10.11.6-MariaDB\x00",
 ]  # fmt: skip
 
@@ -240,6 +241,7 @@ def test_remote_admin_judges_never_raise(data: bytes, version: str) -> None:
     findings_only(remote.smb_findings(TARGET, 445, data))
     findings_only(remote.netbios_findings(TARGET, 139, data))
     findings_only(remote.x11_findings(TARGET, 6000, data))
+    findings_only(remote.telnet_findings(TARGET, 23, data))
     assert remote.reply_code(data) is None or 0 <= remote.reply_code(data) <= 999  # type: ignore[operator]
 
 

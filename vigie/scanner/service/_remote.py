@@ -300,22 +300,90 @@ async def probe_ftp(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> li
 
 # --- Telnet -------------------------------------------------------------------------
 
+# RFC 854 command codes after IAC (255), and the option names of the IANA
+# "Telnet Options" registry that servers commonly negotiate first.
+TELNET_IAC = 0xFF
+TELNET_VERBS = {0xFB: "WILL", 0xFC: "WONT", 0xFD: "DO", 0xFE: "DONT"}
+TELNET_SB, TELNET_SE = 0xFA, 0xF0
+TELNET_OPTIONS = {
+    0: "BINARY",  # RFC 856
+    1: "ECHO",  # RFC 857
+    3: "SUPPRESS-GO-AHEAD",  # RFC 858
+    5: "STATUS",  # RFC 859
+    6: "TIMING-MARK",  # RFC 860
+    24: "TERMINAL-TYPE",  # RFC 1091
+    31: "NAWS",  # RFC 1073
+    32: "TERMINAL-SPEED",  # RFC 1079
+    33: "TOGGLE-FLOW-CONTROL",  # RFC 1372
+    34: "LINEMODE",  # RFC 1184
+    35: "X-DISPLAY-LOCATION",  # RFC 1096
+    36: "OLD-ENVIRON",  # RFC 1408
+    37: "AUTHENTICATION",  # RFC 2941
+    38: "ENCRYPT",  # RFC 2946
+    39: "NEW-ENVIRON",  # RFC 1572
+}
+
+
+@dataclass(frozen=True)
+class TelnetGreeting:
+    negotiation: tuple[str, ...]  # "DO TERMINAL-TYPE", "WILL ENCRYPT"...
+    text: bytes  # what the server printed, the commands taken out
+
+
+def parse_telnet(data: bytes) -> TelnetGreeting:
+    """Split a Telnet server's first bytes into option commands and printed text.
+
+    RFC 854, "The TELNET Command Structure": IAC (255) then a command;
+    WILL/WONT/DO/DONT (251-254) take one option byte (RFC 855), SB (250)
+    opens a subnegotiation closed by IAC SE (240), IAC IAC is a data 255.
+    """
+    commands: list[str] = []
+    text = bytearray()
+    index = 0
+    while index < len(data):
+        byte = data[index]
+        if byte != TELNET_IAC:
+            text.append(byte)
+            index += 1
+            continue
+        command = data[index + 1] if index + 1 < len(data) else None
+        if command == TELNET_IAC:
+            text.append(TELNET_IAC)
+            index += 2
+        elif command in TELNET_VERBS and index + 2 < len(data):
+            option = data[index + 2]
+            commands.append(f"{TELNET_VERBS[command]} {TELNET_OPTIONS.get(option, str(option))}")
+            index += 3
+        elif command == TELNET_SB:
+            end = data.find(bytes([TELNET_IAC, TELNET_SE]), index + 2)
+            index = len(data) if end < 0 else end + 2
+        else:
+            index += 2  # NOP, GA, AYT...: one byte after IAC (or a cut-off command)
+    return TelnetGreeting(tuple(commands), bytes(text))
+
+
+def telnet_findings(target: HostTarget, port: int, greeting: bytes) -> list[Finding]:
+    """Telnet is exposed: its option negotiation (RFC 855) and its printed banner as evidence."""
+    if not greeting:
+        return []
+    parsed = parse_telnet(greeting)
+    evidence: dict[str, Any] = {"banner": printable(parsed.text.decode("latin-1").strip(), 200)}
+    if parsed.negotiation:
+        evidence["negotiation"] = list(parsed.negotiation[:20])
+    return [remote_admin(target, port, "Telnet", **evidence)]
+
 
 async def probe_telnet(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
-    """Telnet was recognised from its option negotiation or its prompt: report it.
+    """Read what a Telnet server sends unprompted; nothing is ever typed.
 
-    RFC 854 ("TELNET Protocol Specification"): IAC (255) followed by
-    WILL/WONT/DO/DONT (251-254) or SB (250) opens the option negotiation of
-    RFC 855; nothing is typed at the login prompt.
+    RFC 854 ("TELNET Protocol Specification"): a server opens with IAC
+    WILL/WONT/DO/DONT option requests (RFC 855) and usually a login prompt.
     """
-    banner = port.banner
-    if not banner:
-        async with open_stream(ctx, target.ip, port.port) as stream:
-            raw = await stream.banner(ctx.settings.scan.probe_timeout_s)
-        if not raw:
-            raise ProbeTimeout(f"{target.ip}:{port.port}: telnet port stayed silent")
-        banner = printable(raw)
-    return [remote_admin(target, port.port, "Telnet", banner=printable(banner))]
+    async with open_stream(ctx, target.ip, port.port) as stream:
+        raw = await stream.banner(ctx.settings.scan.probe_timeout_s)
+    if not raw:
+        raise ProbeTimeout(f"{target.ip}:{port.port}: telnet port stayed silent")
+    return telnet_findings(target, port.port, raw)
 
 
 # --- VNC ----------------------------------------------------------------------------
