@@ -607,20 +607,25 @@ def postfix(address: str, starttls: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def all_running(*managers: contextlib.AbstractContextManager[Any]) -> Iterator[None]:
-    """Enter every server's block at once (one thread each), leave them all at the end."""
-    with contextlib.ExitStack() as stack, ThreadPoolExecutor(len(managers)) as pool:
-        futures = [pool.submit(manager.__enter__) for manager in managers]
-        failures: list[BaseException] = []
-        for manager, future in zip(managers, futures, strict=True):
-            try:
-                future.result()
-            except BaseException as exc:
-                failures.append(exc)
-            else:
-                stack.push(manager)
-        if failures:
-            raise failures[0]
-        yield
+    """Enter every server's block at once (one thread each), leave them all at once too."""
+    entered: list[contextlib.AbstractContextManager[Any]] = []
+    with ThreadPoolExecutor(len(managers)) as pool:
+        try:
+            futures = [pool.submit(manager.__enter__) for manager in managers]
+            failures: list[BaseException] = []
+            for manager, future in zip(managers, futures, strict=True):
+                try:
+                    future.result()
+                except BaseException as exc:  # the first failure is raised below
+                    failures.append(exc)
+                else:
+                    entered.append(manager)
+            if failures:
+                raise failures[0]
+            yield
+        finally:
+            for stopped in [pool.submit(m.__exit__, None, None, None) for m in entered]:
+                stopped.result()
 
 
 class FixedResolver:
