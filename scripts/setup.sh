@@ -17,6 +17,7 @@ test_pkgs+=(mariadb-server)  # tests/scanner/test_service_daemons.py: MariaDB wi
 test_pkgs+=(samba)  # tests/scanner/test_service_daemons.py: smbd (SMB on 445, NetBIOS session on 139)
 test_pkgs+=(xrdp)  # tests/scanner/test_service_daemons.py: RDP X.224 negotiation
 test_pkgs+=(tigervnc-standalone-server tigervnc-tools)  # tests/scanner/test_service_daemons.py: Xvnc (RFB) and vncpasswd
+test_pkgs+=(xauth socat)  # tests/scanner/test_service_daemons.py: an X11 cookie, and socat relaying a Unix-socket X server to 127.0.26.x:6000
 test_pkgs+=(inetutils-telnetd inetutils-inetd)  # tests/scanner/test_service_daemons.py: telnetd under inetd
 test_pkgs+=(dovecot-imapd dovecot-pop3d)  # tests/scanner/test_service_daemons.py: IMAP/POP3 with and without STARTTLS
 test_pkgs+=(postfix)  # tests/scanner/test_service_daemons.py: submission (587) with and without STARTTLS

@@ -279,6 +279,8 @@ XRDP = "127.0.26.30"  # security_layer = negotiate (TLS)
 XRDP_RDP_SECURITY = "127.0.26.31"  # security_layer = rdp (standard RDP security only)
 VNC_NONE = "127.0.26.40"  # TigerVNC, security type None
 VNC_PASSWORD = "127.0.26.41"  # TigerVNC, VNC authentication
+X11_OPEN = "127.0.26.45"  # Xvnc -ac: access control off
+X11_AUTH = "127.0.26.46"  # Xvnc -auth: an MIT-MAGIC-COOKIE-1 required
 TELNET = "127.0.26.50"  # inetutils telnetd under inetutils-inetd
 DOVECOT_PLAIN = "127.0.26.60"  # ssl = no
 DOVECOT_STARTTLS = "127.0.26.61"  # ssl = yes: STARTTLS/STLS on 143/110, and 993/995
@@ -469,6 +471,41 @@ def tigervnc(address: str, display: int, password: bool) -> Iterator[None]:
         ]  # fmt: skip
         with running(argv, listen=(address, 5900), log=root / "xvnc.log"):
             yield
+
+
+@contextlib.contextmanager
+def x11(address: str, display: int, open_access: bool) -> Iterator[None]:
+    """An X server (TigerVNC's Xvnc, no RFB listener) reached on ``address:6000``.
+
+    X servers bind their TCP port on every address, so the server listens on
+    its Unix socket only and socat relays ``address:6000`` to it, one
+    connection at a time as the X server sees them (a local client).
+    """
+    with private_folder("x11") as root:
+        access = ["-ac"]
+        if not open_access:
+            cookie = root / "Xauthority"
+            subprocess.run(
+                [require_program("xauth"), "-f", str(cookie), "add", f":{display}", ".",
+                 os.urandom(16).hex()],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            access = ["-auth", str(cookie)]
+        server = [
+            require_program("Xvnc"), f":{display}", "-rfbport", "-1", "-nolisten", "tcp",
+            "-geometry", "320x240", "-depth", "16", *access,
+        ]  # fmt: skip
+        unix_socket = Path(f"/tmp/.X11-unix/X{display}")
+        relay = [
+            require_program("socat"), f"TCP-LISTEN:6000,bind={address},reuseaddr,fork",
+            f"UNIX-CONNECT:{unix_socket}",
+        ]  # fmt: skip
+        with running(server, log=root / "xvnc.log"):
+            deadline = time.monotonic() + 10
+            while not unix_socket.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with running(relay, listen=(address, 6000), log=root / "socat.log"):
+                yield
 
 
 @contextlib.contextmanager

@@ -29,6 +29,8 @@ HOSTS = {
     servers.XRDP_RDP_SECURITY: "xrdp-rdp-security",
     servers.VNC_NONE: "vnc-none",
     servers.VNC_PASSWORD: "vnc-password",
+    servers.X11_OPEN: "x11-open",
+    servers.X11_AUTH: "x11-auth",
     servers.TELNET: "telnet",
     servers.DOVECOT_PLAIN: "dovecot-plain",
     servers.DOVECOT_STARTTLS: "dovecot-starttls",
@@ -58,6 +60,8 @@ EXPECTED: dict[str, set[tuple[str, int]]] = {
     servers.XRDP_RDP_SECURITY: {(OPEN_PORT, 3389), (REMOTE_ADMIN, 3389)},
     servers.VNC_NONE: {(OPEN_PORT, 5900), (REMOTE_ADMIN, 5900)},
     servers.VNC_PASSWORD: {(OPEN_PORT, 5900), (REMOTE_ADMIN, 5900)},
+    servers.X11_OPEN: {(OPEN_PORT, 6000), (REMOTE_ADMIN, 6000)},
+    servers.X11_AUTH: {(OPEN_PORT, 6000), (REMOTE_ADMIN, 6000)},
     servers.TELNET: {(OPEN_PORT, 23), (REMOTE_ADMIN, 23)},
     servers.DOVECOT_PLAIN: {
         (OPEN_PORT, 143),
@@ -88,6 +92,8 @@ def swept() -> Iterator[tuple[dict[str, HostResult], float]]:
         servers.xrdp(servers.XRDP_RDP_SECURITY, security_layer="rdp"),
         servers.tigervnc(servers.VNC_NONE, 2640, password=False),
         servers.tigervnc(servers.VNC_PASSWORD, 2641, password=True),
+        servers.x11(servers.X11_OPEN, 2645, open_access=True),
+        servers.x11(servers.X11_AUTH, 2646, open_access=False),
         servers.telnetd(servers.TELNET),
         servers.dovecot(servers.DOVECOT_PLAIN, starttls=False),
         servers.dovecot(servers.DOVECOT_STARTTLS, starttls=True),
@@ -166,6 +172,11 @@ def test_remote_admin_evidence_names_each_protocol(
     assert (smb1["smb1"], smb1["dialect"]) == (True, "NT LM 0.12")
     # xrdp with security_layer=rdp picks standard RDP security (no TLS at all)
     assert evidence(servers.XRDP_RDP_SECURITY, 3389)["selected_security"] == "standard RDP security"
+    # X11: access control off is granted, a required cookie is a refusal with its reason
+    assert evidence(servers.X11_OPEN, 6000)["access"] == "granted without authentication"
+    refused = evidence(servers.X11_AUTH, 6000)
+    assert refused["access"] == "refused"
+    assert str(refused["reason"]).startswith("Authorization required")
     # telnetd opens with option negotiation (RFC 854 IAC DO/WILL), read as such
     telnet = evidence(servers.TELNET, 23)
     assert telnet["protocol"] == "Telnet"
