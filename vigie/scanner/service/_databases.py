@@ -3,7 +3,10 @@
 Each database gets a real protocol exchange (its handshake, or one harmless
 read-only command); the port number only chose which exchange to try. Pure
 ``*_findings`` functions judge what came back; thin ``probe_*`` coroutines
-make the exchange. Nothing is written, no credential is tried.
+make the exchange. Nothing is written, and no password is ever tried: the
+only logins are the default administrator with an EMPTY password
+(PostgreSQL ``postgres``, MySQL/MariaDB ``root``), which only a server that
+asks for no password at all lets in.
 
 Check IDs: ``service.database.exposed``, ``service.database.no_auth``,
 ``service.version_disclosed``.
