@@ -336,6 +336,59 @@ def test_mysql_and_mariadb_handshakes_disclose_their_version() -> None:
     assert ids(refused) == {"service.database.exposed"}
 
 
+@pytest.mark.parametrize(
+    ("payload", "authentication"),
+    [
+        # OK_Packet: header 0x00, affected rows 0, last insert id 0, status 0x0002, warnings 0
+        (bytes.fromhex("00000002000000"), "none"),
+        # ERR_Packet 1045, SQL state 28000 (MySQL Internals, "ERR_Packet")
+        (
+            b"\xff\x15\x04#28000Access denied for user 'root'@'10.0.0.1' (using password: NO)",
+            "required",
+        ),
+        # AuthSwitchRequest to mysql_native_password with a 20-byte scramble
+        (b"\xfemysql_native_password\x00" + bytes(range(1, 21)) + b"\x00", "required"),
+        # caching_sha2_password AuthMoreData "perform_full_authentication" (0x01 0x04)
+        (b"\x01\x04", "required"),
+        (b"\x07", "unknown"),
+    ],
+)
+def test_the_answer_to_an_empty_password_login(payload: bytes, authentication: str) -> None:
+    # Given the server's answer (sequence id 2) to vigie's HandshakeResponse41
+    reply = len(payload).to_bytes(3, "little") + b"\x02" + payload
+    findings = db.mysql_findings(TARGET, 3306, mysql_greeting("8.0.36"), reply)
+    # Then only an OK packet is a login without credentials
+    exposed = only(findings, "service.database.exposed")
+    assert exposed.evidence["authentication"] == authentication
+    assert ("service.database.no_auth" in ids(findings)) == (authentication == "none")
+
+
+# The first packet MariaDB 10.11 (Debian 12) sent on 127.0.26.10, captured as is.
+MARIADB_GREETING = (
+    b'd\x00\x00\x00\n5.5.5-10.11.19-MariaDB-0+deb12u1\x00\x04\x00\x00\x00"n){Sj@>\x00\xfe\xf7'
+    b"\x08\x02\x00\xff\x81\x15\x00\x00\x00\x00\x00\x00\x1d\x00\x00\x00Tk?64?#/_sFC\x00"
+    b"mysql_native_password\x00"
+)
+
+
+def test_a_real_mariadb_greeting_names_its_version_and_auth_plugin() -> None:
+    parsed = db.parse_mysql_greeting(MARIADB_GREETING)
+    assert parsed is not None
+    assert parsed.server_version == "5.5.5-10.11.19-MariaDB-0+deb12u1"
+    assert parsed.auth_plugin == "mysql_native_password"
+    assert db.mysql_product_version(parsed.server_version) == ("MariaDB", "10.11.19")
+
+
+def test_the_login_vigie_sends_is_a_handshake_response41_with_no_password() -> None:
+    packet = db.mysql_handshake_response(plugin="caching_sha2_password")
+    # Then: 3-byte length, sequence id 1, capabilities with PROTOCOL_41 and PLUGIN_AUTH
+    assert int.from_bytes(packet[:3], "little") == len(packet) - 4 and packet[3] == 1
+    capabilities = int.from_bytes(packet[4:8], "little")
+    assert capabilities & 0x200 and capabilities & 0x80000 and capabilities & 0x8000
+    # user "root", an auth response of length 0, then the plugin the server named
+    assert packet[4 + 32 :] == b"root\x00\x00caching_sha2_password\x00"
+
+
 def test_mssql_prelogin_answer_proves_sql_server() -> None:
     payload = (
         struct.pack(">BHHBHHB", 0x00, 11, 6, 0x01, 17, 1, 0xFF)

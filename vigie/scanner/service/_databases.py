@@ -449,6 +449,7 @@ MYSQL_UTF8MB4 = 45
 MYSQL_OK = 0x00
 MYSQL_ERR = 0xFF
 MYSQL_AUTH_SWITCH = 0xFE
+MYSQL_AUTH_MORE_DATA = 0x01
 
 
 @dataclass(frozen=True)
@@ -560,6 +561,8 @@ def mysql_login_answer(reply: bytes) -> tuple[str, str]:
     if kind == bytes([MYSQL_AUTH_SWITCH]):
         plugin = payload[1:].split(b"\x00", 1)[0].decode("latin-1")
         return REQUIRED, f"server asks for another authentication method ({plugin})"
+    if kind == bytes([MYSQL_AUTH_MORE_DATA]):  # caching_sha2_password: 0x04 = full auth
+        return REQUIRED, "server asks for more authentication data (AuthMoreData)"
     return "unknown", "unexpected answer to the login"
 
 
