@@ -35,8 +35,6 @@ from vigie.scanner.base import ProbeContext
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import check_services
 
-pytestmark = pytest.mark.network
-
 MONGO_OPEN = "127.0.26.80"
 MONGO_AUTH = "127.0.26.81"
 MONGO_OLD = "127.0.26.82"
@@ -154,6 +152,7 @@ def mongo_server(
     return handle
 
 
+@pytest.mark.network
 def test_mongodb_without_authentication_lists_its_databases() -> None:
     seen: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     # Given a server answering as MongoDB 7 does, every byte from pymongo's bson
@@ -176,6 +175,7 @@ def test_mongodb_without_authentication_lists_its_databases() -> None:
     assert answer == "listDatabases ok: admin, citoyens, local"
 
 
+@pytest.mark.network
 def test_mongodb_refusing_listdatabases_is_exposed_with_authentication_required() -> None:
     seen: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     with scripted(MONGO_AUTH, 27017, mongo_server(HELLO, UNAUTHORIZED, seen)):
@@ -189,6 +189,7 @@ def test_mongodb_refusing_listdatabases_is_exposed_with_authentication_required(
     assert finding.evidence["max_wire_version"] == 21
 
 
+@pytest.mark.network
 def test_an_old_mongodb_gets_listdatabases_as_op_query() -> None:
     seen: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     # Given a MongoDB 3.4 (wire version 5: no OP_MSG yet)
@@ -284,6 +285,7 @@ def driver_request(message: Any, stream_id: int) -> bytes:
     return bytes(cql.ProtocolHandler.encode_message(message, stream_id, 4, None, False))
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(
     ("address", "answer", "expected", "authentication"),
     [
@@ -463,6 +465,7 @@ def http_databases() -> Iterator[None]:
         server.server_close()
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(
     ("port", "expected", "product", "authentication"),
     [
@@ -520,6 +523,7 @@ def answer_once(reply: bytes) -> Callable[[socket.socket], None]:
     return handle
 
 
+@pytest.mark.network
 def test_a_non_ascii_content_length_costs_one_port_never_the_family() -> None:
     # Given an HTTP port whose Content-Length is "³" (byte 0xb3 in ISO 8859-1, the charset
     # RFC 9110 §5.5 allows in field values): a digit to str.isdigit, not to int()
