@@ -14,6 +14,14 @@ test_pkgs=(nginx redis-server openssh-server vsftpd memcached knot knot-dnsutils
            poppler-utils openssl iproute2 testssl.sh sslscan procps apache2-bin
            bind9-dnsutils nftables)
 test_pkgs+=(postfix unbound curl)  # mail family tests: real MX (Postfix, posttls-finger), a validating resolver (DANE), curl as MTA-STS oracle
+test_pkgs+=(mariadb-server)  # tests/scanner/test_service_daemons.py: MariaDB with and without grant tables
+test_pkgs+=(samba)  # tests/scanner/test_service_daemons.py: smbd (SMB on 445, NetBIOS session on 139)
+test_pkgs+=(xrdp)  # tests/scanner/test_service_daemons.py: RDP X.224 negotiation
+test_pkgs+=(tigervnc-standalone-server tigervnc-tools)  # tests/scanner/test_service_daemons.py: Xvnc (RFB) and vncpasswd
+test_pkgs+=(xauth socat)  # tests/scanner/test_service_daemons.py: an X11 cookie, and socat relaying a Unix-socket X server to 127.0.26.x:6000
+test_pkgs+=(inetutils-telnetd inetutils-inetd)  # tests/scanner/test_service_daemons.py: telnetd under inetd
+test_pkgs+=(dovecot-imapd dovecot-pop3d)  # tests/scanner/test_service_daemons.py: IMAP/POP3 with and without STARTTLS
+test_pkgs+=(postfix)  # tests/scanner/test_service_daemons.py: submission (587) with and without STARTTLS
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")

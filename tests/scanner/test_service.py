@@ -15,20 +15,18 @@ import contextlib
 import json
 import socket
 import struct
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import bson
 import pytest
 
 from tests.scanner import service_servers as servers
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, OpenPort
 from vigie.scanner.base import ProbeContext
-from vigie.scanner.engine import DomainJob, SweepEngine
 from vigie.scanner.ports import identify_port
-from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.service import _bson, check_services, classify_ping_reply, classify_reply
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail
@@ -224,7 +222,8 @@ def test_memcached_speaking_only_the_binary_protocol_is_still_recognised() -> No
 
 
 def mongo_reply(opcode: int, document: dict[str, object]) -> bytes:
-    body = _bson.encode(document)
+    """A server reply framed per the MongoDB wire protocol, the document by pymongo's bson."""
+    body = bson.encode(document)
     if opcode == db.OP_REPLY:
         payload = struct.pack("<iqii", 8, 0, 0, 1) + body
     else:
@@ -273,17 +272,14 @@ def test_a_malformed_mongodb_reply_is_a_probe_error() -> None:
         db.parse_mongo_reply(struct.pack("<iiii", 21, 0, 0, 9999) + b"\x00" * 5)
 
 
-def test_bson_round_trip_and_refusal_of_broken_documents() -> None:
-    document = {
-        "isMaster": 1,
-        "$db": "admin",
-        "list": [1, "two"],
-        "flag": True,
-        "big": 2**40,
-        "none": None,
-    }
-    assert _bson.decode(_bson.encode(document)) == document
-    encoded = _bson.encode(document)
+def test_vigie_commands_read_back_by_pymongo_bson_and_broken_documents_refused() -> None:
+    # Given the command documents vigie sends, encoded by vigie
+    for command in ({"isMaster": 1}, {"listDatabases": 1, "nameOnly": True, "$db": "admin"}):
+        # Then pymongo's reference decoder reads exactly that document
+        assert bson.decode(_bson.encode(command)) == command
+    # And documents from pymongo's encoder, cut or with a lying length, are refused
+    encoded = bson.encode({"ok": 1.0, "databases": [{"name": "admin"}], "n": bson.Int64(2**40)})
+    assert _bson.decode(encoded)["n"] == 2**40
     for broken in (encoded[:-1], encoded[:10], b"\xff\xff\xff\x7f" + encoded[4:]):
         with pytest.raises(ValueError):
             _bson.decode(broken)
@@ -340,6 +336,59 @@ def test_mysql_and_mariadb_handshakes_disclose_their_version() -> None:
     assert ids(refused) == {"service.database.exposed"}
 
 
+@pytest.mark.parametrize(
+    ("payload", "authentication"),
+    [
+        # OK_Packet: header 0x00, affected rows 0, last insert id 0, status 0x0002, warnings 0
+        (bytes.fromhex("00000002000000"), "none"),
+        # ERR_Packet 1045, SQL state 28000 (MySQL Internals, "ERR_Packet")
+        (
+            b"\xff\x15\x04#28000Access denied for user 'root'@'10.0.0.1' (using password: NO)",
+            "required",
+        ),
+        # AuthSwitchRequest to mysql_native_password with a 20-byte scramble
+        (b"\xfemysql_native_password\x00" + bytes(range(1, 21)) + b"\x00", "required"),
+        # caching_sha2_password AuthMoreData "perform_full_authentication" (0x01 0x04)
+        (b"\x01\x04", "required"),
+        (b"\x07", "unknown"),
+    ],
+)
+def test_the_answer_to_an_empty_password_login(payload: bytes, authentication: str) -> None:
+    # Given the server's answer (sequence id 2) to vigie's HandshakeResponse41
+    reply = len(payload).to_bytes(3, "little") + b"\x02" + payload
+    findings = db.mysql_findings(TARGET, 3306, mysql_greeting("8.0.36"), reply)
+    # Then only an OK packet is a login without credentials
+    exposed = only(findings, "service.database.exposed")
+    assert exposed.evidence["authentication"] == authentication
+    assert ("service.database.no_auth" in ids(findings)) == (authentication == "none")
+
+
+# The first packet MariaDB 10.11 (Debian 12) sent on 127.0.26.10, captured as is.
+MARIADB_GREETING = (
+    b'd\x00\x00\x00\n5.5.5-10.11.19-MariaDB-0+deb12u1\x00\x04\x00\x00\x00"n){Sj@>\x00\xfe\xf7'
+    b"\x08\x02\x00\xff\x81\x15\x00\x00\x00\x00\x00\x00\x1d\x00\x00\x00Tk?64?#/_sFC\x00"
+    b"mysql_native_password\x00"
+)
+
+
+def test_a_real_mariadb_greeting_names_its_version_and_auth_plugin() -> None:
+    parsed = db.parse_mysql_greeting(MARIADB_GREETING)
+    assert parsed is not None
+    assert parsed.server_version == "5.5.5-10.11.19-MariaDB-0+deb12u1"
+    assert parsed.auth_plugin == "mysql_native_password"
+    assert db.mysql_product_version(parsed.server_version) == ("MariaDB", "10.11.19")
+
+
+def test_the_login_vigie_sends_is_a_handshake_response41_with_no_password() -> None:
+    packet = db.mysql_handshake_response(plugin="caching_sha2_password")
+    # Then: 3-byte length, sequence id 1, capabilities with PROTOCOL_41 and PLUGIN_AUTH
+    assert int.from_bytes(packet[:3], "little") == len(packet) - 4 and packet[3] == 1
+    capabilities = int.from_bytes(packet[4:8], "little")
+    assert capabilities & 0x200 and capabilities & 0x80000 and capabilities & 0x8000
+    # user "root", an auth response of length 0, then the plugin the server named
+    assert packet[4 + 32 :] == b"root\x00\x00caching_sha2_password\x00"
+
+
 def test_mssql_prelogin_answer_proves_sql_server() -> None:
     payload = (
         struct.pack(">BHHBHHB", 0x00, 11, 6, 0x01, 17, 1, 0xFF)
@@ -367,21 +416,8 @@ def test_an_oracle_listener_refusal_proves_oracle() -> None:
     assert db.oracle_findings(TARGET, 1521, b"SSH-2.0-x\r\n") == []
 
 
-def test_cassandra_ready_without_authenticator_is_no_auth() -> None:
-    supported = db.parse_cql_frame(db.cql_frame(0x84, 1, db.CQL_SUPPORTED, b"\x00\x00"))
-    ready = db.parse_cql_frame(db.cql_frame(0x84, 2, db.CQL_READY))
-    authenticate = db.parse_cql_frame(
-        db.cql_frame(
-            0x84, 2, db.CQL_AUTHENTICATE, b"\x00\x2forg.apache.cassandra.auth.PasswordAuthenticator"
-        )
-    )
-    assert ids(db.cassandra_findings(TARGET, 9042, supported, ready)) == {
-        "service.database.exposed",
-        "service.database.no_auth",
-    }
-    locked = db.cassandra_findings(TARGET, 9042, supported, authenticate)
-    assert ids(locked) == {"service.database.exposed"}
-    assert "PasswordAuthenticator" in locked[0].evidence["answer"]
+def test_something_else_on_the_cassandra_port_is_not_a_cql_frame() -> None:
+    # (CQL frames themselves: tests/scanner/test_service_reference.py, from cassandra-driver)
     assert db.parse_cql_frame(b"HTTP/1.1 400 Bad\r\n") is None
 
 
@@ -525,6 +561,19 @@ def test_multiline_replies_end_on_the_closing_line() -> None:
     assert remote.reply_complete(b"220-Welcome\r\n220-to the server\r\n220 ready\r\n")
     assert remote.reply_complete(b"230 Login successful.\r\n")
     assert not remote.reply_complete(b"230 Login succ")
+
+
+def test_telnet_option_negotiation_is_read_per_rfc_854() -> None:
+    # Given RFC 854 command sequences: IAC DO TERMINAL-TYPE (RFC 1091), IAC WILL ECHO
+    # (RFC 857), a subnegotiation IAC SB ... IAC SE, and IAC IAC, a data byte 255
+    greeting = b"\xff\xfd\x18\xff\xfb\x01\xff\xfa\x18\x01\xff\xf0login: \xff\xff"
+    parsed = remote.parse_telnet(greeting)
+    # Then the commands are named and the printed text keeps only the data
+    assert parsed.negotiation == ("DO TERMINAL-TYPE", "WILL ECHO")
+    assert parsed.text == b"login: \xff"
+    (finding,) = remote.telnet_findings(TARGET, 23, greeting)
+    assert finding.evidence["negotiation"] == ["DO TERMINAL-TYPE", "WILL ECHO"]
+    assert remote.telnet_findings(TARGET, 23, b"") == []
 
 
 def test_vnc_offers_are_read_and_no_authentication_is_flagged() -> None:
@@ -672,16 +721,6 @@ HOSTS = {
     servers.SMTP_CLEARTEXT: "smtp-cleartext",
     servers.SMTP_STARTTLS: "smtp-starttls",
 }
-ZONE = "svc.test"
-
-
-class FixedResolver:
-    """Names of this test world -> their 127.0.3.x address (the DNS side is tested elsewhere)."""
-
-    async def resolve_addresses(self, name: str) -> Resolution:
-        label = name.removesuffix(f".{ZONE}")
-        address = next(ip for ip, host in HOSTS.items() if host == label)
-        return Resolution(name, (address,), Answer.OK)
 
 
 @pytest.fixture(scope="module")
@@ -705,39 +744,12 @@ def swept(
         stack.enter_context(servers.postgres(servers.POSTGRES_SCRAM, "scram-sha-256"))
         stack.enter_context(servers.smtp_server(servers.SMTP_CLEARTEXT, 25, folder, starttls=False))
         stack.enter_context(servers.smtp_server(servers.SMTP_STARTTLS, 587, folder, starttls=True))
-        config = Settings.model_validate(
-            {
-                "scope": {"allow": ["127.0.3.0/24"]},
-                # vsftpd answers a refused login after a 1 s pause, as real servers do
-                "scan": {"probe_timeout_s": 2, "host_deadline_s": 20, "max_rate_per_s": 20_000},
-            }
+        # vsftpd answers a refused login after a 1 s pause, as real servers do
+        yield servers.sweep(
+            HOSTS,
+            "127.0.3.0/24",
+            {"probe_timeout_s": 2, "host_deadline_s": 20, "max_rate_per_s": 20_000},
         )
-        ctx = ProbeContext.from_settings(config)
-        ctx.resolver = FixedResolver()  # type: ignore[assignment]
-        engine = SweepEngine(
-            ctx, host_families={Family.SERVICE: check_services}, domain_check=_no_dns
-        )
-        jobs = [
-            DomainJob(f"{name}.{ZONE}", families=frozenset({Family.SERVICE}))
-            for name in HOSTS.values()
-        ]
-        collected: dict[str, HostResult] = {}
-
-        class Keep:
-            def hosts_planned(self, count: int) -> None:
-                pass
-
-            def host_done(self, result: HostResult) -> None:
-                if result.target.ip:
-                    collected[result.target.ip] = result
-
-        started = time.monotonic()
-        asyncio.run(engine.run(jobs, Keep()))
-        yield collected, time.monotonic() - started
-
-
-async def _no_dns(ctx: ProbeContext, domain: str, mail_domain: bool) -> FamilyResult:
-    return FamilyResult(Family.DNS)
 
 
 def service_ids(result: HostResult) -> set[str]:
@@ -863,55 +875,27 @@ def test_the_port_that_never_answers_is_a_timeout_never_a_database(
 HOSTILE = "127.0.3.90"
 
 
-class Hostile:
-    """A server that greets with a slow drip or an endless flood of bytes."""
+def hostile_greeting(mode: str) -> Callable[[socket.socket], None]:
+    """An FTP-looking greeting dripped a byte every 0.2 s, or an endless flood of lines."""
 
-    def __init__(self, address: str, port: int, mode: str) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((address, port))
-        self.sock.listen(16)
-        self.sock.settimeout(0.05)
-        self.mode = mode
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
-        self.threads[0].start()
+    def handle(connection: socket.socket) -> None:
+        if mode == "drip":
+            for byte in b"220 (vsFTPd 3.0.3) and then it goes on and on and on" * 100:
+                connection.sendall(bytes([byte]))
+                time.sleep(0.2)
+        else:
+            line = b"220-" + b"A" * 1000 + b"\r\n"
+            while True:
+                connection.sendall(line)
 
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            with contextlib.suppress(TimeoutError, OSError):
-                connection, _ = self.sock.accept()
-                worker = threading.Thread(target=self._serve, args=(connection,), daemon=True)
-                worker.start()
-                self.threads.append(worker)
-
-    def _serve(self, connection: socket.socket) -> None:
-        with connection, contextlib.suppress(OSError):
-            if self.mode == "drip":
-                for byte in b"220 (vsFTPd 3.0.3) and then it goes on and on and on" * 100:
-                    if self.stop.is_set():
-                        return
-                    connection.sendall(bytes([byte]))
-                    time.sleep(0.2)
-            else:
-                line = b"220-" + b"A" * 1000 + b"\r\n"
-                while not self.stop.is_set():
-                    connection.sendall(line)
-
-    def close(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=2)
-        self.sock.close()
+    return handle
 
 
 @contextlib.contextmanager
 def hostile(port: int, mode: str) -> Iterator[None]:
-    server = Hostile(HOSTILE, port, mode)
-    try:
+    # (the handler ends when vigie hangs up: its next send fails)
+    with servers.scripted(HOSTILE, port, hostile_greeting(mode)):
         yield
-    finally:
-        server.close()
 
 
 def hostile_context() -> ProbeContext:

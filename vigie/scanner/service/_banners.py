@@ -101,7 +101,12 @@ def hint_for(port: int) -> PortHint | None:
 
 
 def is_mysql_greeting(data: bytes) -> bool:
-    """A MySQL/MariaDB server's first packet: handshake v10, or an error packet."""
+    """A MySQL/MariaDB server's first packet: handshake v10, or an error packet.
+
+    MySQL Internals, "Protocol::Packet" (3-byte length, sequence id 0) holding
+    "Protocol::HandshakeV10" (0x0a, the server version as a NUL-terminated
+    string) or an ERR_Packet (0xff).
+    """
     if len(data) < 7 or data[3] != 0:
         return False
     length = int.from_bytes(data[:3], "little")
@@ -113,7 +118,11 @@ def is_mysql_greeting(data: bytes) -> bool:
 
 
 def is_postgres_error(data: bytes) -> bool:
-    """PostgreSQL's ErrorResponse ('E', length, then 'S'everity field)."""
+    """PostgreSQL's ErrorResponse ('E', length, then 'S'everity field).
+
+    PostgreSQL docs, "Message Formats": ErrorResponse is Byte1('E'), Int32
+    length, then fields such as 'S' (severity); "Error and Notice Message Fields".
+    """
     if len(data) < 7 or data[:1] != b"E":
         return False
     length = int.from_bytes(data[1:5], "big")
@@ -121,7 +130,11 @@ def is_postgres_error(data: bytes) -> bool:
 
 
 def is_tls_record(data: bytes) -> bool:
-    """A TLS record header (handshake or alert): the server expected TLS."""
+    """A TLS record header (handshake or alert): the server expected TLS.
+
+    RFC 8446 §5.1 TLSPlaintext: ContentType handshake(22) or alert(21), then
+    legacy_record_version 0x03 0x0N.
+    """
     return len(data) >= 3 and data[0] in (0x15, 0x16) and data[1] == 0x03 and data[2] <= 0x04
 
 
@@ -204,9 +217,10 @@ def _ftp_or_smtp(greeting: str, hint: str | None) -> str | None:
 # "Exim 4.96", "ProFTPD 1.3.5e", "Version: 10.0.17763.1".
 _PRODUCT_VERSION = re.compile(
     r"(?<![\w.])(?P<product>[A-Za-z][\w+-]*)(?::\s*|[ _/])[vV]?(?P<version>\d+(?:\.\d+)+[a-z]?\d*)"
-    r"(?![\w.]*\.\d)"
+    r"(?![\w.]*\.\d)",
+    re.ASCII,  # "³" or "٣" is no version digit (RFC 5234 DIGIT is %x30-39)
 )
-_IPV4_LIKE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_IPV4_LIKE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -236,9 +250,12 @@ class SshIdentification:
     comments: str  # "Debian-2+deb12u3"
 
 
-_SSH_IDENT = re.compile(r"^SSH-(?P<proto>[\d.]+)-(?P<software>\S+)(?: (?P<comments>[^\r\n]*))?")
+_SSH_IDENT = re.compile(
+    r"^SSH-(?P<proto>[\d.]+)-(?P<software>\S+)(?: (?P<comments>[^\r\n]*))?", re.ASCII
+)
 _SSH_SOFTWARE_VERSION = re.compile(
-    r"^(?P<product>.*?)[_-]?v?(?P<version>\d+(?:\.\d+)+[\w.+-]*|(?<=[_-])v?\d+[a-z]\d*)$"
+    r"^(?P<product>.*?)[_-]?v?(?P<version>\d+(?:\.\d+)+[\w.+-]*|(?<=[_-])v?\d+[a-z]\d*)$",
+    re.ASCII,
 )
 
 

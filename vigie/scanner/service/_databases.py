@@ -3,7 +3,10 @@
 Each database gets a real protocol exchange (its handshake, or one harmless
 read-only command); the port number only chose which exchange to try. Pure
 ``*_findings`` functions judge what came back; thin ``probe_*`` coroutines
-make the exchange. Nothing is written, no credential is tried.
+make the exchange. Nothing is written, and no password is ever tried: the
+only logins are the default administrator with an EMPTY password
+(PostgreSQL ``postgres``, MySQL/MariaDB ``root``), which only a server that
+asks for no password at all lets in.
 
 Check IDs: ``service.database.exposed``, ``service.database.no_auth``,
 ``service.version_disclosed``.
@@ -90,7 +93,11 @@ _REDIS_AUTH_ERRORS = (b"-NOAUTH", b"-WRONGPASS", b"-NOPERM", b"-ERR operation no
 
 
 def parse_redis_info(info: bytes) -> dict[str, str]:
-    """``INFO`` fields (``redis_version``...) from a RESP bulk reply, truncated or not."""
+    """``INFO`` fields (``redis_version``...) from a RESP bulk reply, truncated or not.
+
+    Redis protocol specification (RESP2), "Bulk strings"; the INFO command's
+    output is ``field:value`` lines under ``# Section`` headers.
+    """
     fields: dict[str, str] = {}
     for line in info.decode("utf-8", errors="replace").splitlines():
         key, colon, value = line.partition(":")
@@ -100,7 +107,12 @@ def parse_redis_info(info: bytes) -> dict[str, str]:
 
 
 def redis_findings(target: HostTarget, port: int, ping_reply: bytes, info: bytes) -> list[Finding]:
-    """Judge the answers to ``PING`` (and ``INFO server`` when PING was answered)."""
+    """Judge the answers to ``PING`` (and ``INFO server`` when PING was answered).
+
+    RESP2 "Simple strings" / "Simple errors": ``+PONG`` is the command run
+    without authentication; ``-NOAUTH`` / ``-WRONGPASS`` / ``-NOPERM`` (ACL,
+    Redis 6) demand credentials; ``-DENIED`` is protected mode.
+    """
     first = ping_reply.split(b"\r\n", 1)[0]
     answer = first.decode("utf-8", errors="replace")
     if first.startswith(b"+PONG"):
@@ -134,6 +146,7 @@ def _redis_bulk_complete(data: bytes) -> bool:
 
 
 async def probe_redis(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Inline ``PING``, then ``INFO server`` if it was answered (RESP2, "Inline commands")."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(b"PING\r\n")
         reply = await stream.line()
@@ -148,6 +161,7 @@ async def probe_redis(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> 
 
 
 def parse_memcached_stats(reply: bytes) -> dict[str, str]:
+    """``STAT <name> <value>`` lines (memcached protocol.txt, "General-purpose statistics")."""
     stats: dict[str, str] = {}
     for line in reply.decode("utf-8", errors="replace").splitlines():
         parts = line.split(" ", 2)
@@ -157,7 +171,11 @@ def parse_memcached_stats(reply: bytes) -> dict[str, str]:
 
 
 def memcached_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
-    """Judge the answer to the ASCII ``stats`` command."""
+    """Judge the answer to the ASCII ``stats`` command.
+
+    memcached protocol.txt, "Statistics": ``STAT`` lines up to ``END``; with
+    SASL on, the text protocol answers ``CLIENT_ERROR unauthenticated``.
+    """
     stats = parse_memcached_stats(reply)
     if stats:
         summary = " ".join(f"{k}={stats[k]}" for k in ("version", "curr_items") if k in stats)
@@ -187,7 +205,11 @@ MEMCACHED_AUTH_ERROR = 0x0020
 
 
 def memcached_binary_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
-    """A binary-protocol answer (SASL-only memcached refuses the text protocol)."""
+    """A binary-protocol answer (SASL-only memcached refuses the text protocol).
+
+    memcached binary protocol ("BinaryProtocolRevamped"): response magic
+    0x81, opcode 0x0b Version, status 0x0020 "Authentication error".
+    """
     if len(reply) < 24 or reply[0] != 0x81 or reply[1] != 0x0B:
         return []
     status = int.from_bytes(reply[6:8], "big")
@@ -202,6 +224,7 @@ def _memcached_binary_complete(data: bytes) -> bool:
 
 
 async def probe_memcached(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """``stats`` in the text protocol, else a binary Version request (protocol.txt, binary spec)."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(b"stats\r\n")
         reply = await stream.read_until(_memcached_complete, accept_partial=True)
@@ -225,7 +248,11 @@ MAX_MONGO_REPLY = 65_536
 
 
 def mongo_query(request_id: int, command: dict[str, Any]) -> bytes:
-    """A legacy OP_QUERY on ``admin.$cmd`` (every MongoDB answers isMaster this way)."""
+    """A legacy OP_QUERY on ``admin.$cmd`` (every MongoDB answers isMaster this way).
+
+    MongoDB Wire Protocol, "Legacy Opcodes" OP_QUERY (2004): header, flags,
+    fullCollectionName, numberToSkip 0, numberToReturn -1, the query document.
+    """
     body = (
         struct.pack("<i", 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1) + _bson.encode(command)
     )
@@ -233,13 +260,22 @@ def mongo_query(request_id: int, command: dict[str, Any]) -> bytes:
 
 
 def mongo_msg(request_id: int, command: dict[str, Any]) -> bytes:
-    """An OP_MSG with one body section (MongoDB 3.6 and later)."""
+    """An OP_MSG with one body section (MongoDB 3.6 and later).
+
+    MongoDB Wire Protocol, "OP_MSG" (2013): flagBits 0, a kind-0 section
+    holding the command document, whose ``$db`` names the database.
+    """
     body = struct.pack("<I", 0) + b"\x00" + _bson.encode({**command, "$db": "admin"})
     return struct.pack("<iiii", 16 + len(body), request_id, 0, OP_MSG) + body
 
 
 def parse_mongo_reply(data: bytes) -> dict[str, Any]:
-    """The first document of an OP_REPLY or OP_MSG reply (ProbeError if it is neither)."""
+    """The first document of an OP_REPLY or OP_MSG reply (ProbeError if it is neither).
+
+    MongoDB Wire Protocol: OP_REPLY (1) carries responseFlags, cursorID,
+    startingFrom, numberReturned then documents (byte 36); OP_MSG (2013)
+    carries flagBits then a kind-0 body section (byte 21).
+    """
     if len(data) < 21:
         raise ProbeError(f"MongoDB reply too short ({len(data)} bytes)")
     length, _request, _response_to, opcode = struct.unpack_from("<iiii", data)
@@ -265,14 +301,18 @@ def is_mongo_hello(document: dict[str, Any]) -> bool:
 def mongodb_findings(
     target: HostTarget, port: int, hello: dict[str, Any], listing: dict[str, Any] | None
 ) -> list[Finding]:
-    """Judge the isMaster handshake and the ``listDatabases`` answer."""
+    """Judge the isMaster handshake and the ``listDatabases`` answer.
+
+    MongoDB manual, "listDatabases": ``ok: 1`` with a ``databases`` array is
+    a read done without credentials; error 13 ``Unauthorized`` means access
+    control is on.
+    """
     if not is_mongo_hello(hello):
         return []
     wire = hello.get("maxWireVersion")
-    if listing is not None and listing.get("ok") in (1, 1.0, True) and "databases" in listing:
-        names = [
-            str(db.get("name", "?")) for db in listing["databases"][:20] if isinstance(db, dict)
-        ]
+    databases = listing.get("databases") if listing is not None else None
+    if listing is not None and listing.get("ok") in (1, 1.0, True) and isinstance(databases, list):
+        names = [str(db.get("name", "?")) for db in databases[:20] if isinstance(db, dict)]
         answer = f"listDatabases ok: {', '.join(names)}"
         return [
             exposed(target, port, MONGODB, NONE, answer, max_wire_version=wire),
@@ -296,6 +336,7 @@ async def _mongo_exchange(stream: Stream, message: bytes) -> bytes:
 
 
 async def probe_mongodb(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """isMaster by OP_QUERY, then ``listDatabases`` (OP_MSG from wire version 6)."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         hello = parse_mongo_reply(await _mongo_exchange(stream, mongo_query(1, {"isMaster": 1})))
         if not is_mongo_hello(hello):
@@ -326,6 +367,7 @@ PG_PROBE_USER = "postgres"
 
 
 def pg_startup(user: str = PG_PROBE_USER) -> bytes:
+    """A StartupMessage, protocol 3.0 (PostgreSQL docs, "Message Formats": StartupMessage)."""
     params = b"".join(
         key.encode() + b"\x00" + value.encode() + b"\x00"
         for key, value in (("user", user), ("database", user), ("application_name", "vigie"))
@@ -335,6 +377,7 @@ def pg_startup(user: str = PG_PROBE_USER) -> bytes:
 
 
 def parse_pg_error(payload: bytes) -> dict[str, str]:
+    """ErrorResponse fields (PostgreSQL docs, "Error and Notice Message Fields")."""
     fields: dict[str, str] = {}
     for part in payload.split(b"\x00"):
         if part:
@@ -343,7 +386,12 @@ def parse_pg_error(payload: bytes) -> dict[str, str]:
 
 
 def postgresql_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
-    """Judge the answer to a StartupMessage for user ``postgres`` with no password."""
+    """Judge the answer to a StartupMessage for user ``postgres`` with no password.
+
+    PostgreSQL docs, "Frontend/Backend Protocol", "Start-up": the server
+    answers AuthenticationOk (``R``, code 0: no password asked), another
+    Authentication request (cleartext, MD5, SASL...), or ErrorResponse (``E``).
+    """
     if len(reply) < 9 or reply[:1] not in (b"R", b"E"):
         return []
     length = int.from_bytes(reply[1:5], "big")
@@ -371,6 +419,7 @@ def _pg_message_complete(data: bytes) -> bool:
 
 
 async def probe_postgresql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """StartupMessage as ``postgres``, the first answer, and Terminate if let in ("Start-up")."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(pg_startup())
         reply = await stream.read_until(_pg_message_complete, 8192)
@@ -380,34 +429,115 @@ async def probe_postgresql(ctx: ProbeContext, target: HostTarget, port: OpenPort
 
 
 # --- MySQL / MariaDB ------------------------------------------------------------
+#
+# MySQL client/server protocol (MySQL Internals manual, "Connection Phase"): the
+# server speaks first with an Initial Handshake packet (protocol version 10) or
+# an ERR packet; the client answers with a HandshakeResponse41; the server ends
+# the phase with an OK packet (logged in), an ERR packet, or an
+# AuthSwitchRequest (0xFE) asking for another authentication method.
+
+MYSQL_PROBE_USER = "root"
+# Capability flags of the HandshakeResponse41 (MySQL Internals, "Capability Flags").
+CLIENT_LONG_PASSWORD = 0x00000001
+CLIENT_PROTOCOL_41 = 0x00000200
+CLIENT_SECURE_CONNECTION = 0x00008000
+CLIENT_PLUGIN_AUTH = 0x00080000
+MYSQL_CLIENT_FLAGS = (
+    CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH
+)
+MYSQL_UTF8MB4 = 45
+MYSQL_OK = 0x00
+MYSQL_ERR = 0xFF
+MYSQL_AUTH_SWITCH = 0xFE
+MYSQL_AUTH_MORE_DATA = 0x01
 
 
 @dataclass(frozen=True)
 class MysqlGreeting:
     server_version: str = ""
     error: str = ""
+    error_code: int = 0
+    auth_plugin: str = ""
 
 
 def parse_mysql_greeting(data: bytes) -> MysqlGreeting | None:
-    """The server's first packet: handshake v10 (its version) or an error packet."""
+    """The server's first packet: Initial Handshake v10 (its version) or an ERR packet.
+
+    MySQL Internals, "Connection Phase Packets": Protocol::HandshakeV10 is
+    ``0x0a``, the NUL-terminated server version, a 4-byte connection id, the
+    first 8 bytes of the scramble, a filler, the capability flags... and, with
+    CLIENT_PLUGIN_AUTH, the authentication plugin name last.
+    """
     if len(data) < 7 or data[3] != 0:
         return None
     length = int.from_bytes(data[:3], "little")
     payload = data[4 : 4 + length]
     if payload[:1] == b"\x0a":
-        version, nul, _ = payload[1:].partition(b"\x00")
-        if not nul or not version[:1].isdigit():
+        version, nul, rest = payload[1:].partition(b"\x00")
+        if not nul or not version[:1].isdigit() or not version[:1].isascii():
             return None
-        return MysqlGreeting(server_version=version.decode("latin-1"))
-    if payload[:1] == b"\xff" and len(payload) >= 3:
-        message = payload[3:]
-        if message.startswith(b"#"):
-            message = message[6:]  # "#" and the SQL state
-        return MysqlGreeting(error=message.decode("utf-8", errors="replace"))
+        return MysqlGreeting(
+            server_version=version.decode("latin-1"), auth_plugin=_mysql_auth_plugin(rest)
+        )
+    error = parse_mysql_error(payload)
+    if error is not None:
+        return MysqlGreeting(error=error[1], error_code=error[0])
     return None
 
 
-_MARIADB_VERSION = re.compile(r"(?:5\.5\.5-)?(\d+\.\d+\.\d+)")
+def _mysql_auth_plugin(rest: bytes) -> str:
+    """The auth plugin name that ends a HandshakeV10 (after the server version), or ""."""
+    if len(rest) < 31:
+        return ""
+    capabilities = (
+        int.from_bytes(rest[13:15], "little") | int.from_bytes(rest[18:20], "little") << 16
+    )
+    if not capabilities & CLIENT_PLUGIN_AUTH:
+        return ""
+    part2 = max(13, rest[20] - 8)
+    name = rest[31 + part2 :].split(b"\x00", 1)[0][:64].decode("latin-1")
+    return name if name.isascii() and name.isprintable() else ""
+
+
+def parse_mysql_error(payload: bytes) -> tuple[int, str] | None:
+    """(code, message) of an ERR_Packet payload (``0xff``, code, ``#`` SQL state, text)."""
+    if payload[:1] != b"\xff" or len(payload) < 3:
+        return None
+    code = int.from_bytes(payload[1:3], "little")
+    message = payload[3:]
+    if message.startswith(b"#"):
+        message = message[6:]  # "#" and the five-character SQL state
+    return code, message.decode("utf-8", errors="replace")
+
+
+def mysql_handshake_response(user: str = MYSQL_PROBE_USER, plugin: str = "") -> bytes:
+    """A HandshakeResponse41 for ``user`` with an EMPTY authentication response.
+
+    MySQL Internals, "Protocol::HandshakeResponse41": capability flags, max
+    packet size, character set, 23 zero bytes, the NUL-terminated user name,
+    the length-prefixed auth response (here of length 0: no password) and the
+    plugin name. Sequence id 1: it answers the server's packet 0.
+    """
+    payload = (
+        struct.pack("<IIB", MYSQL_CLIENT_FLAGS, 1 << 24, MYSQL_UTF8MB4)
+        + b"\x00" * 23
+        + user.encode("ascii")
+        + b"\x00"
+        + b"\x00"  # auth-response length 0
+        + (plugin or "mysql_native_password").encode("ascii")
+        + b"\x00"
+    )
+    return len(payload).to_bytes(3, "little") + b"\x01" + payload
+
+
+def mysql_packet(sequence: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "little") + bytes([sequence & 0xFF]) + payload
+
+
+MYSQL_QUIT = mysql_packet(0, b"\x01")  # COM_QUIT
+
+
+_MARIADB_VERSION = re.compile(r"(?:5\.5\.5-)?(\d+\.\d+\.\d+)", re.ASCII)
 
 
 def mysql_product_version(server_version: str) -> tuple[str, str]:
@@ -417,19 +547,44 @@ def mysql_product_version(server_version: str) -> tuple[str, str]:
     return product, (match.group(1) if match else server_version)
 
 
-def mysql_findings(target: HostTarget, port: int, greeting: bytes) -> list[Finding]:
+def mysql_login_answer(reply: bytes) -> tuple[str, str]:
+    """(authentication, answer) from the server's reply to an empty-password login."""
+    if len(reply) < 5:
+        return "unknown", "no answer to the login"
+    payload = reply[4 : 4 + int.from_bytes(reply[:3], "little")]
+    kind = payload[:1]
+    if kind == bytes([MYSQL_OK]):
+        return NONE, f"OK packet: user {MYSQL_PROBE_USER} logged in without a password"
+    error = parse_mysql_error(payload)
+    if error is not None:
+        return REQUIRED, f"ERR {error[0]}: {error[1]}"
+    if kind == bytes([MYSQL_AUTH_SWITCH]):
+        plugin = payload[1:].split(b"\x00", 1)[0].decode("latin-1")
+        return REQUIRED, f"server asks for another authentication method ({plugin})"
+    if kind == bytes([MYSQL_AUTH_MORE_DATA]):  # caching_sha2_password: 0x04 = full auth
+        return REQUIRED, "server asks for more authentication data (AuthMoreData)"
+    return "unknown", "unexpected answer to the login"
+
+
+def mysql_findings(
+    target: HostTarget, port: int, greeting: bytes, login_reply: bytes = b""
+) -> list[Finding]:
+    """Judge the Initial Handshake and the answer to a login as ``root`` without a password."""
     parsed = parse_mysql_greeting(greeting)
     if parsed is None:
         return []
     if parsed.error:
-        return [exposed(target, port, MYSQL, "refused", parsed.error)]
+        return [exposed(target, port, MYSQL, "refused", f"ERR {parsed.error_code}: {parsed.error}")]
     product, version = mysql_product_version(parsed.server_version)
-    return [
-        exposed(
-            target, port, product, "not tested", f"handshake v10, server {parsed.server_version}"
-        ),
-        version_disclosed(target, port, product, version, "handshake server version"),
-    ]
+    disclosed = version_disclosed(target, port, product, version, "handshake server version")
+    if not login_reply:
+        answer = f"handshake v10, server {parsed.server_version}"
+        return [exposed(target, port, product, "not tested", answer), disclosed]
+    authentication, answer = mysql_login_answer(login_reply)
+    findings = [exposed(target, port, product, authentication, answer)]
+    if authentication == NONE:
+        findings.append(no_auth(target, port, product, f"login as {MYSQL_PROBE_USER}", answer))
+    return [*findings, disclosed]
 
 
 def _mysql_packet_complete(data: bytes) -> bool:
@@ -437,9 +592,17 @@ def _mysql_packet_complete(data: bytes) -> bool:
 
 
 async def probe_mysql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Read the Initial Handshake, then log in as ``root`` with no password, then COM_QUIT."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         greeting = await stream.read_until(_mysql_packet_complete, 4096)
-    return mysql_findings(target, port.port, greeting)
+        parsed = parse_mysql_greeting(greeting)
+        reply = b""
+        if parsed is not None and parsed.server_version:
+            await stream.send(mysql_handshake_response(plugin=parsed.auth_plugin))
+            reply = await stream.read_until(_mysql_packet_complete, 4096, accept_partial=True)
+            if reply[4:5] == bytes([MYSQL_OK]):
+                await stream.send(MYSQL_QUIT)
+    return mysql_findings(target, port.port, greeting, reply)
 
 
 # --- Microsoft SQL Server ---------------------------------------------------------
@@ -449,7 +612,11 @@ TDS_RESPONSE = 0x04
 
 
 def mssql_prelogin() -> bytes:
-    """A TDS PRELOGIN packet: version, encryption off, no instance, thread id, MARS off."""
+    """A TDS PRELOGIN packet: version, encryption off, no instance, thread id, MARS off.
+
+    MS-TDS §2.2.6.5 PRELOGIN: packet type 0x12, option tokens VERSION (0x00),
+    ENCRYPTION (0x01), INSTOPT (0x02), THREADID (0x03), MARS (0x04), 0xFF.
+    """
     options = [
         (0x00, b"\x00" * 6),
         (0x01, b"\x00"),
@@ -467,7 +634,11 @@ def mssql_prelogin() -> bytes:
 
 
 def parse_mssql_prelogin(reply: bytes) -> str | None:
-    """The server version (``15.0.2000``) of a PRELOGIN response, or None if it is none."""
+    """The server version (``15.0.2000``) of a PRELOGIN response, or None if it is none.
+
+    MS-TDS §2.2.6.5: the response (packet type 0x04) carries the same option
+    table; VERSION is UL_VERSION (major, minor, build) and US_SUBBUILD.
+    """
     if len(reply) < 8 or reply[0] != TDS_RESPONSE:
         return None
     payload = reply[8:]
@@ -484,6 +655,7 @@ def parse_mssql_prelogin(reply: bytes) -> str | None:
 
 
 def mssql_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    """A PRELOGIN response (MS-TDS §2.2.6.5) proves SQL Server; login always needs credentials."""
     version = parse_mssql_prelogin(reply)
     if version is None:
         return []
@@ -495,6 +667,7 @@ def _tds_complete(data: bytes) -> bool:
 
 
 async def probe_mssql(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Send PRELOGIN, read the response (MS-TDS §2.2.6.5); no Login7 is ever sent."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(mssql_prelogin())
         reply = await stream.read_until(_tds_complete, 4096)
@@ -509,6 +682,11 @@ _TNS_HEADER = 58  # where the connect data starts
 
 
 def tns_connect(ip: str, port: int) -> bytes:
+    """A TNS CONNECT packet (type 1) with a connect descriptor naming no service.
+
+    Oracle Net has no public wire specification; the descriptor syntax is
+    Oracle Database Net Services Reference, "Connect Descriptors".
+    """
     data = (
         "(DESCRIPTION=(CONNECT_DATA=(SERVICE_NAME=)(CID=(PROGRAM=vigie)(HOST=vigie)(USER=vigie)))"
         f"(ADDRESS=(PROTOCOL=TCP)(HOST={ip})(PORT={port})))"
@@ -533,7 +711,7 @@ def tns_connect(ip: str, port: int) -> bytes:
     return struct.pack(">HHBBH", _TNS_HEADER + len(data), 0, TNS_CONNECT, 0, 0) + header_rest + data
 
 
-_VSNNUM = re.compile(rb"VSNNUM=(\d+)")
+_VSNNUM = re.compile(rb"VSNNUM=(\d{1,10})\b")
 
 
 def oracle_version(vsnnum: int) -> str:
@@ -551,6 +729,7 @@ def oracle_version(vsnnum: int) -> str:
 
 
 def oracle_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding]:
+    """A TNS ACCEPT / REFUSE / REDIRECT / RESEND proves a listener; VSNNUM gives its version."""
     if len(reply) < 8 or reply[4] not in TNS_TYPES:
         return []
     length = int.from_bytes(reply[:2], "big")
@@ -564,6 +743,7 @@ def oracle_findings(target: HostTarget, port: int, reply: bytes) -> list[Finding
 
 
 async def probe_oracle(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """One TNS CONNECT, one answer (listener refusals quote VSNNUM and ERR)."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(tns_connect(target.ip, port.port))
         reply = await stream.read_until(
@@ -586,10 +766,13 @@ CQL_HEADER = 9  # protocol v3 and later
 
 
 def cql_frame(version: int, stream_id: int, opcode: int, body: bytes = b"") -> bytes:
+    """A request frame (CQL native protocol v4, §2 "Frame header": version, flags, stream, opcode)."""
     return struct.pack(">BBhBi", version, 0, stream_id, opcode, len(body)) + body
 
 
 def cql_startup_body() -> bytes:
+    """The STARTUP body: a [string map] with CQL_VERSION (native_protocol_v4.spec §4.1.1)."""
+
     def string(text: str) -> bytes:
         return struct.pack(">H", len(text)) + text.encode()
 
@@ -604,7 +787,11 @@ class CqlFrame:
 
 
 def parse_cql_frame(data: bytes) -> CqlFrame | None:
-    """A v3+ response frame header (the response bit set), or None."""
+    """A v3+ response frame header (the response bit set), or None.
+
+    native_protocol_v4.spec §2.1: the version byte's high bit marks a
+    response; §2.5 opcode; §2.6 the body length (a 4-byte [int]).
+    """
     if len(data) < CQL_HEADER or not data[0] & 0x80:
         return None
     version = data[0] & 0x7F
@@ -618,6 +805,12 @@ def parse_cql_frame(data: bytes) -> CqlFrame | None:
 def cassandra_findings(
     target: HostTarget, port: int, options: CqlFrame | None, startup: CqlFrame | None
 ) -> list[Finding]:
+    """Judge OPTIONS and STARTUP (native_protocol_v4.spec §4.1.1, §4.1.4).
+
+    §4.2.4 SUPPORTED answers OPTIONS; to STARTUP, §4.2.2 READY means no
+    authenticator (queries run without credentials), §4.2.3 AUTHENTICATE
+    names the IAuthenticator class that demands them.
+    """
     if options is None or options.opcode not in (CQL_SUPPORTED, CQL_ERROR):
         return []
     protocol = f"CQL native protocol v{options.version}"
@@ -638,6 +831,7 @@ def _cql_complete(data: bytes) -> bool:
 
 
 async def probe_cassandra(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """OPTIONS, then STARTUP with CQL_VERSION 3.0.0 (native_protocol_v4.spec §4.1.4, §4.1.1)."""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         await stream.send(cql_frame(4, 1, CQL_OPTIONS))
         options = parse_cql_frame(await stream.read_until(_cql_complete, 8192))
@@ -651,13 +845,26 @@ async def probe_cassandra(ctx: ProbeContext, target: HostTarget, port: OpenPort)
 # --- Search engines and document stores over HTTP ------------------------------------
 
 
+def json_body(response: HttpResponse) -> Any:
+    """The body as JSON, or None: also when it nests too deeply for the parser."""
+    try:
+        return response.json()
+    except RecursionError:  # "[[[[...": json.loads recurses once per level
+        return None
+
+
 def search_engine_findings(
     target: HostTarget, port: int, response: HttpResponse | None
 ) -> list[Finding]:
-    """Elasticsearch / OpenSearch from the answer to ``GET /``."""
+    """Elasticsearch / OpenSearch from the answer to ``GET /``.
+
+    Elasticsearch reference, "Root API" (GET /): ``cluster_name`` and
+    ``version.number``, answered only without security or with the
+    ``monitor`` privilege; with security on, 401 and a ``security_exception``.
+    """
     if response is None:
         return []
-    body = response.json()
+    body = json_body(response)
     if response.status == 200 and isinstance(body, dict) and "cluster_name" in body:
         version = body.get("version")
         if not isinstance(version, dict) or not version.get("number"):
@@ -687,15 +894,16 @@ def _search_engine_security(response: HttpResponse) -> bool:
     realm = response.header("www-authenticate").lower()
     if "security" in realm and ("basic" in realm or "bearer" in realm):
         return True
-    body = response.json()
+    body = json_body(response)
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, dict) and error.get("type") == "security_exception"
 
 
 def couchdb_welcome(response: HttpResponse | None) -> dict[str, Any] | None:
+    """The ``GET /`` welcome document (CouchDB API reference, "/": ``"couchdb": "Welcome"``)."""
     if response is None or response.status != 200:
         return None
-    body = response.json()
+    body = json_body(response)
     if isinstance(body, dict) and body.get("couchdb") == "Welcome":
         return body
     return None
@@ -704,8 +912,13 @@ def couchdb_welcome(response: HttpResponse | None) -> dict[str, Any] | None:
 def couchdb_findings(
     target: HostTarget, port: int, welcome: dict[str, Any], all_dbs: HttpResponse | None
 ) -> list[Finding]:
+    """Judge ``GET /_all_dbs`` (CouchDB API reference, "/_all_dbs": a JSON array of names).
+
+    CouchDB 3 limits it to admins by default (``admin_only_all_dbs``): a list
+    answered without credentials is an open server.
+    """
     version = str(welcome.get("version", ""))
-    listing = all_dbs.json() if all_dbs is not None and all_dbs.status == 200 else None
+    listing = json_body(all_dbs) if all_dbs is not None and all_dbs.status == 200 else None
     findings: list[Finding] = []
     if isinstance(listing, list):
         names = ", ".join(str(name) for name in listing[:20])
@@ -740,7 +953,11 @@ async def http_get(
 async def probe_http_databases(
     ctx: ProbeContext, target: HostTarget, port: OpenPort
 ) -> list[Finding]:
-    """An HTTP port: is it Elasticsearch, OpenSearch or CouchDB, and open to all?"""
+    """An HTTP port: is it Elasticsearch, OpenSearch or CouchDB, and open to all?
+
+    ``GET /`` (Elasticsearch "Root API", CouchDB "/"), then CouchDB's
+    ``GET /_all_dbs``; RFC 9110 §9.3.1 GET only, nothing written.
+    """
     root = await http_get(ctx, target, port, "/")
     welcome = couchdb_welcome(root)
     if welcome is not None:
@@ -752,7 +969,11 @@ async def probe_http_databases(
 async def probe_search_transport(
     ctx: ProbeContext, target: HostTarget, port: OpenPort
 ) -> list[Finding]:
-    """Elasticsearch's transport port answers an HTTP request with a fixed refusal."""
+    """Elasticsearch's transport port answers an HTTP request with a fixed refusal.
+
+    Its TCP transport (9300) replies "This is not an HTTP port" to anything
+    that starts like HTTP/1.1 (RFC 9112 §3 request line).
+    """
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         raw, _ = await http_exchange(stream, "GET", http_host(target), "/")
     if b"This is not an HTTP port" not in raw:

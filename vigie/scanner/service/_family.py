@@ -10,6 +10,7 @@ probes then run once per address and the findings are stamped per domain.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field, replace
 
 from vigie.errors import ProbeError, ProbeTimeout
@@ -47,6 +48,8 @@ PROBES: dict[str, tuple[tuple[str, Probe], ...]] = {
     "http": (("http:databases", db.probe_http_databases),),
 }
 WINRM_PROBE = ("winrm", remote.probe_winrm)
+
+log = logging.getLogger("vigie.scanner.service")
 
 # Reports kept per address for the domains that share it, least recently used out.
 MAX_SHARED_REPORTS = 4096
@@ -138,5 +141,16 @@ async def probe_port(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> S
         except ProbeError as exc:
             report.problems.append(
                 scan_problem(target, "scan.error", probe_id, str(exc), port.port)
+            )
+        except Exception as exc:  # a parser bug costs this probe, never the host
+            log.exception("service probe failed", extra={"probe": probe_id, "port": port.port})
+            report.problems.append(
+                scan_problem(
+                    target,
+                    "scan.error",
+                    probe_id,
+                    f"probe failed on the answer: {type(exc).__name__}: {exc}",
+                    port.port,
+                )
             )
     return report

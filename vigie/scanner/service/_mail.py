@@ -31,11 +31,21 @@ class MailSession:
 
     @property
     def offers_starttls(self) -> bool:
-        return any(cap.upper().split()[0] == self.starttls_word for cap in self.capabilities if cap)
+        # Keywords compare ASCII case-insensitively ("ſtarttls".upper() is "STARTTLS")
+        return any(
+            cap.split()[0].isascii() and cap.split()[0].upper() == self.starttls_word
+            for cap in self.capabilities
+            if cap.split()
+        )
 
 
 def mail_findings(target: HostTarget, port: int, session: MailSession, tls: bool) -> list[Finding]:
-    """Clear-text access without STARTTLS, and a version in the greeting."""
+    """Clear-text access without STARTTLS, and a version in the greeting.
+
+    RFC 3207 (SMTP STARTTLS), RFC 2595 §3.1 (IMAP STARTTLS) and §4 (POP3
+    STLS): without them, credentials and mail cross in clear; RFC 8314 §3
+    and §4 prefer implicit TLS (465, 993, 995), which is not judged here.
+    """
     findings: list[Finding] = []
     if not tls and not session.offers_starttls:
         findings.append(
@@ -67,7 +77,11 @@ def _role(protocol: str, port: int) -> str:
 
 
 def ehlo_extensions(reply: str) -> tuple[str, ...]:
-    """The extension keywords of a 250 EHLO reply (the first line is the greeting)."""
+    """The extension keywords of a 250 EHLO reply (the first line is the greeting).
+
+    RFC 5321 §4.1.1.1: ``250-domain`` then one ``250-keyword params`` line per
+    extension; RFC 3207 §4: STARTTLS is the keyword ``STARTTLS``.
+    """
     lines = [line[4:].strip() for line in reply.splitlines() if line[:3] == "250"]
     return tuple(lines[1:])
 
@@ -78,6 +92,10 @@ async def _smtp_command(stream: Stream, line: str) -> str:
 
 
 async def probe_smtp(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Greeting, EHLO, QUIT (RFC 5321 §4.1.1.1, §4.1.1.10): is STARTTLS (RFC 3207) offered?
+
+    On 587 this is message submission (RFC 6409 §3.1).
+    """
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         greeting = (await stream.read_until(reply_complete, 8192)).decode("latin-1")
         if reply_code(greeting.encode("latin-1")) != 220:
@@ -102,6 +120,7 @@ def _pop3_capa_complete(data: bytes) -> bool:
 
 
 def pop3_capabilities(reply: str) -> tuple[str, ...]:
+    """The capability lines of a CAPA answer (RFC 2449 §5: ``+OK``, lines, ``.``)."""
     if not reply.startswith("+OK"):
         return ()
     lines = reply.splitlines()[1:]
@@ -109,6 +128,7 @@ def pop3_capabilities(reply: str) -> tuple[str, ...]:
 
 
 async def probe_pop3(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Greeting, CAPA (RFC 2449 §5), QUIT (RFC 1939 §6): is STLS (RFC 2595 §4) listed?"""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         greeting = (await stream.line()).decode("latin-1")
         if not greeting.startswith("+OK"):
@@ -124,7 +144,11 @@ async def probe_pop3(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> l
 
 
 def imap_capabilities(*texts: str) -> tuple[str, ...]:
-    """Capabilities from ``* CAPABILITY`` lines and ``[CAPABILITY ...]`` response codes."""
+    """Capabilities from ``* CAPABILITY`` lines and ``[CAPABILITY ...]`` response codes.
+
+    RFC 3501 §6.1.1 and §7.2.1 (the untagged CAPABILITY response), §7.1
+    (the CAPABILITY response code, often in the greeting).
+    """
     found: list[str] = []
     for text in texts:
         for line in text.splitlines():
@@ -139,6 +163,7 @@ def imap_capabilities(*texts: str) -> tuple[str, ...]:
 
 
 async def probe_imap(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> list[Finding]:
+    """Greeting, CAPABILITY, LOGOUT (RFC 3501 §6.1.1, §6.1.3): is STARTTLS (RFC 2595 §3.1) listed?"""
     async with open_stream(ctx, target.ip, port.port, tls=port.tls) as stream:
         greeting = (await stream.line()).decode("latin-1")
         if not greeting.startswith(("* OK", "* PREAUTH")):
