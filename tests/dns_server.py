@@ -18,6 +18,7 @@ import contextlib
 import random
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -29,6 +30,7 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdatatype
 from dnslib import QTYPE, RCODE, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
@@ -44,11 +46,63 @@ class ZoneServer:
     address: str
     port: int
     zones: tuple[str, ...]
+    folder: Path | None = None  # configuration, key database and zone files
+    run_dir: Path | None = None  # holds the control socket
 
     @property
     def resolver(self) -> str:
         """The ``dns.resolvers`` entry that points at this server."""
         return f"{self.address}:{self.port}"
+
+    def ds_records(self, zone: str) -> list[str]:
+        """The DS records of a zone Knot signs, as Knot's own ``keymgr`` computes them."""
+        assert self.folder is not None
+        keymgr = require_program("keymgr")
+        done = subprocess.run(
+            [keymgr, "-c", str(self.folder / "knot.conf"), _absolute(zone), "ds"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return [line.strip() for line in done.stdout.splitlines() if " DS " in line]
+
+    def dnskey_records(self, zone: str) -> list[str]:
+        """The DNSKEY records Knot serves for a zone it signs (for trust anchors)."""
+        response = dns.query.tcp(
+            dns.message.make_query(_absolute(zone), "DNSKEY"),
+            self.address,
+            port=self.port,
+            timeout=2,
+        )
+        return [
+            rrset.to_text() for rrset in response.answer if rrset.rdtype == dns.rdatatype.DNSKEY
+        ]
+
+    def replace_zone(self, zone: str, text: str, expect: tuple[str, str] | None = None) -> None:
+        """Rewrite a zone file and make Knot reload it; wait until ``expect`` (name, type) answers."""
+        assert self.folder is not None and self.run_dir is not None
+        (self.folder / "zones" / f"{_absolute(zone)}zone").write_text(text, encoding="utf-8")
+        knotc = require_program("knotc")
+        subprocess.run(
+            [knotc, "-s", str(self.run_dir / "knot.sock"), "zone-reload", _absolute(zone)],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        if expect is None:
+            return
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        query = dns.message.make_query(expect[0], expect[1])
+        while time.monotonic() < deadline:
+            try:
+                response = dns.query.udp(query, self.address, port=self.port, timeout=0.3)
+            except (OSError, dns.exception.DNSException):
+                response = None
+            if response is not None and response.answer:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{expect} not served after reloading {zone}")
 
 
 def free_port(addresses: Iterable[str], low: int = 20000, high: int = 60000) -> int:
@@ -182,7 +236,7 @@ def start_zone_server(
             except TimeoutError as exc:
                 detail = log.read_text(errors="replace")[-3000:]
                 raise TimeoutError(f"{exc}\n{detail}") from None
-            yield ZoneServer(address, port, tuple(origins))
+            yield ZoneServer(address, port, tuple(origins), folder, run_dir)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
