@@ -23,7 +23,7 @@ MAX_TEXT = 512  # records are untrusted text: evidence keeps this much
 DMARC_POLICIES = ("none", "quarantine", "reject")
 # RFC 7489 §6.4: dmarc-version = "v" *WSP "=" *WSP %x44 %x4d %x41 %x52 %x43 %x31 (case-sensitive).
 _VERSION = re.compile(r"^v[ \t]*=[ \t]*DMARC1[ \t]*(?:;|$)")
-_LOOSE_VERSION = re.compile(r"^\s*v\s*=\s*dmarc", re.IGNORECASE)
+_LOOSE_VERSION = re.compile(r"(?:^|;)\s*v\s*=\s*dmarc", re.IGNORECASE)
 _PCT = re.compile(r"^[0-9]{1,3}$", re.ASCII)
 _RI = re.compile(r"^[0-9]{1,10}$", re.ASCII)
 _FO = re.compile(r"^[01ds](?:[ \t]*:[ \t]*[01ds])*$")
@@ -95,8 +95,8 @@ def is_dmarc_record(text: str) -> bool:
 
 
 def looks_like_dmarc(text: str) -> bool:
-    """A discarded record that was meant as DMARC (``v=dmarc1``, ``v = DMARC2``...)."""
-    return bool(_LOOSE_VERSION.match(text)) and not is_dmarc_record(text)
+    """A discarded record that was meant as DMARC (``v=dmarc1``, ``p=reject; v=DMARC1``...)."""
+    return bool(_LOOSE_VERSION.search(text)) and not is_dmarc_record(text)
 
 
 def parse_dmarc(text: str) -> DmarcRecord:
