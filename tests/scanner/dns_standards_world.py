@@ -95,8 +95,10 @@ CHILD_ZONES = {
     "orgnone.vtest": '_dmarc TXT "v=DMARC1; p=reject; sp=none"\nsub NS ns1.vtest.\n',
     "sub.orgnone.vtest": MX,
     "gouv.ml": '_dmarc TXT "v=DMARC1; p=reject"\nagence MX 10 mx.vtest.\n',
+    # signed, and its parent (example.) is served nowhere: the DS question reaches only it
+    "alone.example": '@ CAA 0 issue "ca.example"\n',
 }
-SIGNED = {"vtest", "signed.vtest", "island.vtest", "wrongds.vtest"}
+SIGNED = {"vtest", "signed.vtest", "island.vtest", "wrongds.vtest", "alone.example"}
 
 
 def parent_zone(ds: list[str], serial: int = 1) -> str:

@@ -344,6 +344,31 @@ def test_expired_or_altered_signatures_do_not_validate(world: StandardsWorld) ->
     assert "does not verify" in " ".join(findings[0].evidence["problems"])
 
 
+@pytest.mark.network
+def test_a_ds_question_answered_by_the_zone_itself_is_no_island(world: StandardsWorld) -> None:
+    # Given a signed zone whose parent the resolver does not serve: the negative DS answer
+    # carries the zone's own SOA (RFC 4035 §3.1.4.1: DS is the parent's data)
+    result = scan(world, "alone.example")
+    # Then vigie does not call it an island: the link to the parent is unknown
+    assert family_ids(result, "dns.dnssec.") == set()
+    # but signatures that fail whatever the parent says still do
+    observation = observe(world, "alone.example")
+    assert observation.dnskey_sigs is not None
+    expiry = max(sig.expiration for sig in observation.dnskey_sigs)
+    unknown_link = DnssecObservation(
+        observation.zone,
+        observation.dnskey,
+        observation.dnskey_sigs,
+        observation.soa,
+        observation.soa_sigs,
+        None,
+        ds_from_parent=False,
+    )
+    assert dnssec_findings(unknown_link) == []
+    late = dnssec_findings(unknown_link, now=expiry + 1)
+    assert [f.check_id for f in late] == ["dns.dnssec.invalid"]
+
+
 # --- CAA -----------------------------------------------------------------------------------
 
 

@@ -62,6 +62,10 @@ class DnssecObservation:
     soa: dns.rrset.RRset | None = None
     soa_sigs: dns.rrset.RRset | None = None
     ds: dns.rrset.RRset | None = None  # at the parent
+    # False when the negative DS answer came from the zone itself (its own SOA), not from
+    # the parent: the resolver is authoritative for the zone only and never asked the
+    # parent, so whether a DS exists is unknown (RFC 4035 §3.1.4.1: DS is parent-side data).
+    ds_from_parent: bool = True
 
 
 def ds_matches(zone: str, key: dns.rdata.Rdata, ds: dns.rdata.Rdata) -> bool | None:
@@ -234,6 +238,9 @@ def dnssec_findings(observation: DnssecObservation, now: float | None = None) ->
             else "DNSKEY records are published but answers carry no signatures"
         )
         return [Finding(check_id="dns.dnssec.missing", domain=bare(zone), evidence=evidence)]
+    if not ds and not observation.ds_from_parent:
+        # The link to the parent is unknown: judge only what the zone signs itself.
+        return _self_signed_problems(observation, keys, moment, evidence)
     if not ds:
         reason = (
             "the zone is signed but its parent has no DS record for it (an island of trust): "
@@ -263,6 +270,29 @@ def dnssec_findings(observation: DnssecObservation, now: float | None = None) ->
         if not ok:
             evidence["problems"] = problems[:8]
             return [_invalid(zone, "the SOA record is not validly signed by a zone key", evidence)]
+    return []
+
+
+def _self_signed_problems(
+    observation: DnssecObservation,
+    keys: Sequence[dns.rdtypes.ANY.DNSKEY.DNSKEY],
+    moment: float,
+    evidence: dict[str, object],
+) -> list[Finding]:
+    """Signatures that fail whatever the parent says: the DNSKEY and SOA sets (RFC 4035 §5.3)."""
+    zone = observation.zone
+    if not any(int(k.algorithm) in SUPPORTED_ALGORITHMS for k in keys):
+        return []
+    for rrset, sigs, what in (
+        (observation.dnskey, observation.dnskey_sigs, "DNSKEY set"),
+        (observation.soa, observation.soa_sigs, "SOA record"),
+    ):
+        if rrset is None:
+            continue
+        ok, problems = _validated_by(rrset, sigs, keys, zone, moment)
+        if not ok:
+            evidence["problems"] = problems[:8]
+            return [_invalid(zone, f"the {what} is not validly signed by a zone key", evidence)]
     return []
 
 

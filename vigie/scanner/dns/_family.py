@@ -298,8 +298,19 @@ async def _dnssec_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
     dnskey, dnskey_sigs = _rrsets(answers[0][0], zone, dns.rdatatype.DNSKEY)
     soa, soa_sigs = _rrsets(answers[1][0], zone, dns.rdatatype.SOA)
     ds, _ = _rrsets(answers[2][0], zone, dns.rdatatype.DS)
-    observation = DnssecObservation(zone, dnskey, dnskey_sigs, soa, soa_sigs, ds)
+    from_parent = ds is not None or not _answered_by_the_zone_itself(answers[2][0], zone)
+    observation = DnssecObservation(zone, dnskey, dnskey_sigs, soa, soa_sigs, ds, from_parent)
     return dnssec_findings(observation)
+
+
+def _answered_by_the_zone_itself(response: dns.message.Message | None, zone: str) -> bool:
+    """A negative DS answer carrying the zone's own SOA: the parent was never asked."""
+    if response is None:
+        return False
+    apex = dns.name.from_text(zone)
+    return any(
+        rrset.rdtype == dns.rdatatype.SOA and rrset.name == apex for rrset in response.authority
+    )
 
 
 async def _nameserver_checks(ctx: ProbeContext, zone: str) -> tuple[list[Finding], tuple[str, ...]]:
