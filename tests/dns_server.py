@@ -203,6 +203,7 @@ def start_zone_server(
     axfr_allowed: set[str] | frozenset[str] = frozenset(),
     signed: set[str] | frozenset[str] = frozenset(),
     also_listen: Sequence[str] = (),
+    with_parents: bool = False,
 ) -> Iterator[ZoneServer]:
     """Run knotd on ``address:port`` serving ``zones`` ({origin: zone file text}).
 
@@ -210,11 +211,20 @@ def start_zone_server(
     it. Zones in ``signed`` are signed by Knot (DNSSEC, ECDSA P-256).
     ``also_listen`` adds addresses (same port) that serve the same zones, to
     play a zone's second name server.
+
+    ``with_parents`` makes the server answer like the real tree above the
+    zones: every missing ancestor up to the top-level domain is served as a
+    zone of its own that delegates to its children (NS) and publishes the DS
+    records ``keymgr`` gives for the signed ones. Climbs towards the root (CAA,
+    RFC 8659 §3) then meet NODATA instead of REFUSED, and a signed zone has the
+    DS at its parent that validation needs (RFC 4035 §5.2).
     """
     knotd = require_program("knotd")
     folder = tmp_path / f"knot-{address}-{port}"
     for sub in ("db", "zones"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    parents = _missing_ancestors(zones) if with_parents else {}
+    zones = {**zones, **{parent: _parent_text(parent, address, 1) for parent in parents}}
     origins = [_absolute(zone) for zone in zones]
     for zone, text in zones.items():
         (folder / "zones" / f"{_absolute(zone)}zone").write_text(text, encoding="utf-8")
@@ -236,9 +246,61 @@ def start_zone_server(
             except TimeoutError as exc:
                 detail = log.read_text(errors="replace")[-3000:]
                 raise TimeoutError(f"{exc}\n{detail}") from None
-            yield ZoneServer(address, port, tuple(origins), folder, run_dir)
+            server = ZoneServer(address, port, tuple(origins), folder, run_dir)
+            for parent, children in parents.items():
+                _publish_delegations(server, parent, children, to_sign)
+            yield server
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _missing_ancestors(zones: dict[str, str]) -> dict[str, list[str]]:
+    """{ancestor not served: the zones (served or added) directly below it}."""
+    served = {_absolute(zone) for zone in zones}
+    parents: dict[str, list[str]] = {}
+    for zone in sorted(served, key=len, reverse=True):
+        child = zone
+        labels = zone.rstrip(".").split(".")
+        for index in range(1, len(labels)):
+            ancestor = ".".join(labels[index:]) + "."
+            if ancestor in served:
+                break
+            below = parents.setdefault(ancestor, [])
+            if child not in below:
+                below.append(child)
+            child = ancestor
+            if len(below) > 1:
+                break  # this ancestor's own ancestors were recorded with its first child
+    return parents
+
+
+def _parent_text(parent: str, address: str, serial: int, extra: str = "") -> str:
+    return (
+        f"$ORIGIN {parent}\n$TTL 300\n"
+        f"@ SOA ns.{parent} hostmaster.{parent} {serial} 3600 600 86400 300\n"
+        f"@ NS ns.{parent}\nns A {address}\n{extra}"
+    )
+
+
+def _publish_delegations(
+    server: ZoneServer, parent: str, children: list[str], signed: set[str]
+) -> None:
+    """Add NS (and DS, for signed children) of ``children`` to ``parent`` and reload it."""
+    lines: list[str] = []
+    for child in children:
+        response = dns.query.tcp(
+            dns.message.make_query(child, "NS"), server.address, port=server.port, timeout=2
+        )
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.NS:
+                lines.extend(f"{child} NS {rdata.target}" for rdata in rrset)
+        if child in signed:
+            lines.extend(server.ds_records(child))
+    if not lines:
+        return
+    text = _parent_text(parent, server.address, 2, "".join(f"{line}\n" for line in lines))
+    expect = next(((c, "DS") for c in children if c in signed), None)
+    server.replace_zone(parent, text, expect=expect)
 
 
 # --- a fault-injecting proxy in front of a zone server ---------------------

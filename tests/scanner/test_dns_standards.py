@@ -31,6 +31,7 @@ import dns.rdtypes.ANY.CAA
 import dns.rrset
 import pytest
 
+from tests.dns_server import free_port, start_zone_server
 from tests.scanner.dns_standards_world import (
     DMARC_CASES,
     KNOT,
@@ -409,3 +410,54 @@ def test_parse_caa_reads_dnspython_rdata_fields(text: str) -> None:
         rdata.tag.decode(),
         rdata.value.decode(),
     )
+
+
+# --- a test world that answers like the real tree above its zones --------------------------
+
+DEEP = "127.0.24.3"
+
+
+@pytest.mark.network
+def test_with_parents_a_signed_zone_validates_and_the_caa_climb_reaches_the_top(
+    tmp_path: Path,
+) -> None:
+    # Given Knot serving only deep.gouv.example (signed), with its ancestors played for it
+    zones = {
+        "deep.gouv.example": (
+            "$ORIGIN deep.gouv.example.\n$TTL 300\n"
+            "@ SOA ns1.deep.gouv.example. h.deep.gouv.example. 1 3600 600 86400 300\n"
+            "@ NS ns1.deep.gouv.example.\nns1 A 127.0.24.3\n"
+        )
+    }
+    port = free_port([DEEP])
+    with start_zone_server(
+        tmp_path, DEEP, port, zones, signed={"deep.gouv.example"}, with_parents=True
+    ) as knot:
+        settings = Settings.model_validate(
+            {
+                "dns": {
+                    "resolvers": [knot.resolver],
+                    "timeout_s": 0.5,
+                    "lifetime_s": 1.5,
+                    "nameserver_port": port,
+                },
+                "scope": {"allow": ["127.0.24.0/24"]},
+            }
+        )
+
+        async def run() -> FamilyResult:
+            ctx = ProbeContext.from_settings(settings)
+            try:
+                return await check_domain(ctx, "deep.gouv.example", False)
+            finally:
+                await ctx.aclose()
+
+        result = asyncio.run(run())
+        ds = dns.query.udp(dns.message.make_query("deep.gouv.example", "DS"), DEEP, port=port)
+        assert ds.answer and ds.answer[0].rdtype == dns.rdatatype.DS  # keymgr's, at gouv.example.
+        assert knot.ds_records("deep.gouv.example")
+    # Then vigie finds the DS at the parent and climbs for CAA up to example. without a refusal
+    assert {f.check_id for f in result.findings} == {"dns.caa.missing"}
+    assert result.complete
+    caa = next(f for f in result.findings if f.check_id == "dns.caa.missing")
+    assert caa.evidence["checked"] == ["deep.gouv.example", "gouv.example", "example"]

@@ -280,8 +280,15 @@ def _rrsets(
     if response is None:
         return None, None
     name = dns.name.from_text(zone)
-    found = response.get_rrset(response.answer, name, dns.rdataclass.IN, rdtype)
-    sigs = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.RRSIG, rdtype)
+    found: dns.rrset.RRset | None = None
+    sigs: dns.rrset.RRset | None = None
+    for rrset in response.answer:
+        if rrset.name != name or rrset.rdclass != dns.rdataclass.IN:
+            continue
+        if rrset.rdtype == rdtype:
+            found = rrset
+        elif rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers == rdtype:
+            sigs = rrset
     return found, sigs
 
 
