@@ -18,6 +18,7 @@ import contextlib
 import random
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -29,6 +30,7 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdatatype
 from dnslib import QTYPE, RCODE, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
@@ -44,11 +46,63 @@ class ZoneServer:
     address: str
     port: int
     zones: tuple[str, ...]
+    folder: Path | None = None  # configuration, key database and zone files
+    run_dir: Path | None = None  # holds the control socket
 
     @property
     def resolver(self) -> str:
         """The ``dns.resolvers`` entry that points at this server."""
         return f"{self.address}:{self.port}"
+
+    def ds_records(self, zone: str) -> list[str]:
+        """The DS records of a zone Knot signs, as Knot's own ``keymgr`` computes them."""
+        assert self.folder is not None
+        keymgr = require_program("keymgr")
+        done = subprocess.run(
+            [keymgr, "-c", str(self.folder / "knot.conf"), _absolute(zone), "ds"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return [line.strip() for line in done.stdout.splitlines() if " DS " in line]
+
+    def dnskey_records(self, zone: str) -> list[str]:
+        """The DNSKEY records Knot serves for a zone it signs (for trust anchors)."""
+        response = dns.query.tcp(
+            dns.message.make_query(_absolute(zone), "DNSKEY"),
+            self.address,
+            port=self.port,
+            timeout=2,
+        )
+        return [
+            rrset.to_text() for rrset in response.answer if rrset.rdtype == dns.rdatatype.DNSKEY
+        ]
+
+    def replace_zone(self, zone: str, text: str, expect: tuple[str, str] | None = None) -> None:
+        """Rewrite a zone file and make Knot reload it; wait until ``expect`` (name, type) answers."""
+        assert self.folder is not None and self.run_dir is not None
+        (self.folder / "zones" / f"{_absolute(zone)}zone").write_text(text, encoding="utf-8")
+        knotc = require_program("knotc")
+        subprocess.run(
+            [knotc, "-s", str(self.run_dir / "knot.sock"), "zone-reload", _absolute(zone)],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        if expect is None:
+            return
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        query = dns.message.make_query(expect[0], expect[1])
+        while time.monotonic() < deadline:
+            try:
+                response = dns.query.udp(query, self.address, port=self.port, timeout=0.3)
+            except (OSError, dns.exception.DNSException):
+                response = None
+            if response is not None and response.answer:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{expect} not served after reloading {zone}")
 
 
 def free_port(addresses: Iterable[str], low: int = 20000, high: int = 60000) -> int:
@@ -149,6 +203,7 @@ def start_zone_server(
     axfr_allowed: set[str] | frozenset[str] = frozenset(),
     signed: set[str] | frozenset[str] = frozenset(),
     also_listen: Sequence[str] = (),
+    with_parents: bool = False,
 ) -> Iterator[ZoneServer]:
     """Run knotd on ``address:port`` serving ``zones`` ({origin: zone file text}).
 
@@ -156,11 +211,20 @@ def start_zone_server(
     it. Zones in ``signed`` are signed by Knot (DNSSEC, ECDSA P-256).
     ``also_listen`` adds addresses (same port) that serve the same zones, to
     play a zone's second name server.
+
+    ``with_parents`` makes the server answer like the real tree above the
+    zones: every missing ancestor up to the top-level domain is served as a
+    zone of its own that delegates to its children (NS) and publishes the DS
+    records ``keymgr`` gives for the signed ones. Climbs towards the root (CAA,
+    RFC 8659 §3) then meet NODATA instead of REFUSED, and a signed zone has the
+    DS at its parent that validation needs (RFC 4035 §5.2).
     """
     knotd = require_program("knotd")
     folder = tmp_path / f"knot-{address}-{port}"
     for sub in ("db", "zones"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    parents = _missing_ancestors(zones) if with_parents else {}
+    zones = {**zones, **{parent: _parent_text(parent, address, 1) for parent in parents}}
     origins = [_absolute(zone) for zone in zones]
     for zone, text in zones.items():
         (folder / "zones" / f"{_absolute(zone)}zone").write_text(text, encoding="utf-8")
@@ -182,9 +246,61 @@ def start_zone_server(
             except TimeoutError as exc:
                 detail = log.read_text(errors="replace")[-3000:]
                 raise TimeoutError(f"{exc}\n{detail}") from None
-            yield ZoneServer(address, port, tuple(origins))
+            server = ZoneServer(address, port, tuple(origins), folder, run_dir)
+            for parent, children in parents.items():
+                _publish_delegations(server, parent, children, to_sign)
+            yield server
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _missing_ancestors(zones: dict[str, str]) -> dict[str, list[str]]:
+    """{ancestor not served: the zones (served or added) directly below it}."""
+    served = {_absolute(zone) for zone in zones}
+    parents: dict[str, list[str]] = {}
+    for zone in sorted(served, key=len, reverse=True):
+        child = zone
+        labels = zone.rstrip(".").split(".")
+        for index in range(1, len(labels)):
+            ancestor = ".".join(labels[index:]) + "."
+            if ancestor in served:
+                break
+            below = parents.setdefault(ancestor, [])
+            if child not in below:
+                below.append(child)
+            child = ancestor
+            if len(below) > 1:
+                break  # this ancestor's own ancestors were recorded with its first child
+    return parents
+
+
+def _parent_text(parent: str, address: str, serial: int, extra: str = "") -> str:
+    return (
+        f"$ORIGIN {parent}\n$TTL 300\n"
+        f"@ SOA ns.{parent} hostmaster.{parent} {serial} 3600 600 86400 300\n"
+        f"@ NS ns.{parent}\nns A {address}\n{extra}"
+    )
+
+
+def _publish_delegations(
+    server: ZoneServer, parent: str, children: list[str], signed: set[str]
+) -> None:
+    """Add NS (and DS, for signed children) of ``children`` to ``parent`` and reload it."""
+    lines: list[str] = []
+    for child in children:
+        response = dns.query.tcp(
+            dns.message.make_query(child, "NS"), server.address, port=server.port, timeout=2
+        )
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.NS:
+                lines.extend(f"{child} NS {rdata.target}" for rdata in rrset)
+        if child in signed:
+            lines.extend(server.ds_records(child))
+    if not lines:
+        return
+    text = _parent_text(parent, server.address, 2, "".join(f"{line}\n" for line in lines))
+    expect = next(((c, "DS") for c in children if c in signed), None)
+    server.replace_zone(parent, text, expect=expect)
 
 
 # --- a fault-injecting proxy in front of a zone server ---------------------

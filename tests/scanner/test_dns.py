@@ -1,6 +1,8 @@
 """DNS family: pure judgments (unit) and the wiring against a real Knot DNS server.
 
 The test world: Knot serves ``test.`` and a zone per case on 127.0.9.1 (the
+configured resolver; ``good.test`` is signed by Knot and ``test.`` carries
+the DS records Knot's ``keymgr`` gives for it, so the chain validates;
 configured resolver, so ``ns1.test``) and 127.0.9.6 (``ns2.test``, a plain
 name server). dnslib proxies in front of it play the servers Knot cannot:
 one that refuses everything (127.0.9.2), one that answers without AA
@@ -31,15 +33,25 @@ from tests.dns_server import (
     start_faulty_proxy,
     start_zone_server,
 )
+from tests.scanner.mail_oracles import (
+    dmarc_ids,
+    oracle_resolver,
+    pyspf_result,
+    spf_ids_from_result,
+    txt_reader,
+)
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns import (
+    DnssecObservation,
     caa_findings,
     check_domain,
     dmarc_findings,
     dnssec_findings,
+    evaluate_spf,
     judge_soa_response,
+    organisational_domain,
     parse_dmarc,
     parse_spf,
     remember_registered_domains,
@@ -193,6 +205,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         start_faulty_proxy(FLAKY, port, upstream, flaky_faults) as flaky,
         start_faulty_proxy(TRUNCATOR, port, upstream, Faults(truncate_udp=True)) as truncator,
     ):
+        # The parent publishes the DS records of the signed zone (serial bumped for the reload).
+        with_ds = ZONES["test"].replace("hostmaster.test. 1 ", "hostmaster.test. 2 ", 1)
+        with_ds += "".join(f"{line}\n" for line in knot.ds_records("good.test"))
+        knot.replace_zone("test", with_ds, expect=("good.test.", "DS"))
         yield World(knot=knot, port=port, flaky=flaky, truncator=truncator)
 
 
@@ -321,7 +337,7 @@ def test_permissive_spf_evidence_names_the_all_term(world: World) -> None:
     neutral = finding(scan(settings_for(world), "spfneutral.test"), "dns.spf.permissive")
     assert plus.evidence["all"] == "+all"
     assert neutral.evidence["all"] == "?all"
-    assert neutral.evidence["records"] == ["v=spf1 ip4:192.0.2.0/24 ?all"]
+    assert neutral.evidence["records"] == ["spfneutral.test: v=spf1 ip4:192.0.2.0/24 ?all"]
 
 
 @pytest.mark.network
@@ -384,11 +400,15 @@ def test_sixty_addresses_for_one_name_server_are_capped(world: World) -> None:
 
 
 @pytest.mark.network
-def test_caa_climb_stops_where_the_resolver_refuses(world: World) -> None:
+def test_a_refused_answer_while_climbing_for_caa_is_a_scan_error_not_caa_missing(
+    world: World,
+) -> None:
+    # Given a zone whose parent (example.) the resolver refuses to answer for
     result = scan(settings_for(world), "orphan.example")
-    assert ids(result) == ZONE_DEFAULTS
-    assert finding(result, "dns.caa.missing").evidence["unanswered"] == ["example"]
-    assert result.complete
+    # Then the relevant CAA set is unknown (RFC 8659 §3): a scan problem, the family incomplete
+    assert ids(result) == {("dns.dnssec.missing", ""), ("scan.error", "dns:caa")}
+    assert "refused" in finding_with(result, "dns:caa").evidence["detail"]
+    assert not result.complete
 
 
 @pytest.mark.network
@@ -414,6 +434,36 @@ def test_servfail_is_a_scan_error_never_a_missing_record(world: World) -> None:
     assert ids(result) == ZONE_DEFAULTS | {("scan.error", "dns:spf"), ("scan.error", "dns:dmarc")}
     assert "SERVFAIL" in finding_with(result, "dns:spf").evidence["detail"]
     assert not result.complete
+
+
+OLD_WORLD_MAIL_NAMES = [
+    "good.test",
+    "www.good.test",
+    "open.test",
+    "spfplus.test",
+    "spfneutral.test",
+    "nospf.test",
+    "dmarcnone.test",
+    "nodmarc.test",
+    "nomail.test",
+    "nomx.test",
+    "anything.wild.test",
+]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", OLD_WORLD_MAIL_NAMES)
+def test_mail_verdicts_agree_with_pyspf_and_the_dmarc_package(world: World, name: str) -> None:
+    # Given each mail name of this world, judged by pyspf and the dmarc package
+    resolver = oracle_resolver(KNOT, world.port)
+    spf_expected = spf_ids_from_result(pyspf_result(name, resolver))
+    dmarc_expected = dmarc_ids(name, txt_reader(resolver))
+    # When vigie scans it as a mail domain
+    result = scan(settings_for(world), name, mail_domain=True, registered={"test", name})
+    # Then vigie's SPF and DMARC verdicts are theirs
+    found = {f.check_id for f in result.findings}
+    assert {i for i in found if i.startswith("dns.spf.")} == spf_expected
+    assert {i for i in found if i.startswith("dns.dmarc.")} == dmarc_expected
 
 
 def finding_with(result: FamilyResult, discriminator: str) -> Any:
@@ -499,7 +549,10 @@ def check_ids(findings: list[Finding]) -> list[str]:
         ("v=spf1 a/33 -all", "-", 1),
         ("v=spf1 -all:x", None, 1),
         ("v=spf1 redirect=a.example redirect=b.example", None, 1),
-        ("v=spf1 " + " ".join(f"include:i{n}.example" for n in range(11)) + " -all", "-", 1),
+        ("v=spf1 include:%{z}.example -all", "-", 1),
+        ("v=spf1 ip4:192.0.2.0/024 -all", "-", 1),
+        # The 10-term limit is counted while evaluating the tree, not per record.
+        ("v=spf1 " + " ".join(f"include:i{n}.example" for n in range(11)) + " -all", "-", 0),
     ],
 )
 def test_parse_spf_finds_the_all_term_and_syntax_errors(
@@ -521,35 +574,59 @@ def test_parse_spf_keeps_the_redirect_only_without_all() -> None:
     assert parse_spf("v=spf1 -all redirect=_spf.example.org").redirect is None
 
 
+def txt_zone(records: dict[str, list[str]]) -> Any:
+    """A lookup function answering TXT from ``records`` (A for every listed name)."""
+
+    async def lookup(name: str, rdtype: str) -> Lookup:
+        key = name.lower().rstrip(".")
+        if key not in records:
+            return Lookup(name, rdtype, Answer.NXDOMAIN)
+        if rdtype == "TXT" and records[key]:
+            return Lookup(name, rdtype, Answer.OK, records=tuple(records[key]))
+        if rdtype == "A":
+            return Lookup(name, rdtype, Answer.OK, records=("192.0.2.1",))
+        return Lookup(name, rdtype, Answer.NODATA)
+
+    return lookup
+
+
+def judge_spf(records: dict[str, list[str]], domain: str = "example.ml") -> list[Finding]:
+    return spf_findings(asyncio.run(evaluate_spf(domain, txt_zone(records))))
+
+
 @pytest.mark.parametrize(
     ("records", "expected"),
     [
         ([], ["dns.spf.missing"]),
         (["google-site-verification=abc", "v=spf10 -all"], ["dns.spf.missing"]),
-        (["v=spf1 mx -all", "v=spf1 a -all"], ["dns.spf.missing"]),
+        (["v=spf1 mx -all", "v=spf1 a -all"], ["dns.spf.invalid"]),
         (["v=spf1 +all"], ["dns.spf.permissive"]),
         (["v=spf1 mx ?all"], ["dns.spf.permissive"]),
         (["v=spf1 mx"], ["dns.spf.permissive"]),
         (["v=spf1 mx ~all"], []),
         (["v=spf1 -all"], []),
-        (["v=spf1 mx bogus -all"], ["dns.spf.missing"]),
+        (["v=spf1 mx bogus -all"], ["dns.spf.invalid"]),
     ],
 )
 def test_spf_findings(records: list[str], expected: list[str]) -> None:
-    assert check_ids(spf_findings("example.ml", records)) == expected
+    assert check_ids(judge_spf({"example.ml": records})) == expected
 
 
 def test_spf_syntax_errors_and_multiple_records_are_evidence() -> None:
-    broken = spf_findings("example.ml", ["v=spf1 mx bogus -all"])[0]
-    assert broken.evidence["syntax_errors"] == ["unknown mechanism 'bogus'"]
-    multiple = spf_findings("example.ml", ["v=spf1 -all", "v=spf1 mx -all"])[0]
-    assert multiple.evidence["records"] == ["v=spf1 -all", "v=spf1 mx -all"]
+    broken = judge_spf({"example.ml": ["v=spf1 mx bogus -all"]})[0]
+    assert "unknown mechanism 'bogus'" in broken.evidence["reason"]
+    assert broken.evidence["result"] == "permerror"
+    multiple = judge_spf({"example.ml": ["v=spf1 -all", "v=spf1 mx -all"]})[0]
+    assert multiple.evidence["records"] == [
+        "example.ml: v=spf1 -all",
+        "example.ml: v=spf1 mx -all",
+    ]
     assert "2 SPF records" in multiple.evidence["reason"]
 
 
 def test_spf_untrusted_text_is_clipped() -> None:
-    finding = spf_findings("example.ml", ["v=spf1 " + "a " * 600 + "+all"])[0]
-    assert len(finding.evidence["records"][0]) <= 513
+    finding = judge_spf({"example.ml": ["v=spf1 " + "ip4:192.0.2.1 " * 60 + "+all"]})[0]
+    assert len(finding.evidence["records"][0]) <= 513 + len("example.ml: ")
 
 
 @pytest.mark.parametrize(
@@ -557,21 +634,41 @@ def test_spf_untrusted_text_is_clipped() -> None:
     [
         (["v=spf1 -all"], []),
         (["v=spf1 +all"], ["dns.spf.permissive"]),
-        ([], ["dns.spf.missing"]),
+        ([], ["dns.spf.invalid"]),  # RFC 7208 §6.1: a redirect to no record is a permerror
     ],
 )
 def test_spf_redirects_are_judged_on_their_target(
     target_records: list[str], expected: list[str]
 ) -> None:
-    records = ["v=spf1 redirect=_spf.example.ml"]
-    assert (
-        check_ids(spf_findings("example.ml", records, {"_spf.example.ml": target_records}))
-        == expected
-    )
+    records = {"example.ml": ["v=spf1 redirect=_spf.example.ml"], "_spf.example.ml": target_records}
+    assert check_ids(judge_spf(records)) == expected
 
 
-def test_spf_redirect_that_could_not_be_read_gives_no_verdict() -> None:
-    assert spf_findings("example.ml", ["v=spf1 redirect=_spf.example.ml"], {}) == []
+def test_spf_include_of_a_record_passing_everyone_is_permissive() -> None:
+    # RFC 7208 §5.2: include matches when the included domain gives pass.
+    records = {
+        "example.ml": ["v=spf1 include:open.example.ml -all"],
+        "open.example.ml": ["v=spf1 +all"],
+    }
+    finding = judge_spf(records)[0]
+    assert finding.check_id == "dns.spf.permissive"
+    assert "open.example.ml" in finding.evidence["reason"]
+
+
+def test_spf_six_plus_six_through_redirect_exceeds_the_lookup_limit() -> None:
+    six = " ".join(f"a:h{n}.example.ml" for n in range(5))
+    records = {
+        "example.ml": [f"v=spf1 {six} redirect=b.example.ml"],
+        "b.example.ml": [f"v=spf1 {six} a:h5.example.ml -all"],
+        **{f"h{n}.example.ml": [] for n in range(6)},
+    }
+    finding = judge_spf(records)[0]
+    assert finding.check_id == "dns.spf.invalid"
+    assert finding.evidence["dns_lookups"] == 11
+
+
+def test_spf_macro_only_a_receiver_can_expand_gives_no_verdict() -> None:
+    assert judge_spf({"example.ml": ["v=spf1 include:%{i}.spf.example.ml -all"]}) == []
 
 
 @pytest.mark.parametrize(
@@ -580,12 +677,18 @@ def test_spf_redirect_that_could_not_be_read_gives_no_verdict() -> None:
         ([], ["dns.dmarc.missing"]),
         (["some other text"], ["dns.dmarc.missing"]),
         (["v=DMARC1; p=reject"], []),
-        (["v=DMARC1; p=quarantine; pct=50"], []),
+        (["v=DMARC1; p=quarantine; pct=50"], ["dns.dmarc.partial"]),
+        (["v=DMARC1; p=reject; pct=0"], ["dns.dmarc.partial"]),
+        (["v=DMARC1; p=quarantine; pct=0"], ["dns.dmarc.policy_none"]),
+        (["v=DMARC1; p=quarantine; pct=100"], []),
         (["v=DMARC1; p=none; rua=mailto:d@example.ml"], ["dns.dmarc.policy_none"]),
         (["v=DMARC1;p=NONE"], ["dns.dmarc.policy_none"]),
-        (["v=DMARC1; p=reject", "v=DMARC1; p=none"], ["dns.dmarc.missing"]),
+        (["v=DMARC1; p=reject", "v=DMARC1; p=none"], ["dns.dmarc.invalid"]),
         (["v=DMARC1; rua=mailto:d@example.ml"], ["dns.dmarc.policy_none"]),
-        (["v=DMARC1; p=bogus"], ["dns.dmarc.missing"]),
+        (["v=DMARC1; p=bogus"], ["dns.dmarc.invalid"]),
+        (["v=dmarc1; p=reject"], ["dns.dmarc.invalid"]),
+        (["p=reject; v=DMARC1"], ["dns.dmarc.invalid"]),
+        (["v=DMARC1; p=reject; pct=150"], ["dns.dmarc.invalid"]),
     ],
 )
 def test_dmarc_findings(records: list[str], expected: list[str]) -> None:
@@ -617,21 +720,28 @@ def test_parse_dmarc_reads_tags() -> None:
     assert record.has_report_address
 
 
-def lookup(outcome: Answer, records: tuple[str, ...] = (), **extra: Any) -> Lookup:
-    return Lookup("example.ml.", "DNSKEY", outcome, records=records, **extra)
-
-
 @pytest.mark.parametrize(
-    ("dnskey", "expected"),
+    ("name", "organisational"),
     [
-        (lookup(Answer.NODATA), ["dns.dnssec.missing"]),
-        (lookup(Answer.OK, ("257 3 13 AAAA",), signed=True), []),
-        (lookup(Answer.OK, ("257 3 13 AAAA",), authenticated=True), []),
-        (lookup(Answer.OK, ("257 3 13 AAAA",)), ["dns.dnssec.missing"]),
+        ("www.example.ml", "example.ml"),
+        ("agence.gouv.ml", "agence.gouv.ml"),  # gouv.ml is a public suffix
+        ("a.b.example.co.uk", "example.co.uk"),
+        ("gouv.ml", None),
+        ("sub.org.vtest", "org.vtest"),  # an unlisted suffix: the PSL's default rule "*"
     ],
 )
-def test_dnssec_findings(dnskey: Lookup, expected: list[str]) -> None:
-    assert check_ids(dnssec_findings("example.ml.", dnskey)) == expected
+def test_organisational_domain_comes_from_the_public_suffix_list(
+    name: str, organisational: str | None
+) -> None:
+    assert organisational_domain(name) == organisational
+
+
+def lookup(outcome: Answer, records: tuple[str, ...] = (), **extra: Any) -> Lookup:
+    return Lookup("example.ml.", "A", outcome, records=records, **extra)
+
+
+def test_dnssec_findings_for_unsigned_zones() -> None:
+    assert check_ids(dnssec_findings(DnssecObservation("example.ml."))) == ["dns.dnssec.missing"]
 
 
 def test_caa_findings() -> None:

@@ -1,11 +1,13 @@
 """The DNS and mail-domain check family, run once per registered domain.
 
-Check IDs: ``dns.spf.missing``, ``dns.spf.permissive``, ``dns.dmarc.missing``,
-``dns.dmarc.policy_none``, ``dns.caa.missing``, ``dns.dnssec.missing``,
-``dns.axfr_open``, ``dns.dangling_cname``, ``dns.lame_delegation``,
-``dns.ns_unresolvable``; and ``scan.timeout``, ``scan.error``,
-``scan.out_of_scope`` for probes that could not be made. A timeout or a
-SERVFAIL is never read as a missing record.
+Check IDs: ``dns.spf.missing``, ``dns.spf.permissive``, ``dns.spf.invalid``,
+``dns.dmarc.missing``, ``dns.dmarc.policy_none``, ``dns.dmarc.invalid``,
+``dns.dmarc.partial``, ``dns.caa.missing``, ``dns.caa.no_issue_restriction``,
+``dns.dnssec.missing``, ``dns.dnssec.invalid``, ``dns.axfr_open``,
+``dns.dangling_cname``, ``dns.lame_delegation``, ``dns.ns_unresolvable``;
+and ``scan.timeout``, ``scan.error``, ``scan.out_of_scope`` for probes that
+could not be made. A timeout, a SERVFAIL or a REFUSED is never read as a
+missing record.
 
 Every query goes through the configured resolvers (``ctx.resolver``), except
 the SOA and AXFR questions put to a zone's own name servers, which pass the
@@ -15,6 +17,7 @@ infrastructure and always reachable).
 
 from __future__ import annotations
 
+from vigie.scanner.dns._dnssec import DnssecObservation, dnssec_findings
 from vigie.scanner.dns._family import (
     DnsSweepState,
     ZoneReport,
@@ -24,19 +27,25 @@ from vigie.scanner.dns._family import (
     zone_report,
     zone_transfer_names,
 )
-from vigie.scanner.dns._mail import dmarc_findings, parse_dmarc, parse_spf, spf_findings
+from vigie.scanner.dns._mail import dmarc_findings, organisational_domain, parse_dmarc
 from vigie.scanner.dns._probes import transfer_zone
-from vigie.scanner.dns._zone import caa_findings, dnssec_findings, judge_soa_response
+from vigie.scanner.dns._spf import Sender, evaluate_spf, parse_spf, spf_findings
+from vigie.scanner.dns._zone import caa_findings, judge_soa_response, parse_caa
 
 __all__ = [
     "DnsSweepState",
+    "DnssecObservation",
+    "Sender",
     "ZoneReport",
     "caa_findings",
     "check_domain",
     "dmarc_findings",
     "dnssec_findings",
+    "evaluate_spf",
     "find_zone",
     "judge_soa_response",
+    "organisational_domain",
+    "parse_caa",
     "parse_dmarc",
     "parse_spf",
     "remember_registered_domains",

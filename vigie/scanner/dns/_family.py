@@ -20,31 +20,30 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import dns.exception
+import dns.message
 import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
 
 from vigie.model import Family, FamilyResult, Finding
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
-from vigie.scanner.dns._mail import (
-    MAX_REDIRECTS,
-    dmarc_findings,
-    is_dmarc_record,
-    parse_spf,
-    select_spf,
-    spf_findings,
-)
+from vigie.scanner.dns._dnssec import DnssecObservation, dnssec_findings
+from vigie.scanner.dns._mail import dmarc_findings, is_dmarc_record, organisational_domain
 from vigie.scanner.dns._probes import (
     ask_delegation,
+    ask_resolvers,
     nameserver_port,
     nameserver_slot,
     probe_address,
     transfer_zone,
 )
+from vigie.scanner.dns._spf import evaluate_spf, spf_findings
 from vigie.scanner.dns._zone import (
     CaaSearch,
     NameServer,
     caa_findings,
-    dnssec_findings,
     nameserver_findings,
     ns_unresolvable_findings,
 )
@@ -54,6 +53,7 @@ SHARED_KEY = "dns"
 MAX_NAMESERVERS = 13  # more NS names than the root has is a broken zone; probe these
 MAX_PARENT_SERVERS = 4  # parent-zone servers asked for the delegation
 PROBLEM_IDS = frozenset({"scan.timeout", "scan.error"})
+SPF_BUDGET_LIFETIMES = 4  # an SPF evaluation gets this many resolver lifetimes in all
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ async def check_domain(ctx: ProbeContext, domain: str, mail_domain: bool) -> Fam
     if failure is not None:
         result.add(lookup_failed(name, "dns:soa", failure))
     parts = await asyncio.gather(
-        _mail_checks(ctx, name, mail_domain, zone),
+        _mail_checks(ctx, name, mail_domain),
         _cname_checks(ctx, name),
         _zone_checks(ctx, name, zone),
     )
@@ -171,9 +171,7 @@ async def find_zone(ctx: ProbeContext, name: str) -> tuple[str | None, Lookup | 
 # --- mail ---------------------------------------------------------------------------
 
 
-async def _mail_checks(
-    ctx: ProbeContext, name: str, mail_domain: bool, zone: str | None
-) -> list[Finding]:
+async def _mail_checks(ctx: ProbeContext, name: str, mail_domain: bool) -> list[Finding]:
     mx = await ctx.resolver.lookup(name, "MX")
     findings: list[Finding] = []
     if mx.failed:
@@ -182,42 +180,35 @@ async def _mail_checks(
             return findings  # whether it receives mail is unknown: judge nothing
     if not (mail_domain or mx.records):
         return findings
-    spf, dmarc = await asyncio.gather(_spf_checks(ctx, name), _dmarc_checks(ctx, name, zone))
+    spf, dmarc = await asyncio.gather(_spf_checks(ctx, name), _dmarc_checks(ctx, name))
     return findings + spf + dmarc
 
 
 async def _spf_checks(ctx: ProbeContext, name: str) -> list[Finding]:
-    txt = await ctx.resolver.lookup(name, "TXT")
-    if txt.failed:
-        return [lookup_failed(name, "dns:spf", txt)]
-    records = list(txt.records)
-    redirects: dict[str, list[str]] = {}
-    spf = select_spf(records)
-    policy = parse_spf(spf[0]) if len(spf) == 1 else None
-    while policy is not None and policy.redirect is not None and len(redirects) < MAX_REDIRECTS:
-        target = policy.redirect
-        if target in redirects or "%" in target:
-            break  # a loop, or a macro only a receiver can expand: no verdict
-        followed = await ctx.resolver.lookup(target, "TXT")
-        if followed.failed:
-            return [lookup_failed(name, "dns:spf", followed)]
-        redirects[target] = list(followed.records)
-        targets = select_spf(followed.records)
-        policy = parse_spf(targets[0]) if len(targets) == 1 else None
-    return spf_findings(name, records, redirects)
+    """RFC 7208 §4: check_host() over the whole include/redirect tree, time-bounded."""
+    budget = ctx.settings.dns.lifetime_s * SPF_BUDGET_LIFETIMES
+    try:
+        async with asyncio.timeout(budget):
+            evaluation = await evaluate_spf(name, ctx.resolver.lookup)
+    except TimeoutError:
+        return [probe_failed(name, "dns:spf", True, f"SPF evaluation not done in {budget:g}s")]
+    if evaluation.result == "temperror" and evaluation.failure is not None:
+        return [lookup_failed(name, "dns:spf", evaluation.failure)]
+    return spf_findings(evaluation)
 
 
-async def _dmarc_checks(ctx: ProbeContext, name: str, zone: str | None) -> list[Finding]:
+async def _dmarc_checks(ctx: ProbeContext, name: str) -> list[Finding]:
+    """RFC 7489 §6.6.3 policy discovery: the domain, then its organisational domain (§3.2)."""
     own = await ctx.resolver.lookup(f"_dmarc.{name}", "TXT")
     if own.failed:
         return [lookup_failed(name, "dns:dmarc", own)]
     organisational: tuple[str, list[str]] | None = None
-    apex = bare(zone) if zone else None
-    if apex and apex != name and not any(is_dmarc_record(r) for r in own.records):
-        parent = await ctx.resolver.lookup(f"_dmarc.{apex}", "TXT")
+    org = organisational_domain(name)
+    if org and org != name and not any(is_dmarc_record(r) for r in own.records):
+        parent = await ctx.resolver.lookup(f"_dmarc.{org}", "TXT")
         if parent.failed:
             return [lookup_failed(name, "dns:dmarc", parent)]
-        organisational = (apex, list(parent.records))
+        organisational = (org, list(parent.records))
     return dmarc_findings(name, own.records, organisational)
 
 
@@ -264,16 +255,16 @@ async def _check_zone(ctx: ProbeContext, zone: str) -> ZoneReport:
 
 
 async def _caa_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
-    """Climb from the apex towards the root (RFC 8659 §3): the first CAA set found counts."""
+    """Climb from the apex towards the root (RFC 8659 §3): the first CAA set found counts.
+
+    A lookup that fails on the way (timeout, SERVFAIL, REFUSED) leaves the
+    relevant set unknown: a scan problem, never ``dns.caa.missing``.
+    """
     checked: list[str] = []
     candidate = zone
     while candidate != ".":
         caa = await ctx.resolver.lookup(candidate, "CAA")
         if caa.failed:
-            if candidate != zone and caa.refused:
-                # A resolver that only serves some zones refuses the parents: stop there.
-                search = CaaSearch(None, checked=tuple(checked), unanswered=(candidate,))
-                return caa_findings(zone, search)
             return [lookup_failed(bare(zone), "dns:caa", caa)]
         checked.append(candidate)
         if caa.outcome is Answer.OK and caa.records:
@@ -282,11 +273,51 @@ async def _caa_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
     return caa_findings(zone, CaaSearch(None, checked=tuple(checked)))
 
 
+def _rrsets(
+    response: dns.message.Message | None, zone: str, rdtype: dns.rdatatype.RdataType
+) -> tuple[dns.rrset.RRset | None, dns.rrset.RRset | None]:
+    """The ``rdtype`` RRset at ``zone`` in an answer, and the RRSIGs covering it."""
+    if response is None:
+        return None, None
+    name = dns.name.from_text(zone)
+    found: dns.rrset.RRset | None = None
+    sigs: dns.rrset.RRset | None = None
+    for rrset in response.answer:
+        if rrset.name != name or rrset.rdclass != dns.rdataclass.IN:
+            continue
+        if rrset.rdtype == rdtype:
+            found = rrset
+        elif rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers == rdtype:
+            sigs = rrset
+    return found, sigs
+
+
 async def _dnssec_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
-    dnskey = await ctx.resolver.lookup(zone, "DNSKEY", dnssec=True)
-    if dnskey.failed:
-        return [lookup_failed(bare(zone), "dns:dnskey", dnskey)]
-    return dnssec_findings(zone, dnskey)
+    """DNSKEY and SOA of the zone and DS at its parent, with signatures (RFC 4035 §5)."""
+    if zone.count(".") < 2:
+        return []  # a top-level domain: its DS is in the root zone, out of vigie's remit
+    answers = await asyncio.gather(
+        *(ask_resolvers(ctx, zone, rdtype) for rdtype in ("DNSKEY", "SOA", "DS"))
+    )
+    for (_, failure), probe in zip(answers, ("dns:dnskey", "dns:soa", "dns:ds"), strict=True):
+        if failure is not None:
+            return [lookup_failed(bare(zone), probe, failure)]
+    dnskey, dnskey_sigs = _rrsets(answers[0][0], zone, dns.rdatatype.DNSKEY)
+    soa, soa_sigs = _rrsets(answers[1][0], zone, dns.rdatatype.SOA)
+    ds, _ = _rrsets(answers[2][0], zone, dns.rdatatype.DS)
+    from_parent = ds is not None or not _answered_by_the_zone_itself(answers[2][0], zone)
+    observation = DnssecObservation(zone, dnskey, dnskey_sigs, soa, soa_sigs, ds, from_parent)
+    return dnssec_findings(observation)
+
+
+def _answered_by_the_zone_itself(response: dns.message.Message | None, zone: str) -> bool:
+    """A negative DS answer carrying the zone's own SOA: the parent was never asked."""
+    if response is None:
+        return False
+    apex = dns.name.from_text(zone)
+    return any(
+        rrset.rdtype == dns.rdatatype.SOA and rrset.name == apex for rrset in response.authority
+    )
 
 
 async def _nameserver_checks(ctx: ProbeContext, zone: str) -> tuple[list[Finding], tuple[str, ...]]:

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 
 import dns.asyncquery
 import dns.exception
+import dns.flags
+import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
@@ -20,7 +22,7 @@ import dns.zone
 
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns._zone import AddressProbe, NsVerdict, Transfer, judge_soa_response
-from vigie.scanner.resolve import Answer, ask_server, make_query
+from vigie.scanner.resolve import Answer, Lookup, ask_server, make_query
 
 SOA_ATTEMPTS = 2  # UDP tries before falling back to one TCP try
 
@@ -160,3 +162,38 @@ async def ask_delegation(ctx: ProbeContext, zone: str, ip: str) -> frozenset[str
         for rdata in rrset
     }
     return frozenset(names) if names else None
+
+
+async def ask_resolvers(
+    ctx: ProbeContext, name: str, rdtype: str
+) -> tuple[dns.message.Message | None, Lookup | None]:
+    """``name rdtype`` with the DO and CD bits, to each configured resolver in turn.
+
+    CD (RFC 4035 §3.2.2) makes a validating resolver hand over the records
+    and signatures even when they do not validate, so that vigie can say
+    why; the answer is the first NOERROR or NXDOMAIN response. On failure,
+    the second value says what went wrong, as a lookup would.
+    """
+    query = make_query(name, rdtype, dnssec=True)
+    query.flags |= dns.flags.CD
+    problems: list[str] = []
+    timed_out = False
+    refusals = 0
+    servers = ctx.resolver.servers()
+    for ip, port in servers:
+        exchange = await ask_server(query, ip, port, ctx.settings.dns.timeout_s)
+        response = exchange.response
+        if response is None:
+            timed_out = timed_out or exchange.outcome is Answer.TIMEOUT
+            problems.append(exchange.detail)
+            continue
+        if response.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            return response, None
+        refusals += response.rcode() == dns.rcode.REFUSED
+        problems.append(f"{ip}:{port}: {dns.rcode.to_text(response.rcode())}")
+    outcome = Answer.TIMEOUT if timed_out else Answer.SERVFAIL
+    detail = f"{name} {rdtype}: " + ("; ".join(problems[-4:]) or "no resolver to ask")
+    failure = Lookup(
+        name, rdtype, outcome, refused=bool(servers) and refusals == len(servers), detail=detail
+    )
+    return None, failure

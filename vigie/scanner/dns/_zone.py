@@ -1,6 +1,6 @@
 """Zone-level judgments from what the probes observed, no I/O.
 
-Check IDs: ``dns.dnssec.missing``, ``dns.caa.missing``, ``dns.axfr_open``,
+Check IDs: ``dns.caa.missing``, ``dns.caa.no_issue_restriction``, ``dns.axfr_open``,
 ``dns.lame_delegation``, ``dns.ns_unresolvable``, plus ``scan.timeout``,
 ``scan.error`` and ``scan.out_of_scope`` for name-server probes that could not
 be made.
@@ -12,11 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CAA
 
 from vigie.model import Finding
 from vigie.scanner.dns._common import bare, clip, probe_failed
@@ -25,19 +29,7 @@ from vigie.scanner.resolve import Answer, Lookup
 SAMPLE_NAMES = 20  # names of a leaked zone shown as evidence
 
 
-# --- DNSSEC and CAA -----------------------------------------------------------
-
-
-def dnssec_findings(zone: str, dnskey: Lookup) -> list[Finding]:
-    """``dns.dnssec.missing`` unless the apex publishes DNSKEYs that are used."""
-    if dnskey.outcome is Answer.OK and dnskey.records:
-        if dnskey.authenticated or dnskey.signed:
-            return []
-        reason = "DNSKEY records are published but answers carry no signatures and no AD flag"
-    else:
-        reason = "the zone apex has no DNSKEY record"
-    evidence = {"reason": reason, "dnskey_records": len(dnskey.records)}
-    return [Finding(check_id="dns.dnssec.missing", domain=bare(zone), evidence=evidence)]
+# --- CAA -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -47,19 +39,69 @@ class CaaSearch:
     found_at: str | None
     records: tuple[str, ...] = ()
     checked: tuple[str, ...] = ()
-    unanswered: tuple[str, ...] = ()  # parents the resolvers refused to answer for
+
+
+@dataclass(frozen=True)
+class CaaProperty:
+    """One CAA record as dnspython's rdata reads it (RFC 8659 §4.1)."""
+
+    flags: int
+    tag: str
+    value: str
+
+
+def parse_caa(text: str) -> CaaProperty | None:
+    """One CAA record in presentation form, through dnspython's CAA rdata (None: unreadable)."""
+    try:
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.CAA, text)
+    except (dns.exception.DNSException, ValueError, UnicodeError):
+        return None
+    if not isinstance(rdata, dns.rdtypes.ANY.CAA.CAA):
+        return None
+    tag = rdata.tag.decode("ascii", errors="replace")
+    return CaaProperty(rdata.flags, tag, rdata.value.decode("utf-8", errors="replace"))
+
+
+def restricts_issuance(properties: Sequence[CaaProperty]) -> bool:
+    """RFC 8659 §4.2-4.3: only ``issue``/``issuewild`` (tags are case-insensitive)
+    restrict which CA may issue; an unknown tag with the critical flag (§4.1,
+    bit 128) forbids issuance by CAs that do not understand it.
+    """
+    known = ("issue", "issuewild", "iodef", "contactemail", "contactphone", "issuemail", "issuevmc")
+    for prop in properties:
+        tag = prop.tag.lower()
+        if tag in ("issue", "issuewild"):
+            return True
+        if prop.flags & 128 and tag not in known:
+            return True
+    return False
 
 
 def caa_findings(zone: str, search: CaaSearch) -> list[Finding]:
-    if search.found_at is not None:
+    """``dns.caa.missing`` when no CAA RRset governs the zone (RFC 8659 §3);
+    ``dns.caa.no_issue_restriction`` when the relevant RRset has no
+    ``issue``/``issuewild`` property (e.g. ``iodef`` only): any CA may issue (§4).
+    """
+    checked = [bare(name) for name in search.checked]
+    if search.found_at is None:
+        evidence: dict[str, object] = {
+            "reason": "no CAA record at the zone apex or above it: any CA may issue certificates",
+            "checked": checked,
+        }
+        return [Finding(check_id="dns.caa.missing", domain=bare(zone), evidence=evidence)]
+    properties = [p for p in (parse_caa(r) for r in search.records) if p is not None]
+    if restricts_issuance(properties):
         return []
-    evidence: dict[str, object] = {
-        "reason": "no CAA record at the zone apex or above it: any CA may issue certificates",
-        "checked": [bare(name) for name in search.checked],
+    evidence = {
+        "reason": (
+            f"the CAA records at {bare(search.found_at)} have no issue/issuewild property: "
+            "any CA may issue certificates (RFC 8659 §4)"
+        ),
+        "found_at": bare(search.found_at),
+        "records": [clip(r) for r in search.records[:20]],
+        "tags": sorted({p.tag.lower() for p in properties}),
     }
-    if search.unanswered:
-        evidence["unanswered"] = [bare(name) for name in search.unanswered]
-    return [Finding(check_id="dns.caa.missing", domain=bare(zone), evidence=evidence)]
+    return [Finding(check_id="dns.caa.no_issue_restriction", domain=bare(zone), evidence=evidence)]
 
 
 # --- name servers ---------------------------------------------------------------

@@ -1,0 +1,302 @@
+"""DNSSEC: is a zone signed, and does the link from its parent validate? No I/O.
+
+Check IDs: ``dns.dnssec.missing``, ``dns.dnssec.invalid``.
+
+dnspython's ``dns.dnssec.validate`` needs ``cryptography>=50`` (dnspython
+2.9 declares it for its ML-DSA support) while sslyze pins ``cryptography<47``:
+with the versions vigie installs, dnspython's validation is disabled. So the
+chain is checked here with plain queries and the ``cryptography`` primitives
+themselves: the DS RRset at the parent must match a DNSKEY of the zone
+(RFC 4034 §5.1.4 digest), that key must sign the DNSKEY RRset (RFC 4035
+§5.2), the SOA must carry a valid signature by a zone key, and each
+signature checked must be inside its validity period (RFC 4034 §3.1.5,
+RFC 4035 §5.3.1). Only the link parent -> zone is checked: the parent's own
+chain up to the root is the parent's business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdata
+import dns.rdatatype
+import dns.rdtypes.ANY.DNSKEY
+import dns.rdtypes.ANY.DS
+import dns.rdtypes.ANY.RRSIG
+import dns.rrset
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from vigie.model import Finding
+from vigie.scanner.dns._common import bare
+
+ZONE_KEY = 0x0100  # DNSKEY flags bit 7 (RFC 4034 §2.1.1)
+_RSA_HASHES: dict[int, type[hashes.HashAlgorithm]] = {
+    5: hashes.SHA1,
+    7: hashes.SHA1,
+    8: hashes.SHA256,
+    10: hashes.SHA512,
+}
+_EC_CURVES: dict[int, tuple[ec.EllipticCurve, type[hashes.HashAlgorithm]]] = {
+    13: (ec.SECP256R1(), hashes.SHA256),
+    14: (ec.SECP384R1(), hashes.SHA384),
+}
+SUPPORTED_ALGORITHMS = frozenset({*_RSA_HASHES, *_EC_CURVES, 15, 16})
+_DIGESTS = {1: "sha1", 2: "sha256", 4: "sha384"}  # RFC 4034 §5.1.3, RFC 4509, RFC 6605
+
+
+@dataclass(frozen=True)
+class DnssecObservation:
+    """What the resolvers answered (DO and CD set) for the zone's DNSSEC records."""
+
+    zone: str  # absolute
+    dnskey: dns.rrset.RRset | None = None
+    dnskey_sigs: dns.rrset.RRset | None = None
+    soa: dns.rrset.RRset | None = None
+    soa_sigs: dns.rrset.RRset | None = None
+    ds: dns.rrset.RRset | None = None  # at the parent
+    # False when the negative DS answer came from the zone itself (its own SOA), not from
+    # the parent: the resolver is authoritative for the zone only and never asked the
+    # parent, so whether a DS exists is unknown (RFC 4035 §3.1.4.1: DS is parent-side data).
+    ds_from_parent: bool = True
+
+
+def ds_matches(zone: str, key: dns.rdata.Rdata, ds: dns.rdata.Rdata) -> bool | None:
+    """RFC 4034 §5.1.4: digest = hash(owner name | DNSKEY RDATA); None: digest type unknown."""
+    if not isinstance(ds, dns.rdtypes.ANY.DS.DS) or not isinstance(
+        key, dns.rdtypes.ANY.DNSKEY.DNSKEY
+    ):
+        return False
+    algorithm = _DIGESTS.get(ds.digest_type)
+    if algorithm is None:
+        return None
+    owner = _wire(dns.name.from_text(zone))
+    digest = hashlib.new(algorithm, owner + key.to_digestable()).digest()
+    return ds.key_tag == key_tag(key) and ds.algorithm == key.algorithm and digest == ds.digest
+
+
+def _wire(name: dns.name.Name) -> bytes:
+    """A name in canonical wire form (RFC 4034 §6.2: lower case, uncompressed)."""
+    return name.canonicalize().to_digestable()
+
+
+def key_tag(key: dns.rdtypes.ANY.DNSKEY.DNSKEY) -> int:
+    """RFC 4034 Appendix B: the key tag of a DNSKEY."""
+    wire = key.to_digestable()
+    total = 0
+    for index, byte in enumerate(wire):
+        total += byte if index & 1 else byte << 8
+    total += (total >> 16) & 0xFFFF
+    return total & 0xFFFF
+
+
+def signed_data(rrset: dns.rrset.RRset, rrsig: dns.rdtypes.ANY.RRSIG.RRSIG) -> bytes:
+    """RFC 4034 §3.1.8.1: RRSIG_RDATA (without the signature) | RR(1) | RR(2) ... in canonical form."""
+    header = struct.pack(
+        "!HBBIIIH",
+        rrsig.type_covered,
+        rrsig.algorithm,
+        rrsig.labels,
+        rrsig.original_ttl,
+        rrsig.expiration,
+        rrsig.inception,
+        rrsig.key_tag,
+    )
+    header += _wire(rrsig.signer)
+    owner = rrset.name.canonicalize()
+    if rrsig.labels < len(owner) - 1:  # a wildcard expansion (RFC 4035 §5.3.2)
+        owner = dns.name.Name((b"*", *owner.split(rrsig.labels + 1)[1].labels))
+    fixed = _wire(owner) + struct.pack("!HHI", rrset.rdtype, rrset.rdclass, rrsig.original_ttl)
+    rdatas = sorted({rdata.to_digestable() for rdata in rrset})  # RFC 4034 §6.3 order
+    return header + b"".join(fixed + struct.pack("!H", len(rd)) + rd for rd in rdatas)
+
+
+def verify_signature(key: dns.rdtypes.ANY.DNSKEY.DNSKEY, signature: bytes, data: bytes) -> bool:
+    """The public-key check of one signature (RFC 3110/5702 RSA, RFC 6605 ECDSA, RFC 8080 EdDSA)."""
+    algorithm = int(key.algorithm)
+    raw = key.key
+    try:
+        if algorithm in _RSA_HASHES:
+            length, offset = (raw[0], 1) if raw[0] else (int.from_bytes(raw[1:3], "big"), 3)
+            exponent = int.from_bytes(raw[offset : offset + length], "big")
+            modulus = int.from_bytes(raw[offset + length :], "big")
+            public = rsa.RSAPublicNumbers(exponent, modulus).public_key()
+            public.verify(signature, data, padding.PKCS1v15(), _RSA_HASHES[algorithm]())
+        elif algorithm in _EC_CURVES:
+            curve, digest = _EC_CURVES[algorithm]
+            point = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + raw)
+            half = len(signature) // 2
+            der = encode_dss_signature(
+                int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+            )
+            point.verify(der, data, ec.ECDSA(digest()))
+        elif algorithm == 15:
+            ed25519.Ed25519PublicKey.from_public_bytes(raw).verify(signature, data)
+        elif algorithm == 16:
+            ed448.Ed448PublicKey.from_public_bytes(raw).verify(signature, data)
+        else:
+            return False
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, IndexError, TypeError):
+        return False
+    return True
+
+
+def check_rrsig(
+    rrset: dns.rrset.RRset,
+    rrsig: dns.rdtypes.ANY.RRSIG.RRSIG,
+    keys: Sequence[dns.rdtypes.ANY.DNSKEY.DNSKEY],
+    zone: str,
+    now: float,
+) -> str:
+    """Why ``rrsig`` does not validate ``rrset`` with one of ``keys`` ("" when it does).
+
+    RFC 4035 §5.3.1: the signer is the zone, the key tag and algorithm
+    match a zone key, the current time is between inception and expiration.
+    """
+    if rrsig.signer != dns.name.from_text(zone):
+        return f"signed by {rrsig.signer}, not by the zone"
+    if rrsig.type_covered != rrset.rdtype:
+        return "the signature covers another type"
+    if now > rrsig.expiration:
+        return f"expired at {_stamp(rrsig.expiration)}"
+    if now < rrsig.inception:
+        return f"not valid before {_stamp(rrsig.inception)}"
+    candidates = [
+        k
+        for k in keys
+        if k.algorithm == rrsig.algorithm and key_tag(k) == rrsig.key_tag and k.flags & ZONE_KEY
+    ]
+    if not candidates:
+        return f"no zone key with tag {rrsig.key_tag} and algorithm {int(rrsig.algorithm)}"
+    if int(rrsig.algorithm) not in SUPPORTED_ALGORITHMS:
+        return f"algorithm {int(rrsig.algorithm)} is not supported"
+    data = signed_data(rrset, rrsig)
+    if any(verify_signature(k, rrsig.signature, data) for k in candidates):
+        return ""
+    return f"the signature by key {rrsig.key_tag} does not verify"
+
+
+def _stamp(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _validated_by(
+    rrset: dns.rrset.RRset,
+    sigs: dns.rrset.RRset | None,
+    keys: Sequence[dns.rdtypes.ANY.DNSKEY.DNSKEY],
+    zone: str,
+    now: float,
+) -> tuple[bool, list[str]]:
+    problems: list[str] = []
+    for rrsig in sigs or ():
+        if not isinstance(rrsig, dns.rdtypes.ANY.RRSIG.RRSIG):
+            continue
+        problem = check_rrsig(rrset, rrsig, keys, zone, now)
+        if not problem:
+            return True, []
+        problems.append(f"RRSIG {rrsig.key_tag}/{int(rrsig.algorithm)}: {problem}")
+    if not problems:
+        problems.append("no signature")
+    return False, problems
+
+
+def dnssec_findings(observation: DnssecObservation, now: float | None = None) -> list[Finding]:
+    """``dns.dnssec.missing`` for an unsigned zone; ``dns.dnssec.invalid`` when the zone
+    is signed (or its parent says it is) but the chain does not validate:
+    no DS at the parent (an island), no DS matching a DNSKEY (RFC 4035 §5.2),
+    a DNSKEY RRset not signed by the DS key, signatures that do not verify
+    or are outside their validity period (RFC 4035 §5.3).
+    """
+    zone = observation.zone
+    moment = time.time() if now is None else now
+    keys = [k for k in (observation.dnskey or ()) if isinstance(k, dns.rdtypes.ANY.DNSKEY.DNSKEY)]
+    ds = list(observation.ds or ())
+    signed = bool(observation.dnskey_sigs)
+    evidence: dict[str, object] = {
+        "dnskey_records": len(keys),
+        "ds_records": len(ds),
+        "signed": signed,
+    }
+    if not keys or not signed:
+        if ds:
+            reason = (
+                "the parent publishes DS records but the zone has no DNSKEY"
+                if not keys
+                else "the parent publishes DS records but the zone's DNSKEY set is unsigned"
+            )
+            return [_invalid(zone, reason, evidence)]
+        evidence["reason"] = (
+            "the zone apex has no DNSKEY record"
+            if not keys
+            else "DNSKEY records are published but answers carry no signatures"
+        )
+        return [Finding(check_id="dns.dnssec.missing", domain=bare(zone), evidence=evidence)]
+    if not ds and not observation.ds_from_parent:
+        # The link to the parent is unknown: judge only what the zone signs itself.
+        return _self_signed_problems(observation, keys, moment, evidence)
+    if not ds:
+        reason = (
+            "the zone is signed but its parent has no DS record for it (an island of trust): "
+            "no validating resolver can authenticate it"
+        )
+        return [_invalid(zone, reason, evidence)]
+    verdicts = [(d, k, ds_matches(zone, k, d)) for d in ds for k in keys]
+    if all(matched is None for _, _, matched in verdicts):
+        return []  # only digest types vigie does not know: no verdict (RFC 4035 §5.2)
+    anchors = [k for _, k, matched in verdicts if matched]
+    if not anchors:
+        reason = "no DS record at the parent matches a DNSKEY of the zone (a stale or wrong DS)"
+        evidence["ds"] = [d.to_text()[:120] for d in ds[:8]]
+        evidence["dnskey_tags"] = sorted({key_tag(k) for k in keys})
+        return [_invalid(zone, reason, evidence)]
+    if not any(int(k.algorithm) in SUPPORTED_ALGORITHMS for k in anchors):
+        return []  # RFC 4035 §5.2: an unsupported algorithm makes the zone insecure, not bogus
+    assert observation.dnskey is not None
+    ok, problems = _validated_by(observation.dnskey, observation.dnskey_sigs, anchors, zone, moment)
+    if not ok:
+        evidence["problems"] = problems[:8]
+        return [
+            _invalid(zone, "the DNSKEY set is not validly signed by the key the DS names", evidence)
+        ]
+    if observation.soa is not None:
+        ok, problems = _validated_by(observation.soa, observation.soa_sigs, keys, zone, moment)
+        if not ok:
+            evidence["problems"] = problems[:8]
+            return [_invalid(zone, "the SOA record is not validly signed by a zone key", evidence)]
+    return []
+
+
+def _self_signed_problems(
+    observation: DnssecObservation,
+    keys: Sequence[dns.rdtypes.ANY.DNSKEY.DNSKEY],
+    moment: float,
+    evidence: dict[str, object],
+) -> list[Finding]:
+    """Signatures that fail whatever the parent says: the DNSKEY and SOA sets (RFC 4035 §5.3)."""
+    zone = observation.zone
+    if not any(int(k.algorithm) in SUPPORTED_ALGORITHMS for k in keys):
+        return []
+    for rrset, sigs, what in (
+        (observation.dnskey, observation.dnskey_sigs, "DNSKEY set"),
+        (observation.soa, observation.soa_sigs, "SOA record"),
+    ):
+        if rrset is None:
+            continue
+        ok, problems = _validated_by(rrset, sigs, keys, zone, moment)
+        if not ok:
+            evidence["problems"] = problems[:8]
+            return [_invalid(zone, f"the {what} is not validly signed by a zone key", evidence)]
+    return []
+
+
+def _invalid(zone: str, reason: str, evidence: dict[str, object]) -> Finding:
+    return Finding(
+        check_id="dns.dnssec.invalid", domain=bare(zone), evidence={"reason": reason, **evidence}
+    )
