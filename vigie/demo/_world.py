@@ -412,6 +412,9 @@ def _zones(apps: dict[str, DemoApplication]) -> tuple[ZoneSpec, ...]:
             + f"carte IN CNAME transports-carte.{HOSTING_ZONE}.\n",
         ),
         ZoneSpec(HOSTING_ZONE, "www IN A 127.77.0.60\n"),
+        # The top of the tree, empty: CAA and DMARC lookups climb up to it (RFC 8659 §3,
+        # RFC 7489 §6.6.3) and must get an answer, not REFUSED.
+        ZoneSpec("example", ""),
     )
 
 
