@@ -42,6 +42,14 @@ from tests.servers import require_program, running, wait_for_port
 from vigie.config import Settings
 from vigie.model import FamilyResult, Severity
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.mail._observe import (
+    AddressObservation,
+    HostObservation,
+    MailObservation,
+    StsObservation,
+)
+from vigie.scanner.mail._smtp import SmtpDialogue
+from vigie.scanner.resolve import Answer, Lookup, Resolution
 
 RESOLVER, KNOT = "127.0.22.1", "127.0.22.2"
 MX_GOOD, MX_PLAIN, MX_WEAK, MX_SELF_SIGNED = (
@@ -589,3 +597,47 @@ def test_mta_sts_mode_none_is_no_protection(world: MailWorld) -> None:
     found = [f for f in result_of(world, "stsnone").findings if f.check_id.startswith("mail.m")]
     assert [f.check_id for f in found] == ["mail.mta_sts.missing"]
     assert "mode none" in found[0].evidence["reason"]
+
+
+def _lookup(name: str, rdtype: str, records: tuple[str, ...] = (), **flags: bool) -> Lookup:
+    outcome = Answer.OK if records else Answer.NODATA
+    return Lookup(name, rdtype, outcome, records=records, **flags)
+
+
+def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
+    # Given an MX host answering on IPv4 without STARTTLS, and an IPv6 address with no route
+    plain = AddressObservation(MX_PLAIN, dialogue=SmtpDialogue("mx ESMTP", 250, ("PIPELINING",)))
+    unroutable = AddressObservation(
+        "2001:db8::25", dialogue=SmtpDialogue(error="OSError: unreachable", no_route=True)
+    )
+    host = HostObservation(
+        "mx.example.ml",
+        Resolution("mx.example.ml", (MX_PLAIN, "2001:db8::25"), Answer.OK),
+        _lookup("_25._tcp.mx.example.ml.", "TLSA"),
+        (plain, unroutable),
+    )
+    sts = StsObservation(_lookup("_mta-sts.example.ml.", "TXT"), mail.select_sts_record([]))
+    observation = MailObservation(
+        "example.ml",
+        _lookup("example.ml.", "MX", ("10 mx.example.ml.",)),
+        (host,),
+        sts,
+        _lookup("_smtp._tls.example.ml.", "TXT"),
+    )
+    # When the observation is judged
+    found = mail.mail_findings(observation)
+    # Then STARTTLS is missing on the IPv4 address, and the IPv6 one is no scan problem
+    assert sorted(f.check_id for f in found) == [
+        "mail.mta_sts.missing",
+        "mail.starttls.missing",
+        "mail.tlsrpt.missing",
+    ]
+    # And with no other address reached, the unroutable one is a scan error (no verdict)
+    alone = MailObservation(
+        "example.ml",
+        observation.mx,
+        (HostObservation("mx.example.ml", host.resolution, host.tlsa, (unroutable,)),),
+        sts,
+        observation.tlsrpt,
+    )
+    assert "scan.error" in {f.check_id for f in mail.mail_findings(alone)}

@@ -197,7 +197,10 @@ def host_findings(
         findings.append(_finding(domain, "mail.dane.missing", evidence, discriminator=host.host))
     dane = dane_active(observation, host)
     records = _tlsa_records(host) if dane else []
+    reached = any(not a.dialogue.error for a in host.addresses if a.in_scope)
     for address in host.addresses:
+        if address.dialogue.no_route and reached:
+            continue  # an IPv6 address this scanner cannot reach, the host answered on another
         findings += address_findings(observation, host.host, address, enforced, records)
     return findings
 
