@@ -85,8 +85,9 @@ def _addresses(lookup: Lookup, version: int) -> list[str]:
 def web_findings(
     domain: str, host: str, ipv4: list[str], attempts: dict[str, list[PortAttempt]]
 ) -> list[Finding]:
-    """``ipv6.web.missing`` without AAAA; ``ipv6.web.unreachable`` per AAAA address on which
-    no web port answers (pure: the connection attempts are given)."""
+    """``ipv6.web.missing`` without AAAA (RFC 3596 §2.1); ``ipv6.web.unreachable`` per AAAA
+    address on which no web port accepts a TCP connection (RFC 9293 §3.5: a refused or
+    unanswered SYN), as internet.nl tests web servers (pure: the attempts are given)."""
     if not attempts:
         evidence: dict[str, Any] = {
             "web_host": host,

@@ -174,7 +174,9 @@ def dane_active(observation: MailObservation, host: HostObservation) -> bool:
 def host_findings(
     observation: MailObservation, host: HostObservation, enforced: bool
 ) -> list[Finding]:
-    """Findings of one MX host: DNS side (addresses, TLSA), then each address."""
+    """Findings of one MX host: ``mail.dane.missing`` when the domain is DNSSEC-signed and
+    the host has no TLSA RRset at ``_25._tcp`` (RFC 7672 §2.2.3, as internet.nl asks),
+    then each address (:func:`address_findings`)."""
     domain = observation.domain
     findings: list[Finding] = []
     if host.resolution.failed:
@@ -212,7 +214,10 @@ def address_findings(
     enforced: bool,
     tlsa: Sequence[Tlsa],
 ) -> list[Finding]:
-    """STARTTLS, protocols and suites, certificate and DANE on one MX address."""
+    """One MX address: ``mail.starttls.missing`` (no STARTTLS keyword in the EHLO reply,
+    RFC 3207 §4, or no handshake after it), ``mail.tls.weak``, ``mail.cert.invalid``
+    (RFC 8461 §4.2, RFC 6125) and ``mail.dane.invalid`` (RFC 7672 §3: with usable TLSA
+    records, every chain served must match one of them)."""
     domain, port, ip = observation.domain, observation.port, address.ip
     where: dict[str, Any] = {"ip": ip, "port": port, "discriminator": host}
     if not address.in_scope:
