@@ -15,6 +15,7 @@ say of the same server.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ MX_GOOD, MX_PLAIN, MX_WEAK, MX_SELF_SIGNED = (
     "127.0.22.13",
     "127.0.22.14",
 )
+MX_EXPIRED, MX_WRONG_NAME = "127.0.22.15", "127.0.22.16"
 POLICY_GOOD, POLICY_BAD_CERT = "127.0.22.21", "127.0.22.22"
 WEB = "127.0.22.30"
 SIGNED, UNSIGNED = "dnssec-lab", "plain-lab"
@@ -156,8 +158,10 @@ class MailWorld:
     unvalidated: dict[str, FamilyResult]  # the same domains through Knot, which does not validate
 
 
-def _write_chain(ca: trustme.CA, names: list[str], folder: Path, stem: str) -> tuple[Path, Path]:
-    leaf = ca.issue_cert(*names)
+def _write_chain(
+    ca: trustme.CA, names: list[str], folder: Path, stem: str, **dates: dt.datetime
+) -> tuple[Path, Path]:
+    leaf = ca.issue_cert(*names, **dates)
     cert, key = folder / f"{stem}.pem", folder / f"{stem}.key"
     cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems) + ca.cert_pem.bytes())
     leaf.private_key_pem.write_to_path(str(key))
@@ -187,6 +191,8 @@ def _policy(mode: str, *mx: str) -> str:
 POLICIES = {
     "good": _policy("enforce", f"mx-good.{SIGNED}"),
     "badcert": _policy("enforce", f"mx-bad.{SIGNED}"),
+    "expired": _policy("enforce", f"mx-expired.{SIGNED}"),
+    "wrongname": _policy("enforce", f"mx-wrongname.{SIGNED}"),
     "stsmismatch": _policy("enforce", "mx.elsewhere.example"),
     "ststesting": _policy("testing", f"*.{SIGNED}"),
     "stsbadcert": _policy("enforce", f"mx-good.{SIGNED}"),
@@ -240,6 +246,10 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
             f"mx-plain A {MX_PLAIN}",
             f"mx-weak A {MX_WEAK}",
             f"mx-bad A {MX_SELF_SIGNED}",
+            f"mx-expired A {MX_EXPIRED}",
+            f"mx-wrongname A {MX_WRONG_NAME}",
+            "expired MX 10 mx-expired",
+            "wrongname MX 10 mx-wrongname",
             f"mx-dane-bad A {MX_GOOD}",
             f"_25._tcp.mx-good TLSA 3 1 1 {tlsa_good}",
             f"_25._tcp.mx-weak TLSA 3 1 1 {tlsa_good}",
@@ -283,7 +293,7 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
 
 DOMAINS = [
     "good", "plain", "weak", "badcert", "optbad", "stsmismatch", "ststesting", "stsbadcert",
-    "danebad", "nullmx", "nomail", "spfnone", "stsredirect", "stsnone",
+    "danebad", "nullmx", "nomail", "spfnone", "stsredirect", "stsnone", "expired", "wrongname",
 ]  # fmt: skip
 
 
@@ -319,6 +329,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
     ca.cert_pem.write_to_path(str(ca_file))
     good = _write_chain(ca, MX_NAMES, folder, "mx")
     self_signed = _self_signed(folder, f"mx-bad.{SIGNED}")
+    last_year = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    expired = _write_chain(
+        ca, [f"mx-expired.{SIGNED}"], folder, "expired", not_before=last_year,
+        not_after=last_year + dt.timedelta(days=90),
+    )  # fmt: skip
     policy_names = [f"mta-sts.{d}.{SIGNED}" for d in POLICIES]
     policy_good = _write_chain(ca, policy_names, folder, "policy")
     policy_bad = _write_chain(other_ca, policy_names, folder, "policy-bad")
@@ -329,6 +344,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
         Smtpd(MX_PLAIN),
         Smtpd(MX_WEAK, *good, legacy_tls=True),
         Smtpd(MX_SELF_SIGNED, *self_signed),
+        Smtpd(MX_EXPIRED, *expired),
+        Smtpd(MX_WRONG_NAME, *_write_chain(ca, ["mail.other.example"], folder, "wrong")),
     ]
     port = free_port([RESOLVER, KNOT])
     nginx_conf = folder / "nginx.conf"
@@ -641,3 +658,24 @@ def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
         observation.tlsrpt,
     )
     assert "scan.error" in {f.check_id for f in mail.mail_findings(alone)}
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("label", "ip", "postfix_says", "vigie_says"),
+    [
+        ("expired", MX_EXPIRED, "certificate has expired", "expired"),
+        ("wrongname", MX_WRONG_NAME, "hostname mismatch", "does not name the MX host"),
+    ],
+)
+def test_certificate_defects_under_mta_sts_enforce(
+    world: MailWorld, label: str, ip: str, postfix_says: str, vigie_says: str
+) -> None:
+    # Given posttls-finger refusing the MX certificate (trusted CA, but expired or another name)
+    finger = verify_with_postfix(world, ip, f"mx-{label}.{SIGNED}")
+    assert postfix_says in finger and "Verified TLS connection" not in finger
+    # Then vigie reports it at the default severity: the enforce policy makes senders verify
+    found = [f for f in result_of(world, label).findings if f.check_id == "mail.cert.invalid"]
+    assert len(found) == 1 and found[0].severity is None and found[0].ip == ip
+    assert found[0].evidence["problems"] == [vigie_says]
+    assert found[0].evidence["verified_by"] == "MTA-STS enforce"
