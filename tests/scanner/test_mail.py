@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,7 @@ MX_GOOD, MX_PLAIN, MX_WEAK, MX_SELF_SIGNED = (
     "127.0.22.14",
 )
 MX_EXPIRED, MX_WRONG_NAME = "127.0.22.15", "127.0.22.16"
+MX_SILENT = "127.0.22.17"  # accepts connections, never greets
 POLICY_GOOD, POLICY_BAD_CERT = "127.0.22.21", "127.0.22.22"
 WEB = "127.0.22.30"
 SIGNED, UNSIGNED = "dnssec-lab", "plain-lab"
@@ -156,6 +159,7 @@ class MailWorld:
     unbound: Unbound
     results: dict[str, FamilyResult]
     unvalidated: dict[str, FamilyResult]  # the same domains through Knot, which does not validate
+    settings: Settings
 
 
 def _write_chain(
@@ -249,6 +253,8 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
             f"mx-expired A {MX_EXPIRED}",
             f"mx-wrongname A {MX_WRONG_NAME}",
             "expired MX 10 mx-expired",
+            f"mx-silent A {MX_SILENT}",
+            "silent MX 10 mx-silent",
             "wrongname MX 10 mx-wrongname",
             f"mx-dane-bad A {MX_GOOD}",
             f"_25._tcp.mx-good TLSA 3 1 1 {tlsa_good}",
@@ -385,6 +391,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
                 unbound,
                 results,
                 unvalidated,
+                settings,
             )
 
 
@@ -679,3 +686,26 @@ def test_certificate_defects_under_mta_sts_enforce(
     assert len(found) == 1 and found[0].severity is None and found[0].ip == ip
     assert found[0].evidence["problems"] == [vigie_says]
     assert found[0].evidence["verified_by"] == "MTA-STS enforce"
+
+
+@pytest.mark.network
+def test_a_silent_mx_costs_its_own_verdicts_only(world: MailWorld) -> None:
+    # Given an MX address that accepts TCP and never says a word, and a 2 s host deadline
+    with socket.socket() as silent:
+        silent.bind((MX_SILENT, 25))
+        silent.listen(8)
+        settings = world.settings.model_copy(
+            update={
+                "scan": world.settings.scan.model_copy(update={"host_deadline_s": 2.0}),
+                "mail": world.settings.mail.model_copy(update={"timeout_s": 30.0}),
+            }
+        )
+        started = time.monotonic()
+        # When vigie checks silent.dnssec-lab
+        result = _scan_all(settings, [f"silent.{SIGNED}"])[f"silent.{SIGNED}"]
+        elapsed = time.monotonic() - started
+    # Then the MX probe gives up at 3/4 of the deadline, as a timeout, and the DNS-side
+    # verdicts are still there
+    assert elapsed < 5
+    assert {"scan.timeout", "mail.mta_sts.missing", "mail.tlsrpt.missing"} <= ids(result)
+    assert not result.complete and "mail.starttls.missing" not in ids(result)
