@@ -93,7 +93,9 @@ def sts_findings(domain: str, sts: StsObservation, hosts: Sequence[str]) -> list
         detail = f"policy host addresses out of scope: {', '.join(fetch.out_of_scope)}"
         return [_problem(domain, "scan.out_of_scope", "mail:mta-sts-policy", detail)]
     if fetch.text is None and (fetch.timed_out or not fetch.problem):
-        return [_problem(domain, "scan.timeout", "mail:mta-sts-policy", fetch.problem or fetch.url)]
+        check_id = "scan.timeout" if fetch.timed_out else "scan.error"
+        detail = fetch.problem or f"mta-sts.{domain} could not be resolved"
+        return [_problem(domain, check_id, "mail:mta-sts-policy", detail)]
     base: dict[str, Any] = {"txt_record": clip(sts.record.record), "policy_url": fetch.url}
     if fetch.text is None:
         evidence = {**base, "reason": fetch.problem}
