@@ -136,14 +136,14 @@ def test_null_mx_of_rfc_7505() -> None:
 
 def test_null_mx_rule_reads_spf() -> None:
     # Given a domain without MX: "v=spf1 -all" says it sends none, another SPF that it sends
-    assert mail.sends_no_mail(["v=spf1 -all"]) is True
-    assert mail.sends_no_mail(["v=spf1 include:_spf.example.com ~all"]) is False
+    assert mail.spf_stance(["v=spf1 -all"]) is mail.SpfStance.SENDS_NONE
+    assert mail.spf_stance(["v=spf1 include:_spf.example.com ~all"]) is mail.SpfStance.SENDS
     assert mail.null_mx_findings("web.example.ml", ["v=spf1 -all"]) == []
     assert mail.null_mx_findings("web.example.ml", ["v=spf1 a -all"]) == []
-    # Then only a domain with neither gets mail.null_mx.missing
-    assert [f.check_id for f in mail.null_mx_findings("web.example.ml", [])] == [
-        "mail.null_mx.missing"
-    ]
+    # Then a domain with no SPF, or one that authorises no one without rejecting, is told
+    for spf in ([], ["v=spf1 ~all"], ["v=spf1 -all", "v=spf1 ~all"]):
+        found = mail.null_mx_findings("web.example.ml", spf)
+        assert [f.check_id for f in found] == ["mail.null_mx.missing"], spf
 
 
 # --- the world ----------------------------------------------------------------------------------

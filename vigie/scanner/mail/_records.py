@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -51,15 +52,27 @@ def mail_hosts(records: Sequence[MxRecord]) -> list[str]:
 # --- SPF: "this domain sends no mail" --------------------------------------------------------
 
 
-def sends_no_mail(txt_records: Iterable[str]) -> bool | None:
-    """True for an SPF record that authorises no one (``v=spf1 -all``, RFC 7208 §5.1 and
-    RFC 7505 §4 / M3AAWG "parked domains"); False for an SPF record that authorises
-    senders; None when there is no (single) SPF record."""
+class SpfStance(str, Enum):
+    """What a domain's SPF record says about the mail it sends (RFC 7208 §4.6-§5)."""
+
+    NONE = "none"  # no SPF record (or several: a permerror, RFC 7208 §4.5)
+    SENDS_NONE = "sends_none"  # "v=spf1 -all": no one may send, and receivers reject
+    AUTHORISES_NONE = "authorises_none"  # only "~all" or "?all": no sender, no rejection
+    SENDS = "sends"  # some mechanism (a, mx, ip4, include, redirect...) or "+all"
+
+
+def spf_stance(txt_records: Iterable[str]) -> SpfStance:
+    """Classify the domain's SPF record; ``v=spf1 -all`` is the RFC 7505 §4 companion
+    of a null MX (M3AAWG's advice for parked domains)."""
     spf = [r.strip() for r in txt_records if r.strip().lower().split(" ", 1)[0] == "v=spf1"]
     if len(spf) != 1:
-        return None
+        return SpfStance.NONE
     terms = [t.lower() for t in spf[0].split()[1:]]
-    return terms == ["-all"]
+    if terms == ["-all"]:
+        return SpfStance.SENDS_NONE
+    if terms in (["~all"], ["?all"], []):
+        return SpfStance.AUTHORISES_NONE
+    return SpfStance.SENDS
 
 
 # --- MTA-STS (RFC 8461) ----------------------------------------------------------------------
