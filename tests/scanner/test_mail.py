@@ -456,8 +456,11 @@ def test_good_domain_has_no_finding(world: MailWorld) -> None:
 
 @pytest.mark.network
 def test_no_starttls(world: MailWorld) -> None:
-    # Given openssl: the server does not advertise STARTTLS
+    # Given openssl and posttls-finger: the server does not advertise STARTTLS
     assert "Didn't find STARTTLS" in starttls_client(MX_PLAIN)
+    chat = posttls_finger(world.postfix_conf, MX_PLAIN)
+    assert "250 CHUNKING" in chat and "STARTTLS" not in chat
+    assert "250-STARTTLS" in posttls_finger(world.postfix_conf, MX_GOOD, "-l", "none")
     # When vigie judged plain.dnssec-lab
     found = ids(result_of(world, "plain"))
     # Then STARTTLS is missing, and so are MTA-STS, TLS-RPT and (signed zone) DANE
