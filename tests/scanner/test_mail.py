@@ -276,6 +276,7 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
             f"nomail A {WEB}",
             f"spfnone A {WEB}",
             'spfnone TXT "v=spf1 -all"',
+            'noaddress TXT "site-verification=1"',
             *(f'_mta-sts.{d} TXT "v=STSv1; id=20261203"' for d in POLICIES),
             *(f"mta-sts.{d} A {POLICY_GOOD}" for d in POLICIES if d != "stsbadcert"),
             f"mta-sts.stsbadcert A {POLICY_BAD_CERT}",
@@ -300,6 +301,7 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
 DOMAINS = [
     "good", "plain", "weak", "badcert", "optbad", "stsmismatch", "ststesting", "stsbadcert",
     "danebad", "nullmx", "nomail", "spfnone", "stsredirect", "stsnone", "expired", "wrongname",
+    "noaddress",
 ]  # fmt: skip
 
 
@@ -564,6 +566,9 @@ def test_domains_without_mail(world: MailWorld) -> None:
     assert result_of(world, "nullmx").findings == []
     assert ids(result_of(world, "nomail")) == {"mail.null_mx.missing"}
     assert result_of(world, "spfnone").findings == []
+    # And a name without any address is no implicit MX: nothing to ask of it
+    assert "ANSWER SECTION" not in dig(world.unbound, f"noaddress.{SIGNED}", "A")
+    assert result_of(world, "noaddress").findings == []
 
 
 @pytest.mark.network

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from vigie.model import Family, FamilyResult, Finding
 from vigie.scanner.base import ProbeContext
-from vigie.scanner.dns._common import bare, lookup_failed
+from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
 from vigie.scanner.mail._judge import mail_findings
 from vigie.scanner.mail._observe import MailObservation, observe_domain
 from vigie.scanner.mail._records import (
@@ -97,15 +97,27 @@ async def check_mail(ctx: ProbeContext, domain: str, mail_domain: bool) -> Famil
     hosts = mail_hosts(records)
     if not hosts:
         if not mail_domain:
-            txt = await ctx.resolver.lookup(name, "TXT")
-            if txt.failed:
-                result.add(lookup_failed(name, "mail:spf", txt))
-                result.complete = False
-            else:
-                result.extend(null_mx_findings(name, list(txt.records)))
+            result.extend(await _null_mx_checks(ctx, name))
+            result.complete = not any(f.check_id in PROBLEM_IDS for f in result.findings)
             return result
         hosts = [name]  # RFC 5321 §5.1: without MX, the domain is its own (implicit) MX
     observation = await observe_domain(ctx, name, mx, hosts)
     result.extend(mail_findings(observation))
     result.complete = not any(f.check_id in PROBLEM_IDS for f in result.findings)
     return result
+
+
+async def _null_mx_checks(ctx: ProbeContext, name: str) -> list[Finding]:
+    """A domain without MX: only one with an address is an implicit MX that senders try
+    (RFC 5321 §5.1, RFC 7505 §1), which is when internet.nl asks for a null MX
+    (``do_mail_get_servers``: no MX, but A or AAAA)."""
+    addresses = await ctx.resolver.resolve_addresses(name)
+    if addresses.failed:
+        timed_out = addresses.outcome is Answer.TIMEOUT
+        return [probe_failed(name, "mail:address", timed_out, addresses.detail or "lookup failed")]
+    if not addresses.addresses:
+        return []
+    txt = await ctx.resolver.lookup(name, "TXT")
+    if txt.failed:
+        return [lookup_failed(name, "mail:spf", txt)]
+    return null_mx_findings(name, list(txt.records))
