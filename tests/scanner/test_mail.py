@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import socket
 import subprocess
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from click.testing import CliRunner
 from cryptography import x509
 
 import vigie.scanner.mail as mail
@@ -42,7 +44,10 @@ from tests.scanner.mail_servers import (
     starttls_client,
 )
 from tests.servers import require_program, running, wait_for_port
+from vigie.catalogue import CATALOGUE
+from vigie.cli import main
 from vigie.config import Settings
+from vigie.db.session import dispose_engines
 from vigie.model import FamilyResult, Severity
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.mail._observe import (
@@ -717,3 +722,38 @@ def test_a_silent_mx_costs_its_own_verdicts_only(world: MailWorld) -> None:
     assert elapsed < 5
     assert {"scan.timeout", "mail.mta_sts.missing", "mail.tlsrpt.missing"} <= ids(result)
     assert not result.complete and "mail.starttls.missing" not in ids(result)
+
+
+def _cli(config: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    dispose_engines()
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.network
+def test_vigie_scan_checks_mail_and_ipv6(world: MailWorld, tmp_path: Path) -> None:
+    # Given a registry with four of the laboratory's domains
+    config = tmp_path / "vigie.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "vigie.db"}"\n'
+        f'[dns]\nresolvers = ["{world.unbound.resolver}"]\n'
+        '[scope]\nallow = ["127.0.22.0/24"]\n'
+        f'[tls]\nextra_ca_file = "{world.ca_file}"\n'
+    )
+    _cli(config, "init")
+    labels = ["good", "plain", "optbad", "danebad"]
+    for label in labels:
+        _cli(config, "targets", "add", "--agency", "Labo", "--email", "cert@labo.gouv.ml",
+             f"{label}.{SIGNED}")  # fmt: skip
+    # When vigie scans them with only the mail and IPv6 families
+    _cli(config, "scan", "--checks", "mail,ipv6", "--agency", "Labo", "--quiet")
+    rows = json.loads(_cli(config, "findings", "--format", "json"))
+    # Then the stored findings are the mail family's verdicts, with their severities
+    stored = {(r["domain"], r["check_id"], r["severity"]) for r in rows}
+    for label in labels:
+        for finding in result_of(world, label).findings:
+            severity = (finding.severity or CATALOGUE[finding.check_id].severity).value
+            assert (f"{label}.{SIGNED}", finding.check_id, severity) in stored
+    assert (f"optbad.{SIGNED}", "mail.cert.invalid", "info") in stored
+    assert {r["check_id"].split(".")[0] for r in rows} <= {"mail", "ipv6"}
