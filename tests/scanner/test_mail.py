@@ -265,6 +265,9 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
             f"_25._tcp.mx-good TLSA 3 1 1 {tlsa_good}",
             f"_25._tcp.mx-weak TLSA 3 1 1 {tlsa_good}",
             f"_25._tcp.mx-dane-bad TLSA 3 1 1 {tlsa_wrong}",
+            f"mx-daneself A {MX_SELF_SIGNED}",
+            f"_25._tcp.mx-daneself TLSA 3 1 1 {tlsa_wrong}",  # the self-signed key: a match
+            "daneself MX 10 mx-daneself",
             "good MX 10 mx-good",
             'good TXT "v=spf1 mx -all"',
             "plain MX 10 mx-plain",
@@ -306,7 +309,7 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
 DOMAINS = [
     "good", "plain", "weak", "badcert", "optbad", "stsmismatch", "ststesting", "stsbadcert",
     "danebad", "nullmx", "nomail", "spfnone", "stsredirect", "stsnone", "expired", "wrongname",
-    "noaddress",
+    "noaddress", "daneself",
 ]  # fmt: skip
 
 
@@ -757,3 +760,21 @@ def test_vigie_scan_checks_mail_and_ipv6(world: MailWorld, tmp_path: Path) -> No
             assert (f"{label}.{SIGNED}", finding.check_id, severity) in stored
     assert (f"optbad.{SIGNED}", "mail.cert.invalid", "info") in stored
     assert {r["check_id"].split(".")[0] for r in rows} <= {"mail", "ipv6"}
+
+
+@pytest.mark.network
+def test_dane_ee_makes_a_self_signed_certificate_valid(world: MailWorld) -> None:
+    # Given: PKIX refuses the self-signed certificate, openssl's DANE check accepts it
+    assert "Verified TLS connection" not in verify_with_postfix(
+        world, MX_SELF_SIGNED, f"mx-daneself.{SIGNED}"
+    )
+    rrdata = f"3 1 1 {spki_sha256(world.self_signed_cert)}"
+    dane = starttls_client(
+        MX_SELF_SIGNED,
+        *("-dane_tlsa_domain", f"mx-daneself.{SIGNED}", "-dane_tlsa_rrdata", rrdata),
+        "-dane_ee_no_namechecks",  # SMTP's DANE-EE: no name check (RFC 7672 §3.1.1), as Postfix
+    )
+    assert "Verify return code: 0 (ok)" in dane
+    # Then vigie finds neither a DANE mismatch nor a certificate problem (RFC 7672 §3.1.1)
+    found = ids(result_of(world, "daneself"))
+    assert "mail.dane.invalid" not in found and "mail.cert.invalid" not in found

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography import x509
+
 from vigie.model import Finding, HostTarget, Severity, utcnow
 from vigie.scanner.base import scan_problem
 from vigie.scanner.dns._common import clip, lookup_failed
@@ -22,11 +24,13 @@ from vigie.scanner.mail._observe import (
     dnssec_secure,
 )
 from vigie.scanner.mail._records import (
+    DANE_EE,
     DANE_TA,
     USAGE_NAMES,
     Tlsa,
     judge_dane,
     select_tlsrpt_record,
+    tlsa_matches,
     unlisted_hosts,
 )
 from vigie.scanner.resolve import Answer
@@ -301,6 +305,12 @@ def _weak_findings(
     return [_finding(domain, "mail.tls.weak", evidence, **where)]
 
 
+def _dane_usage(tlsa: Sequence[Tlsa], chain: Sequence[x509.Certificate]) -> int | None:
+    """The usage of a usable TLSA record that authenticates ``chain`` (DANE-EE first)."""
+    matched = {record.usage for record in tlsa if tlsa_matches(record, chain)}
+    return next((usage for usage in (DANE_EE, DANE_TA) if usage in matched), None)
+
+
 def _certificate_findings(
     domain: str,
     host: str,
@@ -309,25 +319,36 @@ def _certificate_findings(
     tlsa: Sequence[Tlsa],
     where: dict[str, Any],
 ) -> list[Finding]:
-    """``mail.cert.invalid``, judged against the MX host name (RFC 8461 §4.2, RFC 6125)."""
+    """``mail.cert.invalid``, judged against the MX host name (RFC 8461 §4.2, RFC 6125).
+
+    Under DANE the TLSA records replace the CA: a chain a DANE-EE record matches has no
+    name, date or trust to check (RFC 7672 §3.1.1); one a DANE-TA record matches keeps
+    its names and dates (RFC 7672 §3.1.2, §3.2.2-§3.2.3). MTA-STS ``enforce`` senders
+    check everything (RFC 8461 §4.2). Nobody else verifies: severity info.
+    """
     policy = CertificatePolicy(host, utcnow(), 0)
     defects: dict[str, list[dict[str, Any]]] = {}
+    under_dane_ta = False
     for verdict in address.verdicts:
+        usage = _dane_usage(tlsa, verdict.sent) if tlsa else None
         for check_id, _ in _verdict_problems(verdict, policy):
-            if check_id in CERT_PROBLEMS:
-                defects.setdefault(check_id, []).append(describe(verdict.leaf))
+            if check_id not in CERT_PROBLEMS:
+                continue
+            if not enforced and usage == DANE_EE:
+                continue
+            if not enforced and usage == DANE_TA and check_id not in DANE_TA_CHECKS:
+                continue
+            under_dane_ta |= usage == DANE_TA
+            defects.setdefault(check_id, []).append(describe(verdict.leaf))
     if not defects:
         return []
-    dane_ta_only = bool(tlsa) and all(r.usage == DANE_TA for r in tlsa if r.usable)
     if enforced:
         severity, verified_by = None, "MTA-STS enforce"
-    elif dane_ta_only and DANE_TA_CHECKS & set(defects):
+    elif under_dane_ta:
         severity, verified_by = None, "DANE-TA"
     else:
         severity = Severity.INFO
-        verified_by = (
-            "DANE-EE (names and dates not checked)" if tlsa else "nobody: opportunistic TLS"
-        )
+        verified_by = "nobody: opportunistic TLS" if not tlsa else "DANE (no TLSA record matches)"
     certificates = [cert for certs in defects.values() for cert in certs]
     evidence = {
         "mx_host": host,
