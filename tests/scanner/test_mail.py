@@ -131,6 +131,24 @@ def test_tlsrpt_records_of_rfc_8460_section_3() -> None:
     assert mail.select_tlsrpt_record(["v=TLSRPTv1; rua=ftp://example.com/"]).record is None
 
 
+def test_tlsa_records_of_rfc_6698_section_2_3() -> None:
+    # Given RFC 6698 §2.3's examples (an SHA-256 of a CA certificate, an SHA-512 of a key)
+    first = mail.Tlsa.parse(
+        "0 0 1 d2abde240d7cd3ee6b4b28c54df034b9 7983a1d16e8a410e4561cb106618e971"
+    )
+    second = mail.Tlsa.parse(
+        "1 1 2 92003ba34942dc74152e2f2c408d29ec a5a520e7f2e06bb944f4dca346baf63c"
+        " 1b177615d466f6c4b71c216a50292bd5 8c9ebdd2f74e38fe51ffd48c43326cbc"
+    )
+    # Then they parse (data split by spaces joined), and SMTP cannot use PKIX usages
+    assert first is not None and len(first.data) == 32 and first.matching == 1
+    assert second is not None and len(second.data) == 64 and second.selector == 1
+    assert not first.usable and not second.usable  # RFC 7672 §3.1.3
+    assert mail.Tlsa.parse("3 1 1 not-hex") is None
+    dane_ee = mail.Tlsa.parse("3 1 1 " + first.data.hex())
+    assert dane_ee is not None and dane_ee.usable
+
+
 def test_null_mx_of_rfc_7505() -> None:
     # Given RFC 7505 §3's example "example.com. 3600 IN MX 0 ."
     assert mail.is_null_mx(mail.parse_mx(["0 ."]))
