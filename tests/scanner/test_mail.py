@@ -28,18 +28,21 @@ import pytest
 import trustme
 from click.testing import CliRunner
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 import vigie.scanner.mail as mail
 from tests.dns_server import free_port, start_zone_server
 from tests.scanner.mail_servers import (
     Smtpd,
     Unbound,
+    cert_der,
     cert_digest,
     dig,
     dnskey_anchors,
     posttls_finger,
     run_postfix,
     run_unbound,
+    spki_der,
     spki_sha256,
     starttls_client,
 )
@@ -68,6 +71,7 @@ MX_GOOD, MX_PLAIN, MX_WEAK, MX_SELF_SIGNED = (
 )
 MX_EXPIRED, MX_WRONG_NAME = "127.0.22.15", "127.0.22.16"
 MX_SILENT = "127.0.22.17"  # accepts connections, never greets
+MX_LEAF_ONLY = "127.0.22.18"  # the good certificate, without its CA in the chain
 POLICY_GOOD, POLICY_BAD_CERT = "127.0.22.21", "127.0.22.22"
 WEB = "127.0.22.30"
 SIGNED, UNSIGNED = "dnssec-lab", "plain-lab"
@@ -193,6 +197,14 @@ def _write_chain(
     cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems) + ca.cert_pem.bytes())
     leaf.private_key_pem.write_to_path(str(key))
     return cert, key
+
+
+def _leaf_only(chain: Path) -> Path:
+    leaf = chain.with_name("leaf-only.pem")
+    leaf.write_bytes(
+        x509.load_pem_x509_certificates(chain.read_bytes())[0].public_bytes(Encoding.PEM)
+    )
+    return leaf
 
 
 def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
@@ -379,6 +391,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
         Smtpd(MX_WEAK, *good, legacy_tls=True),
         Smtpd(MX_SELF_SIGNED, *self_signed),
         Smtpd(MX_EXPIRED, *expired),
+        Smtpd(MX_LEAF_ONLY, _leaf_only(good[0]), good[1]),
         Smtpd(MX_WRONG_NAME, *_write_chain(ca, ["mail.other.example"], folder, "wrong")),
     ]
     port = free_port([RESOLVER, KNOT])
@@ -612,15 +625,24 @@ def test_tlsa_matching_agrees_with_openssl(world: MailWorld) -> None:
         f"3 1 1 {spki_sha256(world.self_signed_cert)}",
         f"2 0 1 {cert_digest(world.good_cert, 'sha256')}",  # the leaf is no trust anchor
     ]
-    for text in records:
+    # And DANE-TA records that carry the whole anchor, for a server that sends only its leaf
+    anchored = [
+        f"2 0 0 {cert_der(ca_file).hex()}",
+        f"2 1 0 {spki_der(ca_file).hex()}",
+        f"2 0 1 {cert_digest(ca_file, 'sha256')}",  # a digest needs the anchor sent
+    ]
+    cases = [(MX_GOOD, chain, text) for text in records]
+    cases += [(MX_LEAF_ONLY, chain[:1], text) for text in anchored]
+    for ip, served, text in cases:
         # When openssl checks the record against the live server, and vigie against its chain
         verdict = starttls_client(
-            MX_GOOD, "-dane_tlsa_domain", f"mx-good.{SIGNED}", "-dane_tlsa_rrdata", text
+            ip, "-dane_tlsa_domain", f"mx-good.{SIGNED}", "-dane_tlsa_rrdata", text
         )
         record = mail.Tlsa.parse(text)
         assert record is not None
         # Then they agree
-        assert mail.tlsa_matches(record, chain) == ("Verify return code: 0 (ok)" in verdict), text
+        agreed = mail.tlsa_matches(record, served) == ("Verify return code: 0 (ok)" in verdict)
+        assert agreed, (ip, text)
     assert chain[-1] == ca
 
 
