@@ -29,6 +29,7 @@ import trustme
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from sqlmodel import select
 
 import vigie.scanner.mail as mail
 from tests.dns_server import free_port, start_zone_server
@@ -49,9 +50,12 @@ from tests.scanner.mail_servers import (
 from tests.servers import require_program, running, wait_for_port
 from vigie.catalogue import CATALOGUE
 from vigie.cli import main
-from vigie.config import Settings
-from vigie.db.session import dispose_engines
-from vigie.model import FamilyResult, Severity
+from vigie.config import Settings, load_settings
+from vigie.db.migrate import upgrade_database
+from vigie.db.session import dispose_engines, session_scope
+from vigie.db.store import LifecyclePolicy, record_host_result
+from vigie.db.tables import FindingRecord
+from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, Severity
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.mail._observe import (
     AddressObservation,
@@ -78,6 +82,7 @@ SIGNED, UNSIGNED = "dnssec-lab", "plain-lab"
 MX_NAMES = [f"mx-good.{SIGNED}", f"mx-weak.{SIGNED}", f"mx-plain.{SIGNED}", f"mx-dane-bad.{SIGNED}"]
 
 SOA = "@ SOA ns1 hostmaster 1 3600 600 86400 300"
+LIFECYCLE = LifecyclePolicy(resolve_after_scans=2)
 
 
 # --- pure: the RFCs' examples -------------------------------------------------------------------
@@ -818,3 +823,31 @@ def test_dane_ee_makes_a_self_signed_certificate_valid(world: MailWorld) -> None
     # Then vigie finds neither a DANE mismatch nor a certificate problem (RFC 7672 §3.1.1)
     found = ids(result_of(world, "daneself"))
     assert "mail.dane.invalid" not in found and "mail.cert.invalid" not in found
+
+
+def test_a_fixed_mx_finding_is_resolved(tmp_path: Path) -> None:
+    # Given the store holding mail.starttls.missing on an MX address (a domain-level result)
+    settings = load_settings(environ={"VIGIE_DATABASE_URL": f"sqlite:///{tmp_path}/v.db"})
+    upgrade_database(settings)
+    target = HostTarget(domain="example.ml", ip="")
+    finding = Finding(
+        "mail.starttls.missing", "example.ml", MX_PLAIN, 25, "mx.example.ml", {"reason": "x"}
+    )
+
+    def record(findings: list[Finding], complete: bool = True) -> str:
+        result = HostResult(target=target)
+        result.families[Family.MAIL] = FamilyResult(Family.MAIL, findings, complete)
+        with session_scope(settings) as session:
+            record_host_result(session, result, run_id=None, agency_id=None, policy=LIFECYCLE)
+            return session.exec(select(FindingRecord)).one().status
+
+    try:
+        assert record([finding]) == "new"
+        # When later complete scans no longer see it (the MX was fixed); an incomplete one
+        # proves nothing
+        assert record([], complete=False) == "new"
+        assert record([]) == "new"
+        # Then it is resolved like any other finding, though it names an address
+        assert record([]) == "resolved"
+    finally:
+        dispose_engines()
