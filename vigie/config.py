@@ -160,9 +160,6 @@ class MailSettings(_Section):
     max_addresses_per_host: int = Field(default=4, ge=1, le=32)  # addresses per MX host
     timeout_s: float = Field(default=15.0, gt=0)  # one SMTP dialogue, one policy fetch
     helo_name: str = "vigie.invalid"  # the name vigie gives in EHLO
-    # Enumerate the protocols and suites accepted after STARTTLS (sslyze, a few
-    # dozen connections per address); off: STARTTLS, certificate and DANE only.
-    enumerate_tls: bool = True
     mta_sts_max_bytes: int = Field(default=65_536, ge=1024)
 
 

@@ -212,28 +212,42 @@ def starttls_client(ip: str, *extra: str) -> str:
 
 def spki_sha256(cert: Path) -> str:
     """TLSA 3 1 1 data the way operators compute it (RFC 7671 §5.1 / openssl CLI)."""
+    digest = subprocess.run(
+        [require_program("openssl"), "dgst", "-sha256", "-r"],
+        input=spki_der(cert),
+        capture_output=True,
+        check=True,
+    ).stdout
+    return digest.decode().split()[0]
+
+
+def cert_der(cert: Path) -> bytes:
+    """``openssl x509 -outform DER``: TLSA selector 0, matching type 0 data."""
+    binary = require_program("openssl")
+    return subprocess.run(
+        [binary, "x509", "-in", str(cert), "-outform", "DER"], capture_output=True, check=True
+    ).stdout
+
+
+def spki_der(cert: Path) -> bytes:
+    """``openssl x509 -pubkey | openssl pkey -pubin -outform DER``: selector 1, type 0."""
     pubkey = openssl(["x509", "-in", str(cert), "-noout", "-pubkey"], stdin="")
     binary = require_program("openssl")
-    der = subprocess.run(
+    return subprocess.run(
         [binary, "pkey", "-pubin", "-outform", "DER"],
         input=pubkey.encode(),
         capture_output=True,
         check=True,
     ).stdout
-    digest = subprocess.run(
-        [binary, "dgst", "-sha256", "-r"], input=der, capture_output=True, check=True
-    ).stdout
-    return digest.decode().split()[0]
 
 
 def cert_digest(cert: Path, algorithm: str) -> str:
     """``openssl x509 -outform DER | openssl dgst -<algorithm>``: TLSA selector 0 data."""
-    binary = require_program("openssl")
-    der = subprocess.run(
-        [binary, "x509", "-in", str(cert), "-outform", "DER"], capture_output=True, check=True
-    ).stdout
     digest = subprocess.run(
-        [binary, "dgst", f"-{algorithm}", "-r"], input=der, capture_output=True, check=True
+        [require_program("openssl"), "dgst", f"-{algorithm}", "-r"],
+        input=cert_der(cert),
+        capture_output=True,
+        check=True,
     ).stdout
     return digest.decode().split()[0]
 

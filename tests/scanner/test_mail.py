@@ -15,33 +15,56 @@ say of the same server.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trustme
+from click.testing import CliRunner
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlmodel import select
 
 import vigie.scanner.mail as mail
 from tests.dns_server import free_port, start_zone_server
 from tests.scanner.mail_servers import (
     Smtpd,
     Unbound,
+    cert_der,
     cert_digest,
     dig,
     dnskey_anchors,
     posttls_finger,
     run_postfix,
     run_unbound,
+    spki_der,
     spki_sha256,
     starttls_client,
 )
 from tests.servers import require_program, running, wait_for_port
-from vigie.config import Settings
-from vigie.model import FamilyResult, Severity
+from vigie.catalogue import CATALOGUE
+from vigie.cli import main
+from vigie.config import Settings, load_settings
+from vigie.db.migrate import upgrade_database
+from vigie.db.session import dispose_engines, session_scope
+from vigie.db.store import LifecyclePolicy, record_host_result
+from vigie.db.tables import FindingRecord
+from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, Severity
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.mail._observe import (
+    AddressObservation,
+    HostObservation,
+    MailObservation,
+    StsObservation,
+)
+from vigie.scanner.mail._smtp import SmtpDialogue
+from vigie.scanner.resolve import Answer, Lookup, Resolution
 
 RESOLVER, KNOT = "127.0.22.1", "127.0.22.2"
 MX_GOOD, MX_PLAIN, MX_WEAK, MX_SELF_SIGNED = (
@@ -50,12 +73,16 @@ MX_GOOD, MX_PLAIN, MX_WEAK, MX_SELF_SIGNED = (
     "127.0.22.13",
     "127.0.22.14",
 )
+MX_EXPIRED, MX_WRONG_NAME = "127.0.22.15", "127.0.22.16"
+MX_SILENT = "127.0.22.17"  # accepts connections, never greets
+MX_LEAF_ONLY = "127.0.22.18"  # the good certificate, without its CA in the chain
 POLICY_GOOD, POLICY_BAD_CERT = "127.0.22.21", "127.0.22.22"
 WEB = "127.0.22.30"
 SIGNED, UNSIGNED = "dnssec-lab", "plain-lab"
 MX_NAMES = [f"mx-good.{SIGNED}", f"mx-weak.{SIGNED}", f"mx-plain.{SIGNED}", f"mx-dane-bad.{SIGNED}"]
 
 SOA = "@ SOA ns1 hostmaster 1 3600 600 86400 300"
+LIFECYCLE = LifecyclePolicy(resolve_after_scans=2)
 
 
 # --- pure: the RFCs' examples -------------------------------------------------------------------
@@ -113,6 +140,24 @@ def test_tlsrpt_records_of_rfc_8460_section_3() -> None:
     assert mail.select_tlsrpt_record(["v=TLSRPTv1; rua=ftp://example.com/"]).record is None
 
 
+def test_tlsa_records_of_rfc_6698_section_2_3() -> None:
+    # Given RFC 6698 §2.3's examples (an SHA-256 of a CA certificate, an SHA-512 of a key)
+    first = mail.Tlsa.parse(
+        "0 0 1 d2abde240d7cd3ee6b4b28c54df034b9 7983a1d16e8a410e4561cb106618e971"
+    )
+    second = mail.Tlsa.parse(
+        "1 1 2 92003ba34942dc74152e2f2c408d29ec a5a520e7f2e06bb944f4dca346baf63c"
+        " 1b177615d466f6c4b71c216a50292bd5 8c9ebdd2f74e38fe51ffd48c43326cbc"
+    )
+    # Then they parse (data split by spaces joined), and SMTP cannot use PKIX usages
+    assert first is not None and len(first.data) == 32 and first.matching == 1
+    assert second is not None and len(second.data) == 64 and second.selector == 1
+    assert not first.usable and not second.usable  # RFC 7672 §3.1.3
+    assert mail.Tlsa.parse("3 1 1 not-hex") is None
+    dane_ee = mail.Tlsa.parse("3 1 1 " + first.data.hex())
+    assert dane_ee is not None and dane_ee.usable
+
+
 def test_null_mx_of_rfc_7505() -> None:
     # Given RFC 7505 §3's example "example.com. 3600 IN MX 0 ."
     assert mail.is_null_mx(mail.parse_mx(["0 ."]))
@@ -123,14 +168,14 @@ def test_null_mx_of_rfc_7505() -> None:
 
 def test_null_mx_rule_reads_spf() -> None:
     # Given a domain without MX: "v=spf1 -all" says it sends none, another SPF that it sends
-    assert mail.sends_no_mail(["v=spf1 -all"]) is True
-    assert mail.sends_no_mail(["v=spf1 include:_spf.example.com ~all"]) is False
+    assert mail.spf_stance(["v=spf1 -all"]) is mail.SpfStance.SENDS_NONE
+    assert mail.spf_stance(["v=spf1 include:_spf.example.com ~all"]) is mail.SpfStance.SENDS
     assert mail.null_mx_findings("web.example.ml", ["v=spf1 -all"]) == []
     assert mail.null_mx_findings("web.example.ml", ["v=spf1 a -all"]) == []
-    # Then only a domain with neither gets mail.null_mx.missing
-    assert [f.check_id for f in mail.null_mx_findings("web.example.ml", [])] == [
-        "mail.null_mx.missing"
-    ]
+    # Then a domain with no SPF, or one that authorises no one without rejecting, is told
+    for spf in ([], ["v=spf1 ~all"], ["v=spf1 -all", "v=spf1 ~all"]):
+        found = mail.null_mx_findings("web.example.ml", spf)
+        assert [f.check_id for f in found] == ["mail.null_mx.missing"], spf
 
 
 # --- the world ----------------------------------------------------------------------------------
@@ -146,14 +191,25 @@ class MailWorld:
     unbound: Unbound
     results: dict[str, FamilyResult]
     unvalidated: dict[str, FamilyResult]  # the same domains through Knot, which does not validate
+    settings: Settings
 
 
-def _write_chain(ca: trustme.CA, names: list[str], folder: Path, stem: str) -> tuple[Path, Path]:
-    leaf = ca.issue_cert(*names)
+def _write_chain(
+    ca: trustme.CA, names: list[str], folder: Path, stem: str, **dates: dt.datetime
+) -> tuple[Path, Path]:
+    leaf = ca.issue_cert(*names, **dates)
     cert, key = folder / f"{stem}.pem", folder / f"{stem}.key"
     cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems) + ca.cert_pem.bytes())
     leaf.private_key_pem.write_to_path(str(key))
     return cert, key
+
+
+def _leaf_only(chain: Path) -> Path:
+    leaf = chain.with_name("leaf-only.pem")
+    leaf.write_bytes(
+        x509.load_pem_x509_certificates(chain.read_bytes())[0].public_bytes(Encoding.PEM)
+    )
+    return leaf
 
 
 def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
@@ -179,6 +235,8 @@ def _policy(mode: str, *mx: str) -> str:
 POLICIES = {
     "good": _policy("enforce", f"mx-good.{SIGNED}"),
     "badcert": _policy("enforce", f"mx-bad.{SIGNED}"),
+    "expired": _policy("enforce", f"mx-expired.{SIGNED}"),
+    "wrongname": _policy("enforce", f"mx-wrongname.{SIGNED}"),
     "stsmismatch": _policy("enforce", "mx.elsewhere.example"),
     "ststesting": _policy("testing", f"*.{SIGNED}"),
     "stsbadcert": _policy("enforce", f"mx-good.{SIGNED}"),
@@ -232,10 +290,19 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
             f"mx-plain A {MX_PLAIN}",
             f"mx-weak A {MX_WEAK}",
             f"mx-bad A {MX_SELF_SIGNED}",
+            f"mx-expired A {MX_EXPIRED}",
+            f"mx-wrongname A {MX_WRONG_NAME}",
+            "expired MX 10 mx-expired",
+            f"mx-silent A {MX_SILENT}",
+            "silent MX 10 mx-silent",
+            "wrongname MX 10 mx-wrongname",
             f"mx-dane-bad A {MX_GOOD}",
             f"_25._tcp.mx-good TLSA 3 1 1 {tlsa_good}",
             f"_25._tcp.mx-weak TLSA 3 1 1 {tlsa_good}",
             f"_25._tcp.mx-dane-bad TLSA 3 1 1 {tlsa_wrong}",
+            f"mx-daneself A {MX_SELF_SIGNED}",
+            f"_25._tcp.mx-daneself TLSA 3 1 1 {tlsa_wrong}",  # the self-signed key: a match
+            "daneself MX 10 mx-daneself",
             "good MX 10 mx-good",
             'good TXT "v=spf1 mx -all"',
             "plain MX 10 mx-plain",
@@ -252,6 +319,7 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
             f"nomail A {WEB}",
             f"spfnone A {WEB}",
             'spfnone TXT "v=spf1 -all"',
+            'noaddress TXT "site-verification=1"',
             *(f'_mta-sts.{d} TXT "v=STSv1; id=20261203"' for d in POLICIES),
             *(f"mta-sts.{d} A {POLICY_GOOD}" for d in POLICIES if d != "stsbadcert"),
             f"mta-sts.stsbadcert A {POLICY_BAD_CERT}",
@@ -275,7 +343,8 @@ def _zones(tlsa_good: str, tlsa_wrong: str) -> dict[str, str]:
 
 DOMAINS = [
     "good", "plain", "weak", "badcert", "optbad", "stsmismatch", "ststesting", "stsbadcert",
-    "danebad", "nullmx", "nomail", "spfnone", "stsredirect", "stsnone",
+    "danebad", "nullmx", "nomail", "spfnone", "stsredirect", "stsnone", "expired", "wrongname",
+    "noaddress", "daneself",
 ]  # fmt: skip
 
 
@@ -311,6 +380,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
     ca.cert_pem.write_to_path(str(ca_file))
     good = _write_chain(ca, MX_NAMES, folder, "mx")
     self_signed = _self_signed(folder, f"mx-bad.{SIGNED}")
+    last_year = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    expired = _write_chain(
+        ca, [f"mx-expired.{SIGNED}"], folder, "expired", not_before=last_year,
+        not_after=last_year + dt.timedelta(days=90),
+    )  # fmt: skip
     policy_names = [f"mta-sts.{d}.{SIGNED}" for d in POLICIES]
     policy_good = _write_chain(ca, policy_names, folder, "policy")
     policy_bad = _write_chain(other_ca, policy_names, folder, "policy-bad")
@@ -321,6 +395,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
         Smtpd(MX_PLAIN),
         Smtpd(MX_WEAK, *good, legacy_tls=True),
         Smtpd(MX_SELF_SIGNED, *self_signed),
+        Smtpd(MX_EXPIRED, *expired),
+        Smtpd(MX_LEAF_ONLY, _leaf_only(good[0]), good[1]),
+        Smtpd(MX_WRONG_NAME, *_write_chain(ca, ["mail.other.example"], folder, "wrong")),
     ]
     port = free_port([RESOLVER, KNOT])
     nginx_conf = folder / "nginx.conf"
@@ -360,6 +437,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
                 unbound,
                 results,
                 unvalidated,
+                settings,
             )
 
 
@@ -424,8 +502,11 @@ def test_good_domain_has_no_finding(world: MailWorld) -> None:
 
 @pytest.mark.network
 def test_no_starttls(world: MailWorld) -> None:
-    # Given openssl: the server does not advertise STARTTLS
+    # Given openssl and posttls-finger: the server does not advertise STARTTLS
     assert "Didn't find STARTTLS" in starttls_client(MX_PLAIN)
+    chat = posttls_finger(world.postfix_conf, MX_PLAIN)
+    assert "250 CHUNKING" in chat and "STARTTLS" not in chat
+    assert "250-STARTTLS" in posttls_finger(world.postfix_conf, MX_GOOD, "-l", "none")
     # When vigie judged plain.dnssec-lab
     found = ids(result_of(world, "plain"))
     # Then STARTTLS is missing, and so are MTA-STS, TLS-RPT and (signed zone) DANE
@@ -529,6 +610,9 @@ def test_domains_without_mail(world: MailWorld) -> None:
     assert result_of(world, "nullmx").findings == []
     assert ids(result_of(world, "nomail")) == {"mail.null_mx.missing"}
     assert result_of(world, "spfnone").findings == []
+    # And a name without any address is no implicit MX: nothing to ask of it
+    assert "ANSWER SECTION" not in dig(world.unbound, f"noaddress.{SIGNED}", "A")
+    assert result_of(world, "noaddress").findings == []
 
 
 @pytest.mark.network
@@ -546,15 +630,24 @@ def test_tlsa_matching_agrees_with_openssl(world: MailWorld) -> None:
         f"3 1 1 {spki_sha256(world.self_signed_cert)}",
         f"2 0 1 {cert_digest(world.good_cert, 'sha256')}",  # the leaf is no trust anchor
     ]
-    for text in records:
+    # And DANE-TA records that carry the whole anchor, for a server that sends only its leaf
+    anchored = [
+        f"2 0 0 {cert_der(ca_file).hex()}",
+        f"2 1 0 {spki_der(ca_file).hex()}",
+        f"2 0 1 {cert_digest(ca_file, 'sha256')}",  # a digest needs the anchor sent
+    ]
+    cases = [(MX_GOOD, chain, text) for text in records]
+    cases += [(MX_LEAF_ONLY, chain[:1], text) for text in anchored]
+    for ip, served, text in cases:
         # When openssl checks the record against the live server, and vigie against its chain
         verdict = starttls_client(
-            MX_GOOD, "-dane_tlsa_domain", f"mx-good.{SIGNED}", "-dane_tlsa_rrdata", text
+            ip, "-dane_tlsa_domain", f"mx-good.{SIGNED}", "-dane_tlsa_rrdata", text
         )
         record = mail.Tlsa.parse(text)
         assert record is not None
         # Then they agree
-        assert mail.tlsa_matches(record, chain) == ("Verify return code: 0 (ok)" in verdict), text
+        agreed = mail.tlsa_matches(record, served) == ("Verify return code: 0 (ok)" in verdict)
+        assert agreed, (ip, text)
     assert chain[-1] == ca
 
 
@@ -589,3 +682,172 @@ def test_mta_sts_mode_none_is_no_protection(world: MailWorld) -> None:
     found = [f for f in result_of(world, "stsnone").findings if f.check_id.startswith("mail.m")]
     assert [f.check_id for f in found] == ["mail.mta_sts.missing"]
     assert "mode none" in found[0].evidence["reason"]
+
+
+def _lookup(name: str, rdtype: str, records: tuple[str, ...] = (), **flags: bool) -> Lookup:
+    outcome = Answer.OK if records else Answer.NODATA
+    return Lookup(name, rdtype, outcome, records=records, **flags)
+
+
+def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
+    # Given an MX host answering on IPv4 without STARTTLS, and an IPv6 address with no route
+    plain = AddressObservation(MX_PLAIN, dialogue=SmtpDialogue("mx ESMTP", 250, ("PIPELINING",)))
+    unroutable = AddressObservation(
+        "2001:db8::25", dialogue=SmtpDialogue(error="OSError: unreachable", no_route=True)
+    )
+    host = HostObservation(
+        "mx.example.ml",
+        Resolution("mx.example.ml", (MX_PLAIN, "2001:db8::25"), Answer.OK),
+        _lookup("_25._tcp.mx.example.ml.", "TLSA"),
+        (plain, unroutable),
+    )
+    sts = StsObservation(_lookup("_mta-sts.example.ml.", "TXT"), mail.select_sts_record([]))
+    observation = MailObservation(
+        "example.ml",
+        _lookup("example.ml.", "MX", ("10 mx.example.ml.",)),
+        (host,),
+        sts,
+        _lookup("_smtp._tls.example.ml.", "TXT"),
+    )
+    # When the observation is judged
+    found = mail.mail_findings(observation)
+    # Then STARTTLS is missing on the IPv4 address, and the IPv6 one is no scan problem
+    assert sorted(f.check_id for f in found) == [
+        "mail.mta_sts.missing",
+        "mail.starttls.missing",
+        "mail.tlsrpt.missing",
+    ]
+    # And with no other address reached, the unroutable one is a scan error (no verdict)
+    alone = MailObservation(
+        "example.ml",
+        observation.mx,
+        (HostObservation("mx.example.ml", host.resolution, host.tlsa, (unroutable,)),),
+        sts,
+        observation.tlsrpt,
+    )
+    assert "scan.error" in {f.check_id for f in mail.mail_findings(alone)}
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("label", "ip", "postfix_says", "vigie_says"),
+    [
+        ("expired", MX_EXPIRED, "certificate has expired", "expired"),
+        ("wrongname", MX_WRONG_NAME, "hostname mismatch", "does not name the MX host"),
+    ],
+)
+def test_certificate_defects_under_mta_sts_enforce(
+    world: MailWorld, label: str, ip: str, postfix_says: str, vigie_says: str
+) -> None:
+    # Given posttls-finger refusing the MX certificate (trusted CA, but expired or another name)
+    finger = verify_with_postfix(world, ip, f"mx-{label}.{SIGNED}")
+    assert postfix_says in finger and "Verified TLS connection" not in finger
+    # Then vigie reports it at the default severity: the enforce policy makes senders verify
+    found = [f for f in result_of(world, label).findings if f.check_id == "mail.cert.invalid"]
+    assert len(found) == 1 and found[0].severity is None and found[0].ip == ip
+    assert found[0].evidence["problems"] == [vigie_says]
+    assert found[0].evidence["verified_by"] == "MTA-STS enforce"
+
+
+@pytest.mark.network
+def test_a_silent_mx_costs_its_own_verdicts_only(world: MailWorld) -> None:
+    # Given an MX address that accepts TCP and never says a word, and a 2 s host deadline
+    with socket.socket() as silent:
+        silent.bind((MX_SILENT, 25))
+        silent.listen(8)
+        settings = world.settings.model_copy(
+            update={
+                "scan": world.settings.scan.model_copy(update={"host_deadline_s": 2.0}),
+                "mail": world.settings.mail.model_copy(update={"timeout_s": 30.0}),
+            }
+        )
+        started = time.monotonic()
+        # When vigie checks silent.dnssec-lab
+        result = _scan_all(settings, [f"silent.{SIGNED}"])[f"silent.{SIGNED}"]
+        elapsed = time.monotonic() - started
+    # Then the MX probe gives up at 3/4 of the deadline, as a timeout, and the DNS-side
+    # verdicts are still there
+    assert elapsed < 5
+    assert {"scan.timeout", "mail.mta_sts.missing", "mail.tlsrpt.missing"} <= ids(result)
+    assert not result.complete and "mail.starttls.missing" not in ids(result)
+
+
+def _cli(config: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    dispose_engines()
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.network
+def test_vigie_scan_checks_mail_and_ipv6(world: MailWorld, tmp_path: Path) -> None:
+    # Given a registry with four of the laboratory's domains
+    config = tmp_path / "vigie.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "vigie.db"}"\n'
+        f'[dns]\nresolvers = ["{world.unbound.resolver}"]\n'
+        '[scope]\nallow = ["127.0.22.0/24"]\n'
+        f'[tls]\nextra_ca_file = "{world.ca_file}"\n'
+    )
+    _cli(config, "init")
+    labels = ["good", "plain", "optbad", "danebad"]
+    for label in labels:
+        _cli(config, "targets", "add", "--agency", "Labo", "--email", "cert@labo.gouv.ml",
+             f"{label}.{SIGNED}")  # fmt: skip
+    # When vigie scans them with only the mail and IPv6 families
+    _cli(config, "scan", "--checks", "mail,ipv6", "--agency", "Labo", "--quiet")
+    rows = json.loads(_cli(config, "findings", "--format", "json"))
+    # Then the stored findings are the mail family's verdicts, with their severities
+    stored = {(r["domain"], r["check_id"], r["severity"]) for r in rows}
+    for label in labels:
+        for finding in result_of(world, label).findings:
+            severity = (finding.severity or CATALOGUE[finding.check_id].severity).value
+            assert (f"{label}.{SIGNED}", finding.check_id, severity) in stored
+    assert (f"optbad.{SIGNED}", "mail.cert.invalid", "info") in stored
+    assert {r["check_id"].split(".")[0] for r in rows} <= {"mail", "ipv6"}
+
+
+@pytest.mark.network
+def test_dane_ee_makes_a_self_signed_certificate_valid(world: MailWorld) -> None:
+    # Given: PKIX refuses the self-signed certificate, openssl's DANE check accepts it
+    assert "Verified TLS connection" not in verify_with_postfix(
+        world, MX_SELF_SIGNED, f"mx-daneself.{SIGNED}"
+    )
+    rrdata = f"3 1 1 {spki_sha256(world.self_signed_cert)}"
+    dane = starttls_client(
+        MX_SELF_SIGNED,
+        *("-dane_tlsa_domain", f"mx-daneself.{SIGNED}", "-dane_tlsa_rrdata", rrdata),
+        "-dane_ee_no_namechecks",  # SMTP's DANE-EE: no name check (RFC 7672 §3.1.1), as Postfix
+    )
+    assert "Verify return code: 0 (ok)" in dane
+    # Then vigie finds neither a DANE mismatch nor a certificate problem (RFC 7672 §3.1.1)
+    found = ids(result_of(world, "daneself"))
+    assert "mail.dane.invalid" not in found and "mail.cert.invalid" not in found
+
+
+def test_a_fixed_mx_finding_is_resolved(tmp_path: Path) -> None:
+    # Given the store holding mail.starttls.missing on an MX address (a domain-level result)
+    settings = load_settings(environ={"VIGIE_DATABASE_URL": f"sqlite:///{tmp_path}/v.db"})
+    upgrade_database(settings)
+    target = HostTarget(domain="example.ml", ip="")
+    finding = Finding(
+        "mail.starttls.missing", "example.ml", MX_PLAIN, 25, "mx.example.ml", {"reason": "x"}
+    )
+
+    def record(findings: list[Finding], complete: bool = True) -> str:
+        result = HostResult(target=target)
+        result.families[Family.MAIL] = FamilyResult(Family.MAIL, findings, complete)
+        with session_scope(settings) as session:
+            record_host_result(session, result, run_id=None, agency_id=None, policy=LIFECYCLE)
+            return session.exec(select(FindingRecord)).one().status
+
+    try:
+        assert record([finding]) == "new"
+        # When later complete scans no longer see it (the MX was fixed); an incomplete one
+        # proves nothing
+        assert record([], complete=False) == "new"
+        assert record([]) == "new"
+        # Then it is resolved like any other finding, though it names an address
+        assert record([]) == "resolved"
+    finally:
+        dispose_engines()

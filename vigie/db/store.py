@@ -16,7 +16,9 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import true
 from sqlmodel import Session, col, select
 
 from vigie.catalogue import spec_for
@@ -73,8 +75,21 @@ def vantage_fingerprint(fingerprint: str, vantage: str) -> str:
     return hashlib.sha256(f"{fingerprint}\x1f{vantage}".encode()).hexdigest()
 
 
+# Domain families whose findings name addresses (MX hosts, AAAA addresses) though
+# they run once per domain: a complete run judges every address it found, so it may
+# resolve the domain's records of that family whatever their address.
+ANY_ADDRESS_FAMILIES = frozenset({Family.MAIL, Family.IPV6})
+
+
 def _family_scope_ip(family: Family, ip: str | None) -> str | None:
     return None if family is Family.DNS or not ip else ip
+
+
+def _address_filter(family: Family, ip: str | None) -> Any:
+    if family in ANY_ADDRESS_FAMILIES and not ip:
+        return true()
+    scope_ip = _family_scope_ip(family, ip)
+    return (FindingRecord.ip == scope_ip) if scope_ip else col(FindingRecord.ip).is_(None)
 
 
 def record_host_result(
@@ -92,7 +107,6 @@ def record_host_result(
     outcome = RecordOutcome()
     target = result.target
     for family, family_result in result.families.items():
-        scope_ip = _family_scope_ip(family, target.ip)
         existing = {
             record.fingerprint: record
             for record in session.exec(
@@ -100,7 +114,7 @@ def record_host_result(
                     FindingRecord.domain == target.domain,
                     FindingRecord.family == family.value,
                     FindingRecord.vantage == policy.vantage,
-                    (FindingRecord.ip == scope_ip) if scope_ip else col(FindingRecord.ip).is_(None),
+                    _address_filter(family, target.ip),
                 )
             )
         }

@@ -4,10 +4,10 @@ Check IDs: ``ipv6.web.missing``, ``ipv6.web.unreachable``, ``ipv6.ns.missing``;
 and ``scan.timeout``, ``scan.error``, ``scan.out_of_scope`` for probes that
 could not be made.
 
-- The web host is the registered name itself when it has an address (A or
-  AAAA), as internet.nl tests the name it is given; a name without any
-  address (a bare mail domain) is judged through ``www.<name>`` when that has
-  one; with neither there is no web host to judge.
+- The web host is the registered name itself, as internet.nl's web test
+  takes the name it is given (``checks/tasks/ipv6.py``: ``do_web(url)``, no
+  ``www.`` added; a registry lists ``www.`` names it wants judged). A name
+  with no address at all (a bare mail domain) is no web host: nothing to judge.
 - Reachability: a TCP connection to one of ``ipv6.web_ports`` (80, 443) on
   each AAAA address (RFC 8200 hosts must be reachable on the addresses they
   publish, RFC 3596 §2.2). Every address passes the scope guard; an address
@@ -85,8 +85,9 @@ def _addresses(lookup: Lookup, version: int) -> list[str]:
 def web_findings(
     domain: str, host: str, ipv4: list[str], attempts: dict[str, list[PortAttempt]]
 ) -> list[Finding]:
-    """``ipv6.web.missing`` without AAAA; ``ipv6.web.unreachable`` per AAAA address on which
-    no web port answers (pure: the connection attempts are given)."""
+    """``ipv6.web.missing`` without AAAA (RFC 3596 §2.1); ``ipv6.web.unreachable`` per AAAA
+    address on which no web port accepts a TCP connection (RFC 9293 §3.5: a refused or
+    unanswered SYN), as internet.nl tests web servers (pure: the attempts are given)."""
     if not attempts:
         evidence: dict[str, Any] = {
             "web_host": host,
@@ -121,15 +122,15 @@ def web_findings(
 
 
 async def _web_host(ctx: ProbeContext, name: str) -> tuple[str, Lookup, Lookup] | Finding | None:
-    for host in (name, f"www.{name}"):
-        a, aaaa = await asyncio.gather(
-            ctx.resolver.lookup(host, "A"), ctx.resolver.lookup(host, "AAAA")
-        )
-        for lookup in (a, aaaa):
-            if lookup.failed:
-                return lookup_failed(name, f"ipv6:web {host}", lookup)
-        if a.records or aaaa.records:
-            return host, a, aaaa
+    """The name's A and AAAA lookups; None when it has neither (no web host)."""
+    a, aaaa = await asyncio.gather(
+        ctx.resolver.lookup(name, "A"), ctx.resolver.lookup(name, "AAAA")
+    )
+    for lookup in (a, aaaa):
+        if lookup.failed:
+            return lookup_failed(name, f"ipv6:web {name}", lookup)
+    if a.records or aaaa.records:
+        return name, a, aaaa
     return None
 
 

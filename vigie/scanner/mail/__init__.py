@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from vigie.model import Family, FamilyResult, Finding
 from vigie.scanner.base import ProbeContext
-from vigie.scanner.dns._common import bare, lookup_failed
+from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
 from vigie.scanner.mail._judge import mail_findings
 from vigie.scanner.mail._observe import MailObservation, observe_domain
 from vigie.scanner.mail._records import (
+    SpfStance,
     Tlsa,
     association,
     is_null_mx,
@@ -37,7 +38,7 @@ from vigie.scanner.mail._records import (
     parse_sts_policy,
     select_sts_record,
     select_tlsrpt_record,
-    sends_no_mail,
+    spf_stance,
     tlsa_matches,
 )
 from vigie.scanner.resolve import Answer
@@ -46,6 +47,7 @@ PROBLEM_IDS = frozenset({"scan.timeout", "scan.error", "scan.out_of_scope"})
 
 __all__ = [
     "MailObservation",
+    "SpfStance",
     "Tlsa",
     "association",
     "check_mail",
@@ -57,21 +59,24 @@ __all__ = [
     "parse_sts_policy",
     "select_sts_record",
     "select_tlsrpt_record",
-    "sends_no_mail",
+    "spf_stance",
     "tlsa_matches",
 ]
 
 
 def null_mx_findings(domain: str, spf_txt: list[str]) -> list[Finding]:
-    """``mail.null_mx.missing`` for a domain without MX: RFC 7505 §3-§4 asks a domain that
-    accepts no mail to publish a null MX; one whose SPF authorises no sender
-    (``v=spf1 -all``) has said it sends none. A domain with neither, and no SPF that
-    authorises senders, is open to forged mail and to mail sent its way."""
-    sends = sends_no_mail(spf_txt)
-    if sends is not None:
-        return []  # "v=spf1 -all" says it sends none; another SPF record says it sends mail
+    """``mail.null_mx.missing`` for a domain without MX that sends no mail: RFC 7505 §3-§4
+    asks a domain that accepts no mail to publish a null MX, and ``v=spf1 -all`` says it
+    sends none. An SPF record that authorises senders says the domain sends mail (no
+    finding); no SPF record, or one that authorises no one without rejecting
+    (``~all``, ``?all``), leaves it open to forged mail."""
+    stance = spf_stance(spf_txt)
+    if stance in (SpfStance.SENDS_NONE, SpfStance.SENDS):
+        return []
+    spf = "no SPF record" if stance is SpfStance.NONE else "an SPF record without -all"
     evidence = {
-        "reason": "no MX record, no null MX (MX 0 .) and no SPF record",
+        "reason": f"no MX record, no null MX (MX 0 .) and {spf}",
+        "spf_records": [r for r in spf_txt if r.lower().startswith("v=spf1")],
         "publish": [f"{domain}. MX 0 .", f'{domain}. TXT "v=spf1 -all"'],
     }
     return [Finding(check_id="mail.null_mx.missing", domain=domain, evidence=evidence)]
@@ -92,15 +97,27 @@ async def check_mail(ctx: ProbeContext, domain: str, mail_domain: bool) -> Famil
     hosts = mail_hosts(records)
     if not hosts:
         if not mail_domain:
-            txt = await ctx.resolver.lookup(name, "TXT")
-            if txt.failed:
-                result.add(lookup_failed(name, "mail:spf", txt))
-                result.complete = False
-            else:
-                result.extend(null_mx_findings(name, list(txt.records)))
+            result.extend(await _null_mx_checks(ctx, name))
+            result.complete = not any(f.check_id in PROBLEM_IDS for f in result.findings)
             return result
         hosts = [name]  # RFC 5321 §5.1: without MX, the domain is its own (implicit) MX
     observation = await observe_domain(ctx, name, mx, hosts)
     result.extend(mail_findings(observation))
     result.complete = not any(f.check_id in PROBLEM_IDS for f in result.findings)
     return result
+
+
+async def _null_mx_checks(ctx: ProbeContext, name: str) -> list[Finding]:
+    """A domain without MX: only one with an address is an implicit MX that senders try
+    (RFC 5321 §5.1, RFC 7505 §1), which is when internet.nl asks for a null MX
+    (``do_mail_get_servers``: no MX, but A or AAAA)."""
+    addresses = await ctx.resolver.resolve_addresses(name)
+    if addresses.failed:
+        timed_out = addresses.outcome is Answer.TIMEOUT
+        return [probe_failed(name, "mail:address", timed_out, addresses.detail or "lookup failed")]
+    if not addresses.addresses:
+        return []
+    txt = await ctx.resolver.lookup(name, "TXT")
+    if txt.failed:
+        return [lookup_failed(name, "mail:spf", txt)]
+    return null_mx_findings(name, list(txt.records))

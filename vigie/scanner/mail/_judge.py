@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography import x509
+
 from vigie.model import Finding, HostTarget, Severity, utcnow
 from vigie.scanner.base import scan_problem
 from vigie.scanner.dns._common import clip, lookup_failed
@@ -22,11 +24,13 @@ from vigie.scanner.mail._observe import (
     dnssec_secure,
 )
 from vigie.scanner.mail._records import (
+    DANE_EE,
     DANE_TA,
     USAGE_NAMES,
     Tlsa,
     judge_dane,
     select_tlsrpt_record,
+    tlsa_matches,
     unlisted_hosts,
 )
 from vigie.scanner.resolve import Answer
@@ -93,7 +97,9 @@ def sts_findings(domain: str, sts: StsObservation, hosts: Sequence[str]) -> list
         detail = f"policy host addresses out of scope: {', '.join(fetch.out_of_scope)}"
         return [_problem(domain, "scan.out_of_scope", "mail:mta-sts-policy", detail)]
     if fetch.text is None and (fetch.timed_out or not fetch.problem):
-        return [_problem(domain, "scan.timeout", "mail:mta-sts-policy", fetch.problem or fetch.url)]
+        check_id = "scan.timeout" if fetch.timed_out else "scan.error"
+        detail = fetch.problem or f"mta-sts.{domain} could not be resolved"
+        return [_problem(domain, check_id, "mail:mta-sts-policy", detail)]
     base: dict[str, Any] = {"txt_record": clip(sts.record.record), "policy_url": fetch.url}
     if fetch.text is None:
         evidence = {**base, "reason": fetch.problem}
@@ -174,7 +180,9 @@ def dane_active(observation: MailObservation, host: HostObservation) -> bool:
 def host_findings(
     observation: MailObservation, host: HostObservation, enforced: bool
 ) -> list[Finding]:
-    """Findings of one MX host: DNS side (addresses, TLSA), then each address."""
+    """Findings of one MX host: ``mail.dane.missing`` when the domain is DNSSEC-signed and
+    the host has no TLSA RRset at ``_25._tcp`` (RFC 7672 §2.2.3, as internet.nl asks),
+    then each address (:func:`address_findings`)."""
     domain = observation.domain
     findings: list[Finding] = []
     if host.resolution.failed:
@@ -197,7 +205,10 @@ def host_findings(
         findings.append(_finding(domain, "mail.dane.missing", evidence, discriminator=host.host))
     dane = dane_active(observation, host)
     records = _tlsa_records(host) if dane else []
+    reached = any(not a.dialogue.error for a in host.addresses if a.in_scope)
     for address in host.addresses:
+        if address.dialogue.no_route and reached:
+            continue  # an IPv6 address this scanner cannot reach, the host answered on another
         findings += address_findings(observation, host.host, address, enforced, records)
     return findings
 
@@ -209,7 +220,10 @@ def address_findings(
     enforced: bool,
     tlsa: Sequence[Tlsa],
 ) -> list[Finding]:
-    """STARTTLS, protocols and suites, certificate and DANE on one MX address."""
+    """One MX address: ``mail.starttls.missing`` (no STARTTLS keyword in the EHLO reply,
+    RFC 3207 §4, or no handshake after it), ``mail.tls.weak``, ``mail.cert.invalid``
+    (RFC 8461 §4.2, RFC 6125) and ``mail.dane.invalid`` (RFC 7672 §3: with usable TLSA
+    records, every chain served must match one of them)."""
     domain, port, ip = observation.domain, observation.port, address.ip
     where: dict[str, Any] = {"ip": ip, "port": port, "discriminator": host}
     if not address.in_scope:
@@ -291,6 +305,12 @@ def _weak_findings(
     return [_finding(domain, "mail.tls.weak", evidence, **where)]
 
 
+def _dane_usage(tlsa: Sequence[Tlsa], chain: Sequence[x509.Certificate]) -> int | None:
+    """The usage of a usable TLSA record that authenticates ``chain`` (DANE-EE first)."""
+    matched = {record.usage for record in tlsa if tlsa_matches(record, chain)}
+    return next((usage for usage in (DANE_EE, DANE_TA) if usage in matched), None)
+
+
 def _certificate_findings(
     domain: str,
     host: str,
@@ -299,25 +319,36 @@ def _certificate_findings(
     tlsa: Sequence[Tlsa],
     where: dict[str, Any],
 ) -> list[Finding]:
-    """``mail.cert.invalid``, judged against the MX host name (RFC 8461 §4.2, RFC 6125)."""
+    """``mail.cert.invalid``, judged against the MX host name (RFC 8461 §4.2, RFC 6125).
+
+    Under DANE the TLSA records replace the CA: a chain a DANE-EE record matches has no
+    name, date or trust to check (RFC 7672 §3.1.1); one a DANE-TA record matches keeps
+    its names and dates (RFC 7672 §3.1.2, §3.2.2-§3.2.3). MTA-STS ``enforce`` senders
+    check everything (RFC 8461 §4.2). Nobody else verifies: severity info.
+    """
     policy = CertificatePolicy(host, utcnow(), 0)
     defects: dict[str, list[dict[str, Any]]] = {}
+    under_dane_ta = False
     for verdict in address.verdicts:
+        usage = _dane_usage(tlsa, verdict.sent) if tlsa else None
         for check_id, _ in _verdict_problems(verdict, policy):
-            if check_id in CERT_PROBLEMS:
-                defects.setdefault(check_id, []).append(describe(verdict.leaf))
+            if check_id not in CERT_PROBLEMS:
+                continue
+            if not enforced and usage == DANE_EE:
+                continue
+            if not enforced and usage == DANE_TA and check_id not in DANE_TA_CHECKS:
+                continue
+            under_dane_ta |= usage == DANE_TA
+            defects.setdefault(check_id, []).append(describe(verdict.leaf))
     if not defects:
         return []
-    dane_ta_only = bool(tlsa) and all(r.usage == DANE_TA for r in tlsa if r.usable)
     if enforced:
         severity, verified_by = None, "MTA-STS enforce"
-    elif dane_ta_only and DANE_TA_CHECKS & set(defects):
+    elif under_dane_ta:
         severity, verified_by = None, "DANE-TA"
     else:
         severity = Severity.INFO
-        verified_by = (
-            "DANE-EE (names and dates not checked)" if tlsa else "nobody: opportunistic TLS"
-        )
+        verified_by = "nobody: opportunistic TLS" if not tlsa else "DANE (no TLSA record matches)"
     certificates = [cert for certs in defects.values() for cert in certs]
     evidence = {
         "mx_host": host,

@@ -33,6 +33,7 @@ from vigie.scanner.tls._probe import enumerate_by_elimination, problem_from, ser
 from vigie.scanner.tls._sweep import sweep_of
 
 SHARED_KEY = "mail"
+PROBE_SHARE = 0.75  # of scan.host_deadline_s, for the MX probes of one domain
 DANE_PORT = 25  # RFC 7672 §2.2.3: TLSA records of an MX host live under _25._tcp
 
 
@@ -135,28 +136,37 @@ def _state(ctx: ProbeContext) -> MailSweepState:
     return state
 
 
-async def observe_host(ctx: ProbeContext, host: str) -> HostObservation:
-    """The addresses (capped) and TLSA records of one MX host, each address probed."""
+async def observe_host(ctx: ProbeContext, host: str, deadline: float) -> HostObservation:
+    """The addresses (capped) and TLSA records of one MX host, each address probed
+    until ``deadline`` (event loop time)."""
     resolution, tlsa = await asyncio.gather(
         ctx.resolver.resolve_addresses(host),
         ctx.resolver.lookup(f"_{DANE_PORT}._tcp.{host}", "TLSA", dnssec=True),
     )
     cap = ctx.settings.mail.max_addresses_per_host
     addresses = await asyncio.gather(
-        *(_shared_probe(ctx, host, ip) for ip in resolution.addresses[:cap])
+        *(_shared_probe(ctx, host, ip, deadline) for ip in resolution.addresses[:cap])
     )
     return HostObservation(host, resolution, tlsa, tuple(addresses))
 
 
-async def _shared_probe(ctx: ProbeContext, host: str, ip: str) -> AddressObservation:
+async def _shared_probe(
+    ctx: ProbeContext, host: str, ip: str, deadline: float
+) -> AddressObservation:
     state = _state(ctx)
     key = (host, ip)
+    loop = asyncio.get_running_loop()
     task = state.probes.get(key)
-    if task is None or task.get_loop() is not asyncio.get_running_loop():
+    if task is None or task.get_loop() is not loop:
         task = asyncio.ensure_future(probe_address(ctx, host, ip))
         state.probes[key] = task
     # Shielded: one domain's deadline must not cancel the probe other domains await.
-    return await asyncio.shield(task)
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await asyncio.shield(task)
+    except TimeoutError:
+        detail = "the SMTP and TLS probes did not finish within the mail family's budget"
+        return AddressObservation(ip, dialogue=SmtpDialogue(error=detail, timed_out=True))
 
 
 async def probe_address(ctx: ProbeContext, host: str, ip: str) -> AddressObservation:
@@ -200,12 +210,17 @@ async def _starttls_tls(
 async def observe_domain(
     ctx: ProbeContext, domain: str, mx: Lookup, hosts: Sequence[str]
 ) -> MailObservation:
-    """Everything about a receiving domain, gathered concurrently."""
+    """Everything about a receiving domain, gathered concurrently.
+
+    The MX probes get ``PROBE_SHARE`` of the host deadline: a slow MX then costs its own
+    verdicts (``scan.timeout``), not the DNS-side ones of the whole domain.
+    """
     cap = ctx.settings.mail.max_mx_hosts
+    deadline = asyncio.get_running_loop().time() + ctx.settings.scan.host_deadline_s * PROBE_SHARE
     sts, tlsrpt, observed = await asyncio.gather(
         observe_sts(ctx, domain),
         ctx.resolver.lookup(f"_smtp._tls.{domain}", "TXT"),
-        asyncio.gather(*(observe_host(ctx, host) for host in hosts[:cap])),
+        asyncio.gather(*(observe_host(ctx, host, deadline) for host in hosts[:cap])),
     )
     return MailObservation(
         domain=domain,

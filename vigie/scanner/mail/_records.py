@@ -14,9 +14,18 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+)
+
+from vigie.scanner.tls._certificates import issued_by
 
 # --- MX ------------------------------------------------------------------------------------
 
@@ -51,15 +60,27 @@ def mail_hosts(records: Sequence[MxRecord]) -> list[str]:
 # --- SPF: "this domain sends no mail" --------------------------------------------------------
 
 
-def sends_no_mail(txt_records: Iterable[str]) -> bool | None:
-    """True for an SPF record that authorises no one (``v=spf1 -all``, RFC 7208 §5.1 and
-    RFC 7505 §4 / M3AAWG "parked domains"); False for an SPF record that authorises
-    senders; None when there is no (single) SPF record."""
+class SpfStance(str, Enum):
+    """What a domain's SPF record says about the mail it sends (RFC 7208 §4.6-§5)."""
+
+    NONE = "none"  # no SPF record (or several: a permerror, RFC 7208 §4.5)
+    SENDS_NONE = "sends_none"  # "v=spf1 -all": no one may send, and receivers reject
+    AUTHORISES_NONE = "authorises_none"  # only "~all" or "?all": no sender, no rejection
+    SENDS = "sends"  # some mechanism (a, mx, ip4, include, redirect...) or "+all"
+
+
+def spf_stance(txt_records: Iterable[str]) -> SpfStance:
+    """Classify the domain's SPF record; ``v=spf1 -all`` is the RFC 7505 §4 companion
+    of a null MX (M3AAWG's advice for parked domains)."""
     spf = [r.strip() for r in txt_records if r.strip().lower().split(" ", 1)[0] == "v=spf1"]
     if len(spf) != 1:
-        return None
+        return SpfStance.NONE
     terms = [t.lower() for t in spf[0].split()[1:]]
-    return terms == ["-all"]
+    if terms == ["-all"]:
+        return SpfStance.SENDS_NONE
+    if terms in (["~all"], ["?all"], []):
+        return SpfStance.AUTHORISES_NONE
+    return SpfStance.SENDS
 
 
 # --- MTA-STS (RFC 8461) ----------------------------------------------------------------------
@@ -265,9 +286,41 @@ def tlsa_matches(record: Tlsa, chain: Sequence[x509.Certificate]) -> bool:
     if not record.usable or not chain:
         return False
     candidates = chain[:1] if record.usage == DANE_EE else chain[1:]
-    return any(
+    if any(
         association(cert, record.selector, record.matching) == record.data for cert in candidates
-    )
+    ):
+        return True
+    # A DANE-TA record with the full certificate or key carries the trust anchor itself:
+    # the server may then omit it, and the chain must be signed by it (RFC 7671 §5.2.2).
+    return record.usage == DANE_TA and record.matching == 0 and _signed_by_anchor(record, chain)
+
+
+def _signed_by_anchor(record: Tlsa, chain: Sequence[x509.Certificate]) -> bool:
+    try:
+        if record.selector == 0:
+            anchor = x509.load_der_x509_certificate(record.data)
+            return any(issued_by(cert, anchor) for cert in chain)
+        key = load_der_public_key(record.data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return any(_signature_verifies(cert, key) for cert in chain)
+
+
+def _signature_verifies(cert: x509.Certificate, key: object) -> bool:
+    """``cert``'s signature checks out with the public ``key`` (RSA PKCS#1 v1.5 or ECDSA)."""
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None:
+        return False
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from dataclasses import dataclass
 
+# The scanner has no route for this address family: says nothing about the MX host.
+NO_LOCAL_ROUTE = frozenset({errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 MAX_REPLY_LINES = 64
 MAX_LINE = 2048
 
@@ -25,6 +28,7 @@ class SmtpDialogue:
     keywords: tuple[str, ...] = ()  # EHLO extension keywords, upper case
     error: str = ""
     timed_out: bool = False
+    no_route: bool = False  # this scanner cannot reach the address family (IPv6 without a route)
 
     @property
     def offers_starttls(self) -> bool:
@@ -77,7 +81,8 @@ async def ehlo_dialogue(ip: str, port: int, helo_name: str, timeout_s: float) ->
             greeting, error=f"no SMTP dialogue within {timeout_s:g}s", timed_out=True
         )
     except (OSError, SmtpFailure, asyncio.IncompleteReadError, ValueError) as exc:
-        return SmtpDialogue(greeting, error=f"{type(exc).__name__}: {exc}"[:300])
+        no_route = isinstance(exc, OSError) and exc.errno in NO_LOCAL_ROUTE
+        return SmtpDialogue(greeting, error=f"{type(exc).__name__}: {exc}"[:300], no_route=no_route)
     finally:
         if writer is not None:
             writer.close()
