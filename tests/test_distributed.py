@@ -21,13 +21,13 @@ from click.testing import CliRunner
 
 from tests.lab import LAB_DOMAINS, SLOW_DOMAINS, Lab, running_lab
 from tests.postgres import fresh_database
-from tests.servers import require_program, running
+from tests.servers import TEST_NET, require_program, running
 from vigie.cli import main
 from vigie.db.session import dispose_engines
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-BROKER_ADDRESS = "127.0.7.2"
+BROKER_ADDRESS = f"{TEST_NET}.2"
 BROKER_PORT = 6390
 DOMAINS = LAB_DOMAINS + SLOW_DOMAINS[:2]
 

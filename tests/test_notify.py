@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import SQLModel, select
 
+from tests.servers import TEST_NET
 from tests.smtp_server import Received, SmtpServer, TlsFiles, free_port, running_smtp
 from vigie.cli import main
 from vigie.config import Settings, load_settings
@@ -69,10 +70,10 @@ from vigie.notify._problems import (
 )
 from vigie.sweep import lifecycle_policy
 
-SMTP_IP = "127.0.10.1"
-IMPLICIT_TLS_IP = "127.0.10.2"
-DOWN_IP = "127.0.10.9"
-SILENT_IP = "127.0.10.8"
+SMTP_IP = f"{TEST_NET}.61"
+IMPLICIT_TLS_IP = f"{TEST_NET}.62"
+DOWN_IP = f"{TEST_NET}.69"
+SILENT_IP = f"{TEST_NET}.68"
 CERT = "soc@cert.gouv.ml"
 SENDER = "vigie@cert.gouv.ml"
 HOSTILE = "nginx/1.18\r\nBcc: attacker@evil.example\r\nSubject: pwned <script>alert(1)</script>"

@@ -165,8 +165,13 @@ def run_distributed_sweep(
     """Create the run, enqueue its batches, and follow it until done (unless ``wait`` is False)."""
     from vigie.sweep import sweep_lock
 
-    # The same lock as embedded sweeps: cron, the scheduler and a person never
-    # overlap. With ``wait=False`` it covers the enqueuing only.
+    # The same lock as embedded sweeps: full sweeps of cron, the scheduler and a
+    # person never overlap; on-demand runs need none. With ``wait=False`` it covers
+    # the enqueuing only.
+    if not request.all_domains:
+        return _enqueue_and_follow(
+            settings, request, wait=wait, console=console, timeout_s=timeout_s
+        )
     with sweep_lock(settings):
         return _enqueue_and_follow(
             settings, request, wait=wait, console=console, timeout_s=timeout_s

@@ -154,6 +154,9 @@ class ScanRun(SQLModel, table=True):
     vantage: str = "default"
     distributed: bool = False
     error: str | None = None
+    # A sweep of the whole registry (``--all``): such runs exclude each other; runs of
+    # named domains or of one agency run beside them (see vigie/db/locks.py).
+    full_sweep: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class HostScan(SQLModel, table=True):
@@ -299,7 +302,12 @@ class FindingNotice(SQLModel, table=True):
 
 
 class Lock(SQLModel, table=True):
-    """A named lock held in the database, so cron, the scheduler and a person never overlap."""
+    """Who holds a named lock, for people to read (holder, since, heartbeat).
+
+    The lock itself is held by the system (``vigie/db/locks.py``: a file lock
+    beside SQLite, an advisory lock in PostgreSQL) and dies with its holder; a
+    row left behind by a killed process decides nothing.
+    """
 
     name: str = Field(primary_key=True)
     holder: str
