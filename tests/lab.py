@@ -192,3 +192,21 @@ def running_lab(
             silent = _Silent(SLOW_ADDRESSES, LAB_PORTS)
             stack.callback(silent.close)
         yield Lab(resolver=server.resolver, tripwire=wire, registry=write_registry(folder, domains))
+
+
+def prepare_lab_database(lab: Lab, config: Path, text: str) -> Path:
+    """Write ``text`` as the configuration ``config``, then init and import the lab's registry."""
+    from click.testing import CliRunner
+
+    from vigie.cli import main
+    from vigie.db.session import dispose_engines
+
+    config.write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["--config", str(config), "init"]).exit_code == 0
+    imported = runner.invoke(
+        main, ["--config", str(config), "targets", "import", str(lab.registry)]
+    )
+    assert imported.exit_code == 0, imported.output
+    dispose_engines()
+    return config

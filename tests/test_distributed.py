@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tests.lab import LAB_DOMAINS, SLOW_DOMAINS, Lab, running_lab
+from tests.lab import LAB_DOMAINS, SLOW_DOMAINS, Lab, prepare_lab_database, running_lab
 from tests.postgres import fresh_database
 from tests.servers import TEST_NET, require_program, running
 from vigie.cli import main
@@ -54,15 +54,7 @@ def write_config(lab: Lab, folder: Path, database_url: str, broker_url: str) -> 
     # Slow hosts cost their whole (short) deadline, so the sweep is surely mid-way at the kill.
     text = lab.config_text(database_url).replace("host_deadline_s = 20", "host_deadline_s = 5")
     text += f'[celery]\nbroker_url = "{broker_url}"\nbatch_size = 1\nvisibility_timeout_s = 10\n'
-    config.write_text(text, encoding="utf-8")
-    runner = CliRunner()
-    assert runner.invoke(main, ["--config", str(config), "init"]).exit_code == 0
-    imported = runner.invoke(
-        main, ["--config", str(config), "targets", "import", str(lab.registry)]
-    )
-    assert imported.exit_code == 0, imported.output
-    dispose_engines()
-    return config
+    return prepare_lab_database(lab, config, text)
 
 
 def findings(database_url: str) -> set[tuple[object, ...]]:

@@ -102,6 +102,10 @@ class ScanSettings(_Section):
     # agency (a few thousand probes) runs at full speed; a national sweep settles to
     # the rate. 0: never more than the rate.
     rate_burst_s: float = Field(default=15.0, ge=0, le=600)
+    # On-demand scans (named domains, one agency) run beside a full sweep, each in its
+    # own process: each draws on this share of max_rate_per_s, and full sweeps on the
+    # rest, so that a sweep and an analyst's scan together keep to the rate.
+    on_demand_rate_share: float = Field(default=0.1, gt=0, lt=1)
     backoff_after_failures: int = Field(default=3, ge=1)
     # The sweep's event loop: uvloop (libuv) spends less CPU per request than asyncio's.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"

@@ -17,13 +17,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from vigie import aio
 from vigie.config import Settings
 from vigie.db.locks import HeldLock, describe, try_lock
 from vigie.db.session import session_scope
-from vigie.db.store import LifecyclePolicy, RecordOutcome, finished_hosts, record_host_result
+from vigie.db.store import (
+    LifecyclePolicy,
+    RecordOutcome,
+    finished_hosts,
+    record_host_result,
+    serialise_hosts,
+)
 from vigie.db.tables import Agency, Domain, DomainStatus, Lock, RunStatus, ScanRun
 from vigie.errors import NotFoundError, SweepInterrupted, SweepLocked, UsageError
 from vigie.model import (
@@ -49,6 +57,7 @@ SWEEP_LOCK = "sweep"
 HEARTBEAT_EVERY_S = 30.0
 COMMIT_EVERY_HOSTS = 25
 COMMIT_EVERY_S = 1.0
+STORE_ATTEMPTS = 5
 
 HostHook = Callable[[Session, HostResult, RecordOutcome], None]
 
@@ -311,27 +320,7 @@ class _StoringObserver:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        with session_scope(self.settings) as session:
-            outcomes = []
-            for result in batch:
-                outcome = record_host_result(
-                    session,
-                    result,
-                    run_id=self.run_id,
-                    agency_id=self.agency_ids.get(result.target.domain),
-                    policy=self.policy,
-                    source=self.source,
-                )
-                outcomes.append((result, outcome))
-                if self.after_host is not None:
-                    self.after_host(session, result, outcome)
-            run = session.get(ScanRun, self.run_id)
-            assert run is not None
-            run.hosts_done += len(batch)
-            run.hosts_planned += self._planned_delta
-            self._planned_delta = 0
-            run.findings_count += sum(o.seen for _, o in outcomes)
-            session.add(run)
+        outcomes = self._store(batch)
         for result, outcome in outcomes:
             self.summary.hosts_done += 1
             self.summary.findings_seen += outcome.seen
@@ -356,6 +345,63 @@ class _StoringObserver:
         ):
             heartbeat_lock(self.settings, self.lock_holder)
             self._last_heartbeat = time.monotonic()
+
+    def _store(self, batch: list[HostResult]) -> list[tuple[HostResult, RecordOutcome]]:
+        """Record ``batch`` in one transaction, retried when a concurrent writer got there
+        first (a finding created by both at once: the unique fingerprint refuses one)."""
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            try:
+                with session_scope(self.settings) as session:
+                    # First a write: on SQLite it takes the write lock for the whole batch.
+                    session.execute(
+                        sa.update(ScanRun)
+                        .where(col(ScanRun.id) == self.run_id)
+                        .values(
+                            hosts_done=col(ScanRun.hosts_done) + len(batch),
+                            hosts_planned=col(ScanRun.hosts_planned) + self._planned_delta,
+                        )
+                    )
+                    domains = {r.target.domain for r in batch}
+                    domains.update(f.domain for r in batch for f in r.findings)
+                    serialise_hosts(session, domains)
+                    outcomes = []
+                    for result in batch:
+                        outcome = record_host_result(
+                            session,
+                            result,
+                            run_id=self.run_id,
+                            agency_id=self.agency_ids.get(result.target.domain),
+                            policy=self.policy,
+                            source=self.source,
+                        )
+                        outcomes.append((result, outcome))
+                        if self.after_host is not None:
+                            self.after_host(session, result, outcome)
+                    session.execute(
+                        sa.update(ScanRun)
+                        .where(col(ScanRun.id) == self.run_id)
+                        .values(
+                            findings_count=col(ScanRun.findings_count)
+                            + sum(o.seen for _, o in outcomes)
+                        )
+                    )
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == STORE_ATTEMPTS or not _retryable(exc):
+                    raise
+                log.info("store retried", extra={"attempt": attempt, "reason": str(exc.orig)})
+                time.sleep(0.05 * attempt)
+                continue
+            self._planned_delta = 0
+            return outcomes
+        raise AssertionError("unreachable")
+
+
+def _retryable(exc: IntegrityError | OperationalError) -> bool:
+    """A conflict with a concurrent writer (unique key, deadlock, serialisation)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01")
 
 
 def lifecycle_policy(settings: Settings, vantage: str = "default") -> LifecyclePolicy:
@@ -461,13 +507,14 @@ def run_sweep(
                 assert held is not None, "a new run's lock is free"
                 locks.append(held)
             plan = plan_sweep(session, settings, domains, request, done)
+            full_sweep = run.full_sweep
         sweep_held = next((lock for lock in locks if lock.name == SWEEP_LOCK), None)
         summary = SweepSummary(run_id=run_id, postponed=plan.postponed)
         summary.not_authorised = [r.target.domain for r in plan.refused]
         status = RunStatus.COMPLETED
         try:
             execute_jobs(
-                settings,
+                run_settings(settings, full_sweep),
                 run_id,
                 plan.jobs,
                 plan.agency_ids,
@@ -508,6 +555,15 @@ def _close_run(settings: Settings, run_id: int, status: str) -> None:
         session.add(stored)
         if status == RunStatus.COMPLETED:
             record_run_grades(session, run_id, settings)
+
+
+def run_settings(settings: Settings, full_sweep: bool) -> Settings:
+    """``settings`` with the run's part of ``scan.max_rate_per_s``: a full sweep keeps
+    ``1 - scan.on_demand_rate_share`` of it, an on-demand scan that share."""
+    share = settings.scan.on_demand_rate_share
+    part = 1 - share if full_sweep else share
+    scan = settings.scan.model_copy(update={"max_rate_per_s": settings.scan.max_rate_per_s * part})
+    return settings.model_copy(update={"scan": scan})
 
 
 def record_run_grades(session: Session, run_id: int, settings: Settings) -> None:
