@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 import dns.exception
 import dns.name
 
-from vigie.model import Family, FamilyResult, Finding
-from vigie.scanner.base import ProbeContext
+from vigie.model import Family, FamilyResult, Finding, HostTarget
+from vigie.scanner.base import ProbeContext, run_checks
 from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
 from vigie.scanner.dns._mail import (
     MAX_REDIRECTS,
@@ -204,7 +204,7 @@ async def _spf_checks(ctx: ProbeContext, name: str) -> list[Finding]:
         redirects[target] = list(followed.records)
         targets = select_spf(followed.records)
         policy = parse_spf(targets[0]) if len(targets) == 1 else None
-    return spf_findings(name, records, redirects)
+    return run_checks(HostTarget(name, ""), (spf_findings, name, records, redirects))
 
 
 async def _dmarc_checks(ctx: ProbeContext, name: str, zone: str | None) -> list[Finding]:
@@ -218,7 +218,7 @@ async def _dmarc_checks(ctx: ProbeContext, name: str, zone: str | None) -> list[
         if parent.failed:
             return [lookup_failed(name, "dns:dmarc", parent)]
         organisational = (apex, list(parent.records))
-    return dmarc_findings(name, own.records, organisational)
+    return run_checks(HostTarget(name, ""), (dmarc_findings, name, own.records, organisational))
 
 
 # --- dangling CNAME ---------------------------------------------------------------
@@ -273,20 +273,22 @@ async def _caa_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
             if candidate != zone and caa.refused:
                 # A resolver that only serves some zones refuses the parents: stop there.
                 search = CaaSearch(None, checked=tuple(checked), unanswered=(candidate,))
-                return caa_findings(zone, search)
+                return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
             return [lookup_failed(bare(zone), "dns:caa", caa)]
         checked.append(candidate)
         if caa.outcome is Answer.OK and caa.records:
-            return caa_findings(zone, CaaSearch(candidate, caa.records, tuple(checked)))
+            search = CaaSearch(candidate, caa.records, tuple(checked))
+            return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
         candidate = _parent(candidate)
-    return caa_findings(zone, CaaSearch(None, checked=tuple(checked)))
+    search = CaaSearch(None, checked=tuple(checked))
+    return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
 
 
 async def _dnssec_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
     dnskey = await ctx.resolver.lookup(zone, "DNSKEY", dnssec=True)
     if dnskey.failed:
         return [lookup_failed(bare(zone), "dns:dnskey", dnskey)]
-    return dnssec_findings(zone, dnskey)
+    return run_checks(HostTarget(bare(zone), ""), (dnssec_findings, zone, dnskey))
 
 
 async def _nameserver_checks(ctx: ProbeContext, zone: str) -> tuple[list[Finding], tuple[str, ...]]:
@@ -338,7 +340,11 @@ async def _delegation_nameservers(ctx: ProbeContext, zone: str) -> frozenset[str
 
 
 def _nameserver_problems(zone: str, server: NameServer) -> list[Finding]:
-    findings = ns_unresolvable_findings(zone, server) + nameserver_findings(zone, server)
+    findings = run_checks(
+        HostTarget(bare(zone), ""),
+        (ns_unresolvable_findings, zone, server),
+        (nameserver_findings, zone, server),
+    )
     if not server.probes and not findings:
         failed = server.a if server.a.failed else server.aaaa
         if failed.failed:
