@@ -881,7 +881,9 @@ def test_urgent_alert_is_sent_after_the_host_is_stored_and_not_repeated_by_the_d
         hook(session, result, outcome)
         assert server.received == []  # not before the findings are committed
 
-    # Then the alert went at once: the critical problem only, the operator in Cc
+    # Then the alert went at once (by the delivery thread): the critical problem only,
+    # the operator in Cc
+    assert hook.drain()
     (alert,) = server.received
     message, text, _html = parts(alert)
     assert message["Subject"] == "URGENT, Vigie : problèmes de sécurité urgents pour Éducation : 1"
@@ -923,6 +925,8 @@ def test_urgent_alerts_wait_in_the_outbox_when_the_server_is_down(tmp_path: Path
                 policy=lifecycle_policy(settings),
             )
             hook(session, result, outcome)
+        hook.drain()
+        assert hook.delivery.server_down  # the alert waits in the outbox
     rows = outbox(settings)
     assert [(r.kind, r.status) for r in rows] == [("alert", QUEUED), ("alert", QUEUED)]
     assert rows[1].attempts == 0  # the hook stopped trying after the first failure

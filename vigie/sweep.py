@@ -536,6 +536,9 @@ def run_sweep(
             completed = status == RunStatus.COMPLETED
             summary.status = status
             summary.elapsed_s = time.monotonic() - started
+            drain = getattr(after_host, "drain", None)
+            if drain is not None:
+                drain()  # urgent alerts still in flight, unless the mail server stalls
         return summary
     finally:
         for held in reversed(locks):
