@@ -224,7 +224,10 @@ class CelerySettings(_Section):
     result_backend: str | None = None  # default: the broker
     password: SecretStr | None = None  # merged into the Redis URLs
     batch_size: int = Field(default=4, ge=1, le=1000)  # domains per task
-    visibility_timeout_s: int = Field(default=3600, ge=10)  # redelivery after a lost worker
+    visibility_timeout_s: int = Field(default=3600, ge=10)  # the broker's own redelivery
+    # A batch whose worker has not renewed its lease for this long (killed, machine gone)
+    # is queued again; workers renew every batch_lease_s / 6 (see vigie/workers.py).
+    batch_lease_s: int = Field(default=30, ge=6, le=3600)
     worker_concurrency: int = Field(default=2, ge=1)
 
 

@@ -159,6 +159,37 @@ class ScanRun(SQLModel, table=True):
     full_sweep: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
+class BatchStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class RunBatch(SQLModel, table=True):
+    """One Celery batch of a distributed run, with the lease of the worker scanning it.
+
+    A worker renews ``heartbeat_at`` while it scans; a batch whose lease lapsed
+    (its worker was killed) is queued again at once, instead of waiting for the
+    broker's visibility timeout. The run completes when every batch is done.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("run_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="scanrun.id", index=True)
+    number: int
+    status: str = Field(default=BatchStatus.QUEUED, index=True)
+    payload: dict[str, Any] = _json({})  # the task's arguments, to queue it again
+    worker: str | None = None
+    attempts: int = 0
+    queued_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    heartbeat_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+
+
 class HostScan(SQLModel, table=True):
     """One finished (domain, address) scan: the audit log and the resume marker."""
 
