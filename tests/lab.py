@@ -1,6 +1,6 @@
 """A small lab of real servers for whole-sweep tests (embedded and distributed).
 
-Addresses 127.0.7.0/24 are in scope; 127.0.6.1 is a tripwire outside scope
+Addresses 127.0.7.0/25 are in scope; 127.0.6.1 is a tripwire outside scope
 that records every connection it receives. Names resolve through a real Knot
 DNS server.
 """
@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.dns_server import free_port, start_zone_server
-from tests.servers import require_program, running
+from tests.servers import TEST_NET, require_program, running
 
 ZONE = "lab.gouv.example"
-DNS_ADDRESS = "127.0.7.53"
-REDIS_ADDRESS = "127.0.7.10"
-WEB_ADDRESS = "127.0.7.11"
-DEAD_ADDRESS = "127.0.7.12"
-SLOW_ADDRESSES = ("127.0.7.20", "127.0.7.21", "127.0.7.22", "127.0.7.23")
-TRIPWIRE_ADDRESS = "127.0.6.1"
+DNS_ADDRESS = f"{TEST_NET}.53"
+REDIS_ADDRESS = f"{TEST_NET}.10"
+WEB_ADDRESS = f"{TEST_NET}.11"
+DEAD_ADDRESS = f"{TEST_NET}.12"
+SLOW_ADDRESSES = tuple(f"{TEST_NET}.{host}" for host in (20, 21, 22, 23))
+# In scope: the lower half of the /24; the tripwire sits outside it.
+SCOPE = f"{TEST_NET}.0/25"
+TRIPWIRE_ADDRESS = "127.0.6.1" if TEST_NET == "127.0.7" else f"{TEST_NET}.201"
 LAB_PORTS = (80, 6379, 2222)
 
 ZONE_TEXT = f"""$ORIGIN {ZONE}.
@@ -140,7 +142,7 @@ class Lab:
             "[database]",
             f'url = "{database_url}"',
             "[scope]",
-            'allow = ["127.0.7.0/24"]',
+            f'allow = ["{SCOPE}"]',
             "[dns]",
             f'resolvers = ["{self.resolver}"]',
             "timeout_s = 2",
@@ -190,3 +192,21 @@ def running_lab(
             silent = _Silent(SLOW_ADDRESSES, LAB_PORTS)
             stack.callback(silent.close)
         yield Lab(resolver=server.resolver, tripwire=wire, registry=write_registry(folder, domains))
+
+
+def prepare_lab_database(lab: Lab, config: Path, text: str) -> Path:
+    """Write ``text`` as the configuration ``config``, then init and import the lab's registry."""
+    from click.testing import CliRunner
+
+    from vigie.cli import main
+    from vigie.db.session import dispose_engines
+
+    config.write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["--config", str(config), "init"]).exit_code == 0
+    imported = runner.invoke(
+        main, ["--config", str(config), "targets", "import", str(lab.registry)]
+    )
+    assert imported.exit_code == 0, imported.output
+    dispose_engines()
+    return config

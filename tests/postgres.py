@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import running
+from tests.servers import TEST_NET, running
 
-PG_ADDRESS = "127.0.7.1"
+PG_ADDRESS = f"{TEST_NET}.1"
 PG_PORT = 55432
 
 

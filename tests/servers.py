@@ -14,6 +14,11 @@ from pathlib import Path
 
 import pytest
 
+# The /24 the shared test servers (tests/lab.py, tests/postgres.py, the Celery broker)
+# bind: 127.0.7 unless TEST_LOOPBACK_NET names another, so that several checkouts can
+# run their tests side by side on one machine.
+TEST_NET = os.environ.get("TEST_LOOPBACK_NET", "127.0.7")
+
 
 def require_program(name: str) -> str:
     """The path of ``name``; fail (not skip) when setup did not install it."""

@@ -3,6 +3,7 @@
 - STARTTLS (or implicit TLS) with a certificate from a trustme CA, so the
   client's certificate verification is exercised for real;
 - AUTH LOGIN/PLAIN with a known password, required before MAIL;
+- a stall: ``stall_s`` seconds of silence after each message's data;
 - scripted answers: ``data_replies`` answers the next DATA commands in turn
   (``"451 ..."``, ``"550 ..."``), ``rcpt_replies`` answers RCPT for given
   addresses every time;
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -77,6 +79,7 @@ class _Handler:
     data_replies: list[str] = field(default_factory=list)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stall_s: float = 0.0  # after the message's data: say nothing this long, then accept
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -89,6 +92,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stall_s:
+            await asyncio.sleep(self.stall_s)
         with self.lock:
             if self.data_replies:
                 return self.data_replies.pop(0)

@@ -106,3 +106,57 @@ def test_environment_values_keep_their_type() -> None:
 def test_port_list_from_environment() -> None:
     assert load_settings(environ={"VIGIE_SCAN_PORTS": "22,443"}).scan.ports == [22, 443]
     assert load_settings(environ={"VIGIE_SCAN_PORTS": "[8443]"}).scan.ports == [8443]
+
+
+# --- files the configuration names: read at load, before any packet --------------------------
+
+BROKEN_FILES = {
+    # key: (TOML line, file content): what a typing slip or a wrong path leaves behind
+    "grading.policy_file": ("[grading]\npolicy_file = '{path}'\n", "[[policy]\nversion = 1\n"),
+    "http.paths_file": ("[http]\npaths_file = '{path}'\n", "[[path]]\npath = 42\n"),
+    "tls.extra_ca_file": (
+        "[tls]\nextra_ca_file = '{path}'\n",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n",
+    ),
+    "smtp.ca_file": ("[smtp]\nca_file = '{path}'\n", "not a certificate\n"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(BROKEN_FILES))
+def test_a_broken_file_named_by_the_configuration_stops_every_command_at_load(
+    tmp_path: Path, key: str
+) -> None:
+    from click.testing import CliRunner
+
+    from vigie.cli import main
+
+    # Given a configuration naming a file that cannot be used
+    line, content = BROKEN_FILES[key]
+    named = tmp_path / "named-file"
+    named.write_text(content, encoding="utf-8")
+    config = write(tmp_path, line.format(path=named))
+    # When a sweep is asked for (no registry, no database needed to get this far)
+    result = CliRunner().invoke(main, ["--config", str(config), "scan", "--all", "--quiet"])
+    # Then it stops with exit status 2, naming the key, and created nothing
+    assert result.exit_code == 2, result.output
+    assert key in result.output
+    assert not (tmp_path / "vigie.db").exists()
+
+
+def test_a_missing_named_file_is_named_too(tmp_path: Path) -> None:
+    config = write(tmp_path, f"[http]\npaths_file = '{tmp_path / 'gone.toml'}'\n")
+    with pytest.raises(ConfigError, match=r"http\.paths_file: cannot read"):
+        load_settings(config, environ={})
+
+
+def test_a_database_password_with_a_sqlite_url_names_both_settings(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            environ={
+                "VIGIE_DATABASE_URL": f"sqlite:///{tmp_path}/vigie.db",
+                "VIGIE_DATABASE_PASSWORD": "s3cr3t",
+            }
+        )
+    message = str(refused.value)
+    assert "VIGIE_DATABASE_PASSWORD" in message and "database.url" in message
+    assert "Invalid SQLite URL" not in message and "s3cr3t" not in message

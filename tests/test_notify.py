@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import SQLModel, select
 
+from tests.servers import TEST_NET
 from tests.smtp_server import Received, SmtpServer, TlsFiles, free_port, running_smtp
 from vigie.cli import main
 from vigie.config import Settings, load_settings
@@ -69,10 +70,10 @@ from vigie.notify._problems import (
 )
 from vigie.sweep import lifecycle_policy
 
-SMTP_IP = "127.0.10.1"
-IMPLICIT_TLS_IP = "127.0.10.2"
-DOWN_IP = "127.0.10.9"
-SILENT_IP = "127.0.10.8"
+SMTP_IP = f"{TEST_NET}.61"
+IMPLICIT_TLS_IP = f"{TEST_NET}.62"
+DOWN_IP = f"{TEST_NET}.69"
+SILENT_IP = f"{TEST_NET}.68"
 CERT = "soc@cert.gouv.ml"
 SENDER = "vigie@cert.gouv.ml"
 HOSTILE = "nginx/1.18\r\nBcc: attacker@evil.example\r\nSubject: pwned <script>alert(1)</script>"
@@ -880,7 +881,9 @@ def test_urgent_alert_is_sent_after_the_host_is_stored_and_not_repeated_by_the_d
         hook(session, result, outcome)
         assert server.received == []  # not before the findings are committed
 
-    # Then the alert went at once: the critical problem only, the operator in Cc
+    # Then the alert went at once (by the delivery thread): the critical problem only,
+    # the operator in Cc
+    assert hook.drain()
     (alert,) = server.received
     message, text, _html = parts(alert)
     assert message["Subject"] == "URGENT, Vigie : problèmes de sécurité urgents pour Éducation : 1"
@@ -922,6 +925,8 @@ def test_urgent_alerts_wait_in_the_outbox_when_the_server_is_down(tmp_path: Path
                 policy=lifecycle_policy(settings),
             )
             hook(session, result, outcome)
+        hook.drain()
+        assert hook.delivery.server_down  # the alert waits in the outbox
     rows = outbox(settings)
     assert [(r.kind, r.status) for r in rows] == [("alert", QUEUED), ("alert", QUEUED)]
     assert rows[1].attempts == 0  # the hook stopped trying after the first failure

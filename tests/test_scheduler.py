@@ -26,13 +26,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from click.testing import CliRunner
 from sqlmodel import SQLModel, select
 
+from tests.servers import TEST_NET
 from tests.smtp_server import SmtpServer, running_smtp
 from vigie.cli import main
 from vigie.config import Settings, load_settings
 from vigie.db.migrate import upgrade_database
 from vigie.db.session import dispose_engines, get_engine, session_scope
 from vigie.db.store import record_host_result
-from vigie.db.tables import Agency, Contact, Domain, HostScan, Lock, RunStatus, ScanRun
+from vigie.db.tables import Agency, Contact, Domain, HostScan, RunStatus, ScanRun
 from vigie.errors import SweepLocked
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget
 from vigie.scheduler import (
@@ -48,7 +49,7 @@ from vigie.scheduler import (
 )
 from vigie.sweep import lifecycle_policy
 
-SMTP_IP = "127.0.10.3"
+SMTP_IP = f"{TEST_NET}.63"
 BAMAKO = "Africa/Bamako"
 NEVER_SOON = "0 3 1 1 *"  # 1 January, 03:00
 
@@ -290,15 +291,19 @@ def test_sweep_job_resumes_the_interrupted_run_then_sweeps_everything(settings: 
 def test_scheduled_sweep_skips_when_another_sweep_holds_the_lock(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given a sweep started by cron on another machine, holding the lock
+    # Given a full sweep started by cron, holding the lock
+    from vigie.sweep import acquire_lock, release_lock
+
     register_domains(settings, ["a.gouv.ml"])
-    with session_scope(settings) as session:
-        session.add(Lock(name="sweep", holder="cron-box:4242"))
+    held = acquire_lock(settings)
     build_scheduler(settings, scheduler_class=BackgroundScheduler)  # the daemon's settings
 
     # When the scheduler's sweep job fires (its child process meets the lock)
-    with caplog.at_level("INFO", logger="vigie.scheduler"):
-        sweep_job()
+    try:
+        with caplog.at_level("INFO", logger="vigie.scheduler"):
+            sweep_job()
+    finally:
+        release_lock(settings, held)
 
     # Then it skipped cleanly and started no run
     assert "scheduled sweep skipped: another sweep holds the lock" in caplog.messages

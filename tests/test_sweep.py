@@ -195,3 +195,69 @@ def test_interrupted_sweep_resumes_without_rescanning_or_duplicating(
         assert finished_after[host] == finished_at
     fingerprints = rows(config, "select fingerprint from finding")
     assert len(fingerprints) == len(set(fingerprints))
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc (Z: a zombie, dead and not reaped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_left_unreaped_holds_no_lock(lab: Lab, tmp_path: Path) -> None:
+    # Given a full sweep of slow hosts in progress
+    slow = SLOW_DOMAINS[:3]
+    config = prepare(lab, tmp_path, (f"cache.{ZONE}", *slow), concurrency=1, host_deadline_s=4)
+    process = vigie(config, "scan", "--all", "--quiet")
+    _wait_for_hosts(config, 2)
+    # When it is killed with -9 and its parent does not reap it (a zombie keeps its PID)
+    os.kill(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _state(process.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert _state(process.pid) == "Z"
+        os.kill(process.pid, 0)  # the PID still "exists": a PID check would be fooled
+        # Then --resume starts at once and finishes the run
+        started = time.monotonic()
+        resumed = vigie(config, "scan", "--resume", "--quiet")
+        output, _ = resumed.communicate(timeout=240)
+        assert resumed.returncode == 0, output.decode(errors="replace")
+        assert "another sweep is running" not in output.decode(errors="replace")
+        assert time.monotonic() - started < 120
+        assert rows(config, "select id, status from scanrun") == [(1, "completed")]
+    finally:
+        process.wait(timeout=10)
+    # And the lock row left by the killed sweep was taken over, then released
+    assert rows(config, "select count(*) from lock") == [(0,)]
+
+
+def test_a_second_full_sweep_is_refused_and_a_scan_of_one_domain_runs_beside_it(
+    lab: Lab, tmp_path: Path
+) -> None:
+    # Given a full sweep in progress, held up by slow hosts
+    config = prepare(
+        lab, tmp_path, (f"cache.{ZONE}", *SLOW_DOMAINS[:2]), concurrency=1, host_deadline_s=4
+    )
+    sweep = vigie(config, "scan", "--all", "--quiet")
+    try:
+        _wait_for_hosts(config, 1)
+        # When a second full sweep starts
+        second = vigie(config, "scan", "--all", "--quiet")
+        output, _ = second.communicate(timeout=60)
+        # Then it is refused with exit status 75, naming the holder
+        assert second.returncode == 75, output.decode(errors="replace")
+        assert "another sweep is running" in output.decode()
+        # And an analyst's scan of one domain runs at once, as its own run
+        started = time.monotonic()
+        analyst = vigie(config, "scan", f"cache.{ZONE}", "--quiet")
+        output, _ = analyst.communicate(timeout=120)
+        assert analyst.returncode == 0, output.decode(errors="replace")
+        assert sweep.poll() is None, "the analyst's scan finished while the sweep still runs"
+        assert time.monotonic() - started < 30
+    finally:
+        sweep_output, _ = sweep.communicate(timeout=240)
+    assert sweep.returncode == 0, sweep_output.decode(errors="replace")
+    assert sorted(rows(config, "select id, status, full_sweep from scanrun")) == [
+        (1, "completed", 1),
+        (2, "completed", 0),
+    ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import ssl
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -102,6 +104,10 @@ class ScanSettings(_Section):
     # agency (a few thousand probes) runs at full speed; a national sweep settles to
     # the rate. 0: never more than the rate.
     rate_burst_s: float = Field(default=15.0, ge=0, le=600)
+    # On-demand scans (named domains, one agency) run beside a full sweep, each in its
+    # own process: each draws on this share of max_rate_per_s, and full sweeps on the
+    # rest, so that a sweep and an analyst's scan together keep to the rate.
+    on_demand_rate_share: float = Field(default=0.1, gt=0, lt=1)
     backoff_after_failures: int = Field(default=3, ge=1)
     # The sweep's event loop: uvloop (libuv) spends less CPU per request than asyncio's.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
@@ -241,7 +247,10 @@ class CelerySettings(_Section):
     result_backend: str | None = None  # default: the broker
     password: SecretStr | None = None  # merged into the Redis URLs
     batch_size: int = Field(default=4, ge=1, le=1000)  # domains per task
-    visibility_timeout_s: int = Field(default=3600, ge=10)  # redelivery after a lost worker
+    visibility_timeout_s: int = Field(default=3600, ge=10)  # the broker's own redelivery
+    # A batch whose worker has not renewed its lease for this long (killed, machine gone)
+    # is queued again; workers renew every batch_lease_s / 6 (see vigie/workers.py).
+    batch_lease_s: int = Field(default=30, ge=6, le=3600)
     worker_concurrency: int = Field(default=2, ge=1)
 
 
@@ -397,7 +406,7 @@ def load_settings(
             raise ConfigError(f"{section}: must be a table")
         target.update(values)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -407,3 +416,66 @@ def load_settings(
                 message = "unknown key"
             problems.append(f"{key}: {message}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    check_named_files(settings)
+    _check_database_password(settings)
+    return settings
+
+
+def check_named_files(settings: Settings) -> None:
+    """Read and parse every file the configuration names, now: a bad one stops the
+    command (ConfigError, exit 2) naming its key, before any packet is sent, instead of
+    a scan.error on every host or a failure at the end of a sweep."""
+    problems: list[str] = []
+
+    def check(key: str, path: Path | None, parse: Callable[[Path], object]) -> None:
+        if path is None:
+            return
+        try:
+            parse(path)
+        except (ConfigError, OSError, ValueError, ssl.SSLError) as exc:
+            message = str(exc)
+            problems.append(message if message.startswith(key) else f"{key}: {message}")
+
+    check("grading.policy_file", settings.grading.policy_file, _parse_policy_file)
+    check("http.paths_file", settings.http.paths_file, _parse_paths_file)
+    check("tls.extra_ca_file", settings.tls.extra_ca_file, _parse_ca_file)
+    check("smtp.ca_file", settings.smtp.ca_file, _parse_ca_file)
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def _parse_policy_file(path: Path) -> object:
+    from vigie.grading import load_policies
+
+    return load_policies(path)
+
+
+def _parse_paths_file(path: Path) -> object:
+    from vigie.scanner.http._paths import load_path_list
+
+    return load_path_list(path)
+
+
+def _parse_ca_file(path: Path) -> object:
+    """A PEM file of certificates that OpenSSL accepts as trust anchors."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise ConfigError(f"{path}: not a PEM certificate file ({exc.reason or exc})") from None
+    if not context.get_ca_certs():
+        raise ConfigError(f"{path}: holds no CA certificate")
+    return context
+
+
+def _check_database_password(settings: Settings) -> None:
+    """A password is for a database server: with SQLite it is a mistake, said plainly."""
+    if settings.database.password is None:
+        return
+    url = settings.database.url
+    if url.split(":", 1)[0].split("+", 1)[0].lower() == "sqlite":
+        raise ConfigError(
+            f"{ENV_PREFIX}DATABASE_PASSWORD is set but database.url is a SQLite URL ({url}): "
+            "a SQLite file takes no password. Unset VIGIE_DATABASE_PASSWORD, or set "
+            "database.url to a PostgreSQL URL (postgresql://user@host/name)"
+        )

@@ -65,7 +65,10 @@ class ProbeTimeout(ProbeError):
 
 
 class SweepLocked(VigieError):
-    """Another sweep holds the database lock."""
+    """Another full sweep is running: this one was not started (exit status 75,
+    EX_TEMPFAIL: "try again later", so cron wrappers can tell it from a failure)."""
+
+    exit_code = 75
 
 
 class SweepInterrupted(VigieError):

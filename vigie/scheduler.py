@@ -48,7 +48,7 @@ from sqlmodel import col, select
 from vigie.config import Settings
 from vigie.db.session import get_engine, session_scope
 from vigie.db.tables import RunStatus, ScanRun
-from vigie.errors import ConfigError, SweepLocked
+from vigie.errors import ConfigError, SweepLocked, UsageError
 from vigie.logs import configure_logging
 
 log = logging.getLogger("vigie.scheduler")
@@ -209,9 +209,15 @@ def run_sweep_job(settings: Settings) -> list[int]:
         runs.append(run_distributed_sweep(settings, request, wait=True).run_id)
     else:
         if interrupted_run_exists(settings):
-            resumed = run_sweep(settings, SweepRequest(resume=True, source="scheduler"), None, hook)
-            runs.append(resumed.run_id)
-            log.info("interrupted sweep resumed", extra={"run_id": resumed.run_id})
+            try:
+                resumed = run_sweep(
+                    settings, SweepRequest(resume=True, source="scheduler"), None, hook
+                )
+            except UsageError as exc:  # the unfinished runs are running in other processes
+                log.info("nothing to resume", extra={"reason": str(exc)})
+            else:
+                runs.append(resumed.run_id)
+                log.info("interrupted sweep resumed", extra={"run_id": resumed.run_id})
         summary = run_sweep(
             settings, SweepRequest(all_domains=True, source="scheduler"), None, hook
         )

@@ -8,26 +8,30 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
-import socket
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import IntegrityError
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from vigie import aio
 from vigie.config import Settings
+from vigie.db.locks import HeldLock, describe, try_lock
 from vigie.db.session import session_scope
-from vigie.db.store import LifecyclePolicy, RecordOutcome, finished_hosts, record_host_result
+from vigie.db.store import (
+    LifecyclePolicy,
+    RecordOutcome,
+    finished_hosts,
+    record_host_result,
+    serialise_hosts,
+)
 from vigie.db.tables import Agency, Domain, DomainStatus, Lock, RunStatus, ScanRun
 from vigie.errors import NotFoundError, SweepInterrupted, SweepLocked, UsageError
 from vigie.model import (
@@ -50,10 +54,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("vigie.sweep")
 
 SWEEP_LOCK = "sweep"
-LOCK_STALE_AFTER = timedelta(minutes=10)
 HEARTBEAT_EVERY_S = 30.0
 COMMIT_EVERY_HOSTS = 25
 COMMIT_EVERY_S = 1.0
+STORE_ATTEMPTS = 5
 
 HostHook = Callable[[Session, HostResult, RecordOutcome], None]
 
@@ -94,83 +98,75 @@ class SweepProgress:
         """One host finished and was stored."""
 
 
-# --- the database lock ------------------------------------------------------
+# --- locks -------------------------------------------------------------------
+#
+# Full sweeps (``--all``) exclude each other through the "sweep" lock; every run,
+# full or on demand, holds its own "run-<id>" lock while it runs, so that
+# ``--resume`` takes only a run nobody is running. Both are system locks
+# (vigie/db/locks.py): a holder killed with -9, reaped or not, holds nothing.
 
 
-def _holder() -> str:
-    """Unique per acquisition: two sweeps in one process (threads) exclude each other too."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _holder_is_dead(holder: str) -> bool:
-    """A holder on this machine whose process is gone (killed with -9) holds nothing."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
+def _lock_row(settings: Settings, name: str) -> Lock | None:
     try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+        with session_scope(settings) as session:
+            return session.get(Lock, name)
+    except Exception:  # the row is only for the message
+        return None
 
 
-def acquire_lock(settings: Settings, name: str = SWEEP_LOCK) -> str:
+def acquire_lock(settings: Settings, name: str = SWEEP_LOCK) -> HeldLock:
     """Take the named lock or raise SweepLocked naming who holds it."""
-    holder = _holder()
+    held = try_lock(settings, name)
+    if held is None:
+        row = _lock_row(settings, name)
+        who = f" ({describe(row)})" if row is not None else ""
+        raise SweepLocked(f"another sweep is running{who}; this one was not started")
     now = utcnow()
     try:
         with session_scope(settings) as session:
-            lock = session.get(Lock, name, with_for_update=True)
-            if lock is not None:
-                fresh = now - lock.heartbeat_at < LOCK_STALE_AFTER
-                if fresh and not _holder_is_dead(lock.holder):
-                    raise SweepLocked(
-                        f"another sweep is running ({lock.holder}, since {lock.acquired_at:%Y-%m-%d %H:%M} UTC); "
-                        "this one was not started"
-                    )
-                session.delete(lock)
-                session.flush()
-            session.add(Lock(name=name, holder=holder, acquired_at=now, heartbeat_at=now))
-    except IntegrityError:
-        # Two starters read "no lock" at once; the primary key let only one insert.
-        raise SweepLocked(
-            "another sweep took the lock at the same moment; this one was not started"
-        ) from None
-    # The insert above raced other starters on the primary key; re-read to be sure.
+            row = session.get(Lock, name) or Lock(name=name, holder=held.holder)
+            row.holder = held.holder
+            row.acquired_at = now
+            row.heartbeat_at = now
+            session.add(row)
+    except BaseException:
+        held.release()
+        raise
+    return held
+
+
+def heartbeat_lock(settings: Settings, held: HeldLock) -> None:
+    """Refresh the lock row's heartbeat (for people: the lock itself needs none)."""
     with session_scope(settings) as session:
-        lock = session.get(Lock, name)
-        if lock is None or lock.holder != holder:
-            raise SweepLocked(
-                "another sweep took the lock at the same moment; this one was not started"
-            )
-    return holder
+        row = session.get(Lock, held.name)
+        if row is not None and row.holder == held.holder:
+            row.heartbeat_at = utcnow()
+            session.add(row)
 
 
-def heartbeat_lock(settings: Settings, holder: str, name: str = SWEEP_LOCK) -> None:
-    with session_scope(settings) as session:
-        lock = session.get(Lock, name)
-        if lock is not None and lock.holder == holder:
-            lock.heartbeat_at = utcnow()
-            session.add(lock)
-
-
-def release_lock(settings: Settings, holder: str, name: str = SWEEP_LOCK) -> None:
-    with session_scope(settings) as session:
-        lock = session.get(Lock, name)
-        if lock is not None and lock.holder == holder:
-            session.delete(lock)
+def release_lock(settings: Settings, held: HeldLock) -> None:
+    try:
+        with session_scope(settings) as session:
+            row = session.get(Lock, held.name)
+            if row is not None and row.holder == held.holder:
+                session.delete(row)
+    except Exception:  # a database fault must not keep the system lock
+        log.warning("lock row not removed", extra={"lock": held.name}, exc_info=True)
+    finally:
+        held.release()
 
 
 @contextmanager
-def sweep_lock(settings: Settings, name: str = SWEEP_LOCK) -> Iterator[str]:
-    holder = acquire_lock(settings, name)
+def sweep_lock(settings: Settings, name: str = SWEEP_LOCK) -> Iterator[HeldLock]:
+    held = acquire_lock(settings, name)
     try:
-        yield holder
+        yield held
     finally:
-        release_lock(settings, holder, name)
+        release_lock(settings, held)
+
+
+def run_lock_name(run_id: int) -> str:
+    return f"run-{run_id}"
 
 
 # --- planning ---------------------------------------------------------------
@@ -290,7 +286,7 @@ class _StoringObserver:
         source: str,
         summary: SweepSummary,
         progress: SweepProgress,
-        lock_holder: str | None,
+        lock_holder: HeldLock | None,
         after_host: HostHook | None,
     ) -> None:
         self.settings = settings
@@ -324,27 +320,7 @@ class _StoringObserver:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        with session_scope(self.settings) as session:
-            outcomes = []
-            for result in batch:
-                outcome = record_host_result(
-                    session,
-                    result,
-                    run_id=self.run_id,
-                    agency_id=self.agency_ids.get(result.target.domain),
-                    policy=self.policy,
-                    source=self.source,
-                )
-                outcomes.append((result, outcome))
-                if self.after_host is not None:
-                    self.after_host(session, result, outcome)
-            run = session.get(ScanRun, self.run_id)
-            assert run is not None
-            run.hosts_done += len(batch)
-            run.hosts_planned += self._planned_delta
-            self._planned_delta = 0
-            run.findings_count += sum(o.seen for _, o in outcomes)
-            session.add(run)
+        outcomes = self._store(batch)
         for result, outcome in outcomes:
             self.summary.hosts_done += 1
             self.summary.findings_seen += outcome.seen
@@ -363,9 +339,69 @@ class _StoringObserver:
             )
             self.progress.advanced(result, outcome)
         self._last_commit = time.monotonic()
-        if self.lock_holder and time.monotonic() - self._last_heartbeat >= HEARTBEAT_EVERY_S:
+        if (
+            self.lock_holder is not None
+            and time.monotonic() - self._last_heartbeat >= HEARTBEAT_EVERY_S
+        ):
             heartbeat_lock(self.settings, self.lock_holder)
             self._last_heartbeat = time.monotonic()
+
+    def _store(self, batch: list[HostResult]) -> list[tuple[HostResult, RecordOutcome]]:
+        """Record ``batch`` in one transaction, retried when a concurrent writer got there
+        first (a finding created by both at once: the unique fingerprint refuses one)."""
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            try:
+                with session_scope(self.settings) as session:
+                    # First a write: on SQLite it takes the write lock for the whole batch.
+                    session.execute(
+                        sa.update(ScanRun)
+                        .where(col(ScanRun.id) == self.run_id)
+                        .values(
+                            hosts_done=col(ScanRun.hosts_done) + len(batch),
+                            hosts_planned=col(ScanRun.hosts_planned) + self._planned_delta,
+                        )
+                    )
+                    domains = {r.target.domain for r in batch}
+                    domains.update(f.domain for r in batch for f in r.findings)
+                    serialise_hosts(session, domains)
+                    outcomes = []
+                    for result in batch:
+                        outcome = record_host_result(
+                            session,
+                            result,
+                            run_id=self.run_id,
+                            agency_id=self.agency_ids.get(result.target.domain),
+                            policy=self.policy,
+                            source=self.source,
+                        )
+                        outcomes.append((result, outcome))
+                        if self.after_host is not None:
+                            self.after_host(session, result, outcome)
+                    session.execute(
+                        sa.update(ScanRun)
+                        .where(col(ScanRun.id) == self.run_id)
+                        .values(
+                            findings_count=col(ScanRun.findings_count)
+                            + sum(o.seen for _, o in outcomes)
+                        )
+                    )
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == STORE_ATTEMPTS or not _retryable(exc):
+                    raise
+                log.info("store retried", extra={"attempt": attempt, "reason": str(exc.orig)})
+                time.sleep(0.05 * attempt)
+                continue
+            self._planned_delta = 0
+            return outcomes
+        raise AssertionError("unreachable")
+
+
+def _retryable(exc: IntegrityError | OperationalError) -> bool:
+    """A conflict with a concurrent writer (unique key, deadlock, serialisation)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01")
 
 
 def lifecycle_policy(settings: Settings, vantage: str = "default") -> LifecyclePolicy:
@@ -377,13 +413,40 @@ def lifecycle_policy(settings: Settings, vantage: str = "default") -> LifecycleP
     )
 
 
-def _interrupted_run(session: Session) -> ScanRun | None:
-    return session.exec(
-        select(ScanRun)
+def _resumable_runs(session: Session) -> list[tuple[int, bool]]:
+    """(id, full sweep) of the unfinished embedded runs, newest first."""
+    rows = session.exec(
+        select(ScanRun.id, ScanRun.full_sweep)
         .where(col(ScanRun.status).in_([RunStatus.RUNNING, RunStatus.INTERRUPTED]))
         .where(ScanRun.distributed == False)  # noqa: E712
         .order_by(col(ScanRun.id).desc())
-    ).first()
+    )
+    return [(run_id, bool(full)) for run_id, full in rows if run_id is not None]
+
+
+def _claim_interrupted_run(settings: Settings, locks: list[HeldLock], use_lock: bool) -> int:
+    """The newest unfinished run nobody is running, with its locks (added to ``locks``)."""
+    with session_scope(settings) as session:
+        candidates = _resumable_runs(session)
+    for run_id, full_sweep in candidates:
+        # A full sweep resumes under the sweep lock, like the sweep it finishes.
+        sweep = acquire_lock(settings) if full_sweep and use_lock else None
+        held = try_lock(settings, run_lock_name(run_id))
+        if held is not None:
+            with session_scope(settings) as session:
+                run = session.get(ScanRun, run_id)
+                unfinished = run is not None and run.status != RunStatus.COMPLETED
+            if unfinished:
+                locks.extend(lock for lock in (sweep, held) if lock is not None)
+                return run_id
+            held.release()
+        if sweep is not None:
+            release_lock(settings, sweep)
+    raise UsageError(
+        "there is no interrupted sweep to resume (unfinished runs are running now)"
+        if candidates
+        else "there is no interrupted sweep to resume"
+    )
 
 
 def run_sweep(
@@ -394,17 +457,26 @@ def run_sweep(
     *,
     use_lock: bool = True,
 ) -> SweepSummary:
-    """Sweep what ``request`` selects; resume an interrupted run with ``request.resume``."""
+    """Sweep what ``request`` selects; resume an interrupted run with ``request.resume``.
+
+    Only full sweeps (``all_domains``) exclude each other (SweepLocked); a scan of
+    named domains or of one agency runs at once, beside a sweep in progress.
+    """
     progress = progress or SweepProgress()
     started = time.monotonic()
-    holder = acquire_lock(settings) if use_lock else None
+    locks: list[HeldLock] = []
+    completed = False
     try:
+        resumed_id: int | None = None
+        if request.resume:
+            resumed_id = _claim_interrupted_run(settings, locks, use_lock)
+        elif request.all_domains and use_lock:
+            locks.append(acquire_lock(settings))
         with session_scope(settings) as session:
             run: ScanRun | None = None
-            if request.resume:
-                run = _interrupted_run(session)
-                if run is None:
-                    raise UsageError("there is no interrupted sweep to resume")
+            if resumed_id is not None:
+                run = session.get(ScanRun, resumed_id)
+                assert run is not None
                 request = SweepRequest(
                     domains=tuple(run.domains),
                     families=frozenset(Family(f) for f in run.families),
@@ -413,7 +485,7 @@ def run_sweep(
                     vantage=run.vantage,
                 )
                 run.status = RunStatus.RUNNING
-                done = finished_hosts(session, run.id or 0)
+                done = finished_hosts(session, resumed_id)
             else:
                 done = {}
             domains = _selected_domains(session, request)
@@ -423,25 +495,33 @@ def run_sweep(
                     families=sorted(f.value for f in request.families),
                     domains=[d.name for d in domains],
                     vantage=request.vantage,
+                    full_sweep=request.all_domains,
                 )
             session.add(run)
             session.flush()
             assert run.id is not None
             run_id = run.id
+            if resumed_id is None:
+                # Taken before the run is committed: no --resume can see it unlocked.
+                held = try_lock(settings, run_lock_name(run_id))
+                assert held is not None, "a new run's lock is free"
+                locks.append(held)
             plan = plan_sweep(session, settings, domains, request, done)
+            full_sweep = run.full_sweep
+        sweep_held = next((lock for lock in locks if lock.name == SWEEP_LOCK), None)
         summary = SweepSummary(run_id=run_id, postponed=plan.postponed)
         summary.not_authorised = [r.target.domain for r in plan.refused]
         status = RunStatus.COMPLETED
         try:
             execute_jobs(
-                settings,
+                run_settings(settings, full_sweep),
                 run_id,
                 plan.jobs,
                 plan.agency_ids,
                 source=request.source,
                 vantage=request.vantage,
                 progress=progress,
-                lock_holder=holder,
+                lock_holder=sweep_held,
                 after_host=after_host,
                 refused=plan.refused,
                 summary=summary,
@@ -452,20 +532,41 @@ def run_sweep(
         finally:
             if plan.postponed and status == RunStatus.COMPLETED:
                 status = RunStatus.INTERRUPTED  # the postponed hosts are resumed later
-            with session_scope(settings) as session:
-                stored = session.get(ScanRun, run_id)
-                assert stored is not None
-                stored.status = status
-                stored.finished_at = utcnow() if status == RunStatus.COMPLETED else None
-                session.add(stored)
-                if status == RunStatus.COMPLETED:
-                    record_run_grades(session, run_id, settings)
+            _close_run(settings, run_id, status)
+            completed = status == RunStatus.COMPLETED
             summary.status = status
             summary.elapsed_s = time.monotonic() - started
+            drain = getattr(after_host, "drain", None)
+            if drain is not None:
+                drain()  # urgent alerts still in flight, unless the mail server stalls
         return summary
     finally:
-        if holder is not None:
-            release_lock(settings, holder)
+        for held in reversed(locks):
+            if held.name == SWEEP_LOCK:
+                release_lock(settings, held)
+            else:
+                held.release(forget=completed)
+
+
+def _close_run(settings: Settings, run_id: int, status: str) -> None:
+    """Store the run's final status (and its grades once complete)."""
+    with session_scope(settings) as session:
+        stored = session.get(ScanRun, run_id)
+        assert stored is not None
+        stored.status = status
+        stored.finished_at = utcnow() if status == RunStatus.COMPLETED else None
+        session.add(stored)
+        if status == RunStatus.COMPLETED:
+            record_run_grades(session, run_id, settings)
+
+
+def run_settings(settings: Settings, full_sweep: bool) -> Settings:
+    """``settings`` with the run's part of ``scan.max_rate_per_s``: a full sweep keeps
+    ``1 - scan.on_demand_rate_share`` of it, an on-demand scan that share."""
+    share = settings.scan.on_demand_rate_share
+    part = 1 - share if full_sweep else share
+    scan = settings.scan.model_copy(update={"max_rate_per_s": settings.scan.max_rate_per_s * part})
+    return settings.model_copy(update={"scan": scan})
 
 
 def record_run_grades(session: Session, run_id: int, settings: Settings) -> None:
@@ -484,7 +585,7 @@ def execute_jobs(
     source: str,
     vantage: str,
     progress: SweepProgress | None = None,
-    lock_holder: str | None = None,
+    lock_holder: HeldLock | None = None,
     after_host: HostHook | None = None,
     refused: list[HostResult] | None = None,
     summary: SweepSummary | None = None,
@@ -525,6 +626,7 @@ def plan_distributed_run(settings: Settings, request: SweepRequest) -> tuple[int
             domains=[d.name for d in domains],
             vantage=request.vantage,
             distributed=True,
+            full_sweep=request.all_domains,
         )
         session.add(run)
         session.flush()

@@ -2,27 +2,41 @@
 
 ``vigie scan --all --distributed`` creates the run and enqueues one task per
 small batch of domains on the vantage's queue; ``vigie worker`` consumes it.
-Tasks are acknowledged late and idempotent: a worker killed mid-task leads to
-a redelivery, which skips the hosts already stored for the run and upserts
-the rest by fingerprint, so no finding is duplicated.
+Tasks are acknowledged late and idempotent: a redelivered batch skips the
+hosts already stored for the run and upserts the rest by fingerprint, so no
+finding is duplicated.
+
+A lost worker costs a lease, not the broker's visibility timeout: each batch
+has a row (``RunBatch``) that its worker renews every ``celery.batch_lease_s``
+/ 6 seconds while it scans. Every worker (a thread in its main process) and the
+process following the run look for batches whose lease lapsed, that is, whose
+worker was killed or whose machine is gone, and queue them again at once. A
+batch is claimed before it is scanned, so a copy of it (the broker's own late
+redelivery) does nothing. The batch that finishes last completes the run.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 import time
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
-from celery import Celery, chord
+import sqlalchemy as sa
+from celery import Celery
+from celery.signals import worker_ready
 from rich.console import Console
 from sqlalchemy.engine import make_url
+from sqlmodel import col, select
 
 from vigie.config import Settings, load_settings
 from vigie.db.session import dispose_engines, session_scope
 from vigie.db.store import finished_hosts
-from vigie.db.tables import RunStatus, ScanRun
+from vigie.db.tables import BatchStatus, RunBatch, RunStatus, ScanRun
 from vigie.model import Family, utcnow
 
 log = logging.getLogger("vigie.workers")
@@ -106,12 +120,30 @@ def scan_batch(
     jobs: list[dict[str, Any]],
     agency_ids: dict[str, int | None],
     vantage: str,
+    batch_id: int | None = None,
 ) -> int:
     """Scan a batch of domains for run ``run_id`` and store the results; idempotent."""
+    settings = _worker_settings()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    if batch_id is not None and not claim_batch(settings, batch_id, worker):
+        return 0  # done, or in the hands of a live worker: this copy is not needed
+    with _Lease(settings, batch_id, worker):
+        hosts = _scan(settings, run_id, jobs, agency_ids, vantage)
+    if batch_id is not None:
+        finish_batch(settings, run_id, batch_id)
+    return hosts
+
+
+def _scan(
+    settings: Settings,
+    run_id: int,
+    jobs: list[dict[str, Any]],
+    agency_ids: dict[str, int | None],
+    vantage: str,
+) -> int:
     from vigie.scanner.engine import DomainJob
     from vigie.sweep import execute_jobs
 
-    settings = _worker_settings()
     with session_scope(settings) as session:
         done = finished_hosts(session, run_id)
     domain_jobs = [
@@ -131,20 +163,173 @@ def scan_batch(
     return summary.hosts_done
 
 
-@app.task(name="vigie.finish_run", acks_late=True)  # type: ignore[untyped-decorator]
-def finish_run(_results: list[int], run_id: int) -> None:
-    """Chord callback: every batch of the run is stored."""
+# --- batch leases --------------------------------------------------------------------
+
+
+def _stale_before(settings: Settings) -> Any:
+    return utcnow() - timedelta(seconds=settings.celery.batch_lease_s)
+
+
+def claim_batch(settings: Settings, batch_id: int, worker: str) -> bool:
+    """Take batch ``batch_id`` for ``worker``: False when it is done or another live worker
+    holds it (one conditional UPDATE: two workers never both win)."""
+    with session_scope(settings) as session:
+        claimed = session.execute(
+            sa.update(RunBatch)
+            .where(col(RunBatch.id) == batch_id)
+            .where(
+                sa.or_(
+                    col(RunBatch.status) == BatchStatus.QUEUED,
+                    sa.and_(
+                        col(RunBatch.status) == BatchStatus.RUNNING,
+                        col(RunBatch.heartbeat_at) < _stale_before(settings),
+                    ),
+                )
+            )
+            .values(
+                status=BatchStatus.RUNNING,
+                worker=worker,
+                heartbeat_at=utcnow(),
+                attempts=col(RunBatch.attempts) + 1,
+            )
+        )
+        return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+class _Lease:
+    """Renew the batch's lease while it is scanned (a thread: the scan may block the loop)."""
+
+    def __init__(self, settings: Settings, batch_id: int | None, worker: str) -> None:
+        self.settings = settings
+        self.batch_id = batch_id
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> None:
+        if self.batch_id is not None:
+            self._thread = threading.Thread(target=self._renew, name="vigie-lease", daemon=True)
+            self._thread.start()
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _renew(self) -> None:
+        every = self.settings.celery.batch_lease_s / 6
+        while not self._stop.wait(every):
+            try:
+                with session_scope(self.settings) as session:
+                    session.execute(
+                        sa.update(RunBatch)
+                        .where(col(RunBatch.id) == self.batch_id)
+                        .where(col(RunBatch.worker) == self.worker)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # the database is away: the lease may lapse, the batch is redone
+                log.warning("batch lease not renewed", exc_info=True)
+
+
+def finish_batch(settings: Settings, run_id: int, batch_id: int) -> None:
+    """Mark the batch done; the last one completes the run (once: a conditional UPDATE)."""
+    with session_scope(settings) as session:
+        session.execute(
+            sa.update(RunBatch)
+            .where(col(RunBatch.id) == batch_id)
+            .values(status=BatchStatus.DONE, heartbeat_at=utcnow())
+        )
+    complete_if_done(settings, run_id)
+
+
+def complete_if_done(settings: Settings, run_id: int) -> bool:
     from vigie.sweep import record_run_grades
 
-    settings = _worker_settings()
     with session_scope(settings) as session:
-        run = session.get(ScanRun, run_id)
-        if run is not None and run.status != RunStatus.COMPLETED:
-            run.status = RunStatus.COMPLETED
-            run.finished_at = utcnow()
-            session.add(run)
+        left = session.exec(
+            select(sa.func.count())
+            .select_from(RunBatch)
+            .where(col(RunBatch.run_id) == run_id)
+            .where(col(RunBatch.status) != BatchStatus.DONE)
+        ).one()
+        if left:
+            return False
+        completed = session.execute(
+            sa.update(ScanRun)
+            .where(col(ScanRun.id) == run_id)
+            .where(col(ScanRun.status) != RunStatus.COMPLETED)
+            .values(status=RunStatus.COMPLETED, finished_at=utcnow())
+        )
+        if completed.rowcount:  # type: ignore[attr-defined]
             record_run_grades(session, run_id, settings)
-    log.info("distributed run finished", extra={"run_id": run_id})
+            log.info("distributed run finished", extra={"run_id": run_id})
+    return True
+
+
+def requeue_lapsed(settings: Settings, run_id: int | None = None) -> list[int]:
+    """Queue again every batch whose worker stopped renewing its lease; their ids."""
+    requeued = []
+    with session_scope(settings) as session:
+        query = (
+            select(RunBatch)
+            .where(col(RunBatch.status) == BatchStatus.RUNNING)
+            .where(col(RunBatch.heartbeat_at) < _stale_before(settings))
+        )
+        if run_id is not None:
+            query = query.where(col(RunBatch.run_id) == run_id)
+        lapsed = list(session.exec(query))
+    for batch in lapsed:
+        with session_scope(settings) as session:
+            taken = session.execute(
+                sa.update(RunBatch)
+                .where(col(RunBatch.id) == batch.id)
+                .where(col(RunBatch.status) == BatchStatus.RUNNING)
+                .where(col(RunBatch.heartbeat_at) == batch.heartbeat_at)
+                .values(status=BatchStatus.QUEUED, worker=None, queued_at=utcnow())
+            )
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                continue  # renewed after all, or another reaper queued it
+        _send_batch(batch)
+        assert batch.id is not None
+        requeued.append(batch.id)
+        log.warning(
+            "batch of a lost worker queued again",
+            extra={"run_id": batch.run_id, "batch": batch.number, "worker": batch.worker},
+        )
+    return requeued
+
+
+def _send_batch(batch: RunBatch) -> None:
+    payload = batch.payload
+    scan_batch.apply_async(
+        args=(batch.run_id, payload["jobs"], payload["agency_ids"], payload["vantage"]),
+        kwargs={"batch_id": batch.id},
+        queue=queue_for(payload["vantage"]),
+    )
+
+
+def _reaper(settings: Settings, stop: threading.Event) -> None:
+    every = settings.celery.batch_lease_s / 3
+    while not stop.wait(every):
+        try:
+            requeue_lapsed(settings)
+        except Exception:
+            log.warning("lapsed batches not checked", exc_info=True)
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_reaper(**_: Any) -> None:
+    """Every worker watches for the batches of lost workers, even while idle."""
+    settings = _worker_settings()
+    threading.Thread(
+        target=_reaper, args=(settings, threading.Event()), name="vigie-reaper", daemon=True
+    ).start()
+
+
+@app.task(name="vigie.finish_run", acks_late=True)  # type: ignore[untyped-decorator]
+def finish_run(_results: list[int], run_id: int) -> None:
+    """Complete a run whose batches are all done (kept for messages queued before leases)."""
+    complete_if_done(_worker_settings(), run_id)
 
 
 def _job_payload(job: Any) -> dict[str, Any]:
@@ -165,8 +350,13 @@ def run_distributed_sweep(
     """Create the run, enqueue its batches, and follow it until done (unless ``wait`` is False)."""
     from vigie.sweep import sweep_lock
 
-    # The same lock as embedded sweeps: cron, the scheduler and a person never
-    # overlap. With ``wait=False`` it covers the enqueuing only.
+    # The same lock as embedded sweeps: full sweeps of cron, the scheduler and a
+    # person never overlap; on-demand runs need none. With ``wait=False`` it covers
+    # the enqueuing only.
+    if not request.all_domains:
+        return _enqueue_and_follow(
+            settings, request, wait=wait, console=console, timeout_s=timeout_s
+        )
     with sweep_lock(settings):
         return _enqueue_and_follow(
             settings, request, wait=wait, console=console, timeout_s=timeout_s
@@ -191,16 +381,20 @@ def _enqueue_and_follow(
     size = settings.celery.batch_size
     batches = [plan.jobs[i : i + size] for i in range(0, len(plan.jobs), size)]
     queue = queue_for(request.vantage)
-    if batches:
-        header = [
-            scan_batch.si(
-                run_id, [_job_payload(j) for j in batch], plan.agency_ids, request.vantage
-            ).set(queue=queue)
-            for batch in batches
-        ]
-        chord(header)(finish_run.s(run_id).set(queue=queue))
-    else:
-        finish_run.apply(args=([], run_id))
+    rows = []
+    with session_scope(settings) as session:
+        for number, batch in enumerate(batches):
+            payload = {
+                "jobs": [_job_payload(j) for j in batch],
+                "agency_ids": plan.agency_ids,
+                "vantage": request.vantage,
+            }
+            row = RunBatch(run_id=run_id, number=number, payload=payload)
+            session.add(row)
+            rows.append(row)
+    for row in rows:
+        _send_batch(row)
+    complete_if_done(settings, run_id)  # nothing to scan: complete now
     if console is not None:
         console.print(f"run #{run_id}: {len(batches)} batches enqueued on {queue}")
     if not wait:
@@ -220,6 +414,7 @@ def _enqueue_and_follow(
         if deadline is not None and time.monotonic() > deadline:
             status = RunStatus.RUNNING
             break
+        requeue_lapsed(settings, run_id)
         time.sleep(FOLLOW_POLL_S)
     summary.status = status
     summary.elapsed_s = time.monotonic() - started

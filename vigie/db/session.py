@@ -3,6 +3,7 @@ and a report can run at the same time; PostgreSQL is used as it is."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,3 +79,14 @@ def dispose_engines() -> None:
     for engine in _ENGINES.values():
         engine.dispose()
     _ENGINES.clear()
+
+
+def _forget_engines_in_child() -> None:
+    """A forked child (a Celery pool process) must not use its parent's connections: it
+    drops them without closing them (closing would end the parent's sessions too)."""
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
+    _ENGINES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_engines_in_child)

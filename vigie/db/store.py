@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import true
 from sqlmodel import Session, col, select
 
 from vigie.catalogue import spec_for
+from vigie.db.locks import advisory_key
 from vigie.db.tables import FindingEvent, FindingRecord, HostScan
 from vigie.model import (
     Family,
@@ -257,6 +259,25 @@ def _log_host_scan(
     row.vantage = vantage
     row.source = source
     session.add(row)
+
+
+def serialise_hosts(session: Session, domains: Iterable[str]) -> None:
+    """Make this transaction the only one recording these domains until it ends.
+
+    Two processes may store the same host at the same moment (an analyst's scan
+    during the nightly sweep). Each reads a finding's state and writes the next
+    one: interleaved, both would log the same reopening, or one would overwrite
+    the other's count of missed scans. PostgreSQL: a transaction-level advisory
+    lock per domain, taken in sorted order (no deadlock between two batches).
+    SQLite allows one writer at a time: the caller's first statement is a write,
+    which takes the database's write lock for the whole transaction.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for domain in sorted(set(domains)):
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"domain:{domain}")}
+        )
 
 
 def finished_hosts(session: Session, run_id: int) -> dict[str, set[str]]:

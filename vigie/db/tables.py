@@ -154,6 +154,40 @@ class ScanRun(SQLModel, table=True):
     vantage: str = "default"
     distributed: bool = False
     error: str | None = None
+    # A sweep of the whole registry (``--all``): such runs exclude each other; runs of
+    # named domains or of one agency run beside them (see vigie/db/locks.py).
+    full_sweep: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+class BatchStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class RunBatch(SQLModel, table=True):
+    """One Celery batch of a distributed run, with the lease of the worker scanning it.
+
+    A worker renews ``heartbeat_at`` while it scans; a batch whose lease lapsed
+    (its worker was killed) is queued again at once, instead of waiting for the
+    broker's visibility timeout. The run completes when every batch is done.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("run_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="scanrun.id", index=True)
+    number: int
+    status: str = Field(default=BatchStatus.QUEUED, index=True)
+    payload: dict[str, Any] = _json({})  # the task's arguments, to queue it again
+    worker: str | None = None
+    attempts: int = 0
+    queued_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    heartbeat_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
 
 
 class HostScan(SQLModel, table=True):
@@ -299,7 +333,12 @@ class FindingNotice(SQLModel, table=True):
 
 
 class Lock(SQLModel, table=True):
-    """A named lock held in the database, so cron, the scheduler and a person never overlap."""
+    """Who holds a named lock, for people to read (holder, since, heartbeat).
+
+    The lock itself is held by the system (``vigie/db/locks.py``: a file lock
+    beside SQLite, an advisory lock in PostgreSQL) and dies with its holder; a
+    row left behind by a killed process decides nothing.
+    """
 
     name: str = Field(primary_key=True)
     holder: str

@@ -2,16 +2,22 @@
 mailed right after its host's scan, not held for the digest.
 
 The sweep calls the hook with the session that stores the host's results;
-the alert is queued in that same transaction and sent once it commits. If the
-mail server is unavailable, the alert stays queued for the next notify run
-and this sweep stops trying (one timeout, not one per host).
+the alert is queued in the outbox in that same transaction. Once it commits,
+its id goes to a delivery thread: SMTP never runs on the scanning event loop,
+so a mail server that stalls holds no probe. If the server is unavailable, the
+alert stays queued for the next notify run and this sweep stops trying (one
+timeout, not one per host). At the end of a sweep the thread is given a few
+seconds to finish while the server answers promptly, and none while it stalls;
+whatever is left is sent by the next ``vigie notify``.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -140,33 +146,91 @@ def _queue_alert(
     return row.id
 
 
-@dataclass
-class _Breaker:
-    """Stops sending for the rest of a sweep once the server proved unavailable."""
+# At the end of a sweep: how long pending alerts may still take, and how long one
+# delivery may have been in flight before the server counts as stalled (no wait).
+DRAIN_GRACE_S = 10.0
+STALLED_AFTER_S = 1.0
 
-    server_down: bool = False
+
+class AlertDelivery:
+    """A thread that sends queued alerts, fed by outbox ids, beside the sweep."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server_down = False
+        self._ids: queue.Queue[list[int]] = queue.Queue()
+        self._pending = 0
+        self._busy_since: float | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, ids: list[int]) -> None:
+        if self.server_down:
+            return
+        with self._lock:
+            self._pending += 1
+            if self._thread is None:
+                # A daemon: a stalled server never keeps the process alive.
+                self._thread = threading.Thread(target=self._run, name="vigie-alerts", daemon=True)
+                self._thread.start()
+        self._ids.put(ids)
+
+    def _run(self) -> None:
+        while True:
+            ids = self._ids.get()
+            self._busy_since = time.monotonic()
+            try:
+                if not self.server_down:
+                    report = deliver_outbox(self.settings, only_ids=ids)
+                    if report.unavailable is not None:
+                        self.server_down = True
+            except Exception:  # the outbox keeps the alert for the next notify run
+                log.warning("urgent alert not sent", exc_info=True)
+            finally:
+                self._busy_since = None
+                with self._lock:
+                    self._pending -= 1
+
+    def drain(self, grace_s: float = DRAIN_GRACE_S) -> bool:
+        """Wait for pending alerts while the server answers promptly; True once none is in
+        flight (sent, or left queued in the outbox when the server is unavailable)."""
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._pending == 0:
+                    return True
+            busy_since = self._busy_since
+            if self.server_down or (
+                busy_since is not None and time.monotonic() - busy_since > STALLED_AFTER_S
+            ):
+                break
+            time.sleep(0.02)
+        log.info("urgent alerts left for the next notify run", extra={"pending": self._pending})
+        return False
 
 
-def urgent_alert_hook(settings: Settings) -> AlertHook:
-    """The sweep's per-host hook: queue alerts for new urgent findings, send them after commit."""
-    breaker = _Breaker()
+class UrgentAlertHook:
+    """The sweep's per-host hook: queue alerts for new urgent findings; after commit,
+    hand them to the delivery thread. ``drain()`` is called when the sweep ends."""
 
-    def send_after_commit(ids: list[int]) -> Callable[[Session], None]:
-        def send(_session: Session) -> None:
-            if breaker.server_down:
-                return
-            report = deliver_outbox(settings, only_ids=ids)
-            if report.unavailable is not None:
-                breaker.server_down = True
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.delivery = AlertDelivery(settings)
 
-        return send
-
-    def hook(session: Session, result: HostResult, outcome: RecordOutcome) -> None:
+    def __call__(self, session: Session, result: HostResult, outcome: RecordOutcome) -> None:
         records = [*outcome.new, *outcome.reopened]
         if not records:
             return
-        ids = queue_urgent_alerts(session, settings, records, utcnow())
-        if ids and not breaker.server_down:
-            sa.event.listen(session, "after_commit", send_after_commit(ids), once=True)
+        ids = queue_urgent_alerts(session, self.settings, records, utcnow())
+        if ids and not self.delivery.server_down:
+            sa.event.listen(
+                session, "after_commit", lambda _session: self.delivery.submit(ids), once=True
+            )
 
-    return hook
+    def drain(self, grace_s: float = DRAIN_GRACE_S) -> bool:
+        return self.delivery.drain(grace_s)
+
+
+def urgent_alert_hook(settings: Settings) -> UrgentAlertHook:
+    """The sweep's per-host hook for urgent alerts (see :class:`UrgentAlertHook`)."""
+    return UrgentAlertHook(settings)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding, HostTarget
@@ -162,6 +165,31 @@ def scan_problem(
         discriminator=probe,
         evidence={"probe": probe, "detail": detail[:2000]},
     )
+
+
+log = logging.getLogger("vigie.scanner")
+
+
+def check_failed(target: HostTarget, check: str, port: int | None = None) -> Finding:
+    """The ``scan.error`` for a check that raised (call it in an ``except`` block):
+    it names the check, carries the trace, and marks its family incomplete."""
+    log.warning("check raised", extra={"check": check, "domain": target.domain, "ip": target.ip})
+    return scan_problem(target, "scan.error", f"check:{check}", traceback.format_exc(), port)
+
+
+def run_checks(target: HostTarget, *checks: tuple[Any, ...]) -> list[Finding]:
+    """Run pure checks one by one, each given as ``(function, *arguments)``: the findings
+    of all of them. One that raises (a value no parser foresaw) becomes a ``scan.error``
+    naming it, and the others' findings are kept: a server cannot hide its weaknesses
+    by sending something odd to one check."""
+    found: list[Finding] = []
+    for function, *arguments in checks:
+        try:
+            findings: Iterable[Finding] = function(*arguments)
+            found.extend(findings)
+        except Exception:
+            found.append(check_failed(target, getattr(function, "__name__", repr(function))))
+    return found
 
 
 def empty_result(family: Family) -> FamilyResult:

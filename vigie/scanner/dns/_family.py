@@ -26,8 +26,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from vigie.model import Family, FamilyResult, Finding
-from vigie.scanner.base import ProbeContext
+from vigie.model import Family, FamilyResult, Finding, HostTarget
+from vigie.scanner.base import ProbeContext, run_checks
 from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
 from vigie.scanner.dns._dnssec import DnssecObservation, dnssec_findings
 from vigie.scanner.dns._mail import dmarc_findings, is_dmarc_record, organisational_domain
@@ -194,7 +194,7 @@ async def _spf_checks(ctx: ProbeContext, name: str) -> list[Finding]:
         return [probe_failed(name, "dns:spf", True, f"SPF evaluation not done in {budget:g}s")]
     if evaluation.result == "temperror" and evaluation.failure is not None:
         return [lookup_failed(name, "dns:spf", evaluation.failure)]
-    return spf_findings(evaluation)
+    return run_checks(HostTarget(name, ""), (spf_findings, evaluation))
 
 
 async def _dmarc_checks(ctx: ProbeContext, name: str) -> list[Finding]:
@@ -209,7 +209,7 @@ async def _dmarc_checks(ctx: ProbeContext, name: str) -> list[Finding]:
         if parent.failed:
             return [lookup_failed(name, "dns:dmarc", parent)]
         organisational = (org, list(parent.records))
-    return dmarc_findings(name, own.records, organisational)
+    return run_checks(HostTarget(name, ""), (dmarc_findings, name, own.records, organisational))
 
 
 # --- dangling CNAME ---------------------------------------------------------------
@@ -268,9 +268,11 @@ async def _caa_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
             return [lookup_failed(bare(zone), "dns:caa", caa)]
         checked.append(candidate)
         if caa.outcome is Answer.OK and caa.records:
-            return caa_findings(zone, CaaSearch(candidate, caa.records, tuple(checked)))
+            search = CaaSearch(candidate, caa.records, tuple(checked))
+            return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
         candidate = _parent(candidate)
-    return caa_findings(zone, CaaSearch(None, checked=tuple(checked)))
+    search = CaaSearch(None, checked=tuple(checked))
+    return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
 
 
 def _rrsets(
@@ -307,7 +309,7 @@ async def _dnssec_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
     ds, _ = _rrsets(answers[2][0], zone, dns.rdatatype.DS)
     from_parent = ds is not None or not _answered_by_the_zone_itself(answers[2][0], zone)
     observation = DnssecObservation(zone, dnskey, dnskey_sigs, soa, soa_sigs, ds, from_parent)
-    return dnssec_findings(observation)
+    return run_checks(HostTarget(bare(zone), ""), (dnssec_findings, observation))
 
 
 def _answered_by_the_zone_itself(response: dns.message.Message | None, zone: str) -> bool:
@@ -369,7 +371,11 @@ async def _delegation_nameservers(ctx: ProbeContext, zone: str) -> frozenset[str
 
 
 def _nameserver_problems(zone: str, server: NameServer) -> list[Finding]:
-    findings = ns_unresolvable_findings(zone, server) + nameserver_findings(zone, server)
+    findings = run_checks(
+        HostTarget(bare(zone), ""),
+        (ns_unresolvable_findings, zone, server),
+        (nameserver_findings, zone, server),
+    )
     if not server.probes and not findings:
         failed = server.a if server.a.failed else server.aaaa
         if failed.failed:

@@ -32,7 +32,7 @@ from urllib.parse import urljoin, urlsplit
 
 from vigie.errors import ConfigError, ProbeError, ProbeTimeout, ScopeViolation
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort, utcnow
-from vigie.scanner.base import ProbeContext, scan_problem
+from vigie.scanner.base import ProbeContext, run_checks, scan_problem
 from vigie.scanner.http._client import FetchRequest, HttpClient, http_client
 from vigie.scanner.http._content import exposure_findings, listing_findings
 from vigie.scanner.http._headers import (
@@ -440,26 +440,33 @@ def visit_findings(
     for visit in visits:
         for response in visit.responses:
             site = Site(target, endpoint_of(response.url).port)
-            findings += version_findings(site, response) + cookie_findings(site, response)
+            findings += run_checks(
+                target, (version_findings, site, response), (cookie_findings, site, response)
+            )
         start_site = Site(target, visit.start.port)
         if visit.start.scheme == "http":
             findings += _with_context(
-                no_https_redirect_findings(start_site, visit.responses), visit
+                run_checks(target, (no_https_redirect_findings, start_site, visit.responses)),
+                visit,
             )
         elif visit.final.scheme == "http":
             # An HTTPS front page that sends users back to HTTP: judge HSTS where HTTPS ended.
             last_https = [r for r in visit.responses if r.scheme == "https"][-1]
-            findings += hsts_findings(start_site, last_https)
+            findings += run_checks(target, (hsts_findings, start_site, last_https))
     for endpoint, visit in sites.items():
         site = Site(target, endpoint.port)
         final = visit.final
-        judged = hsts_findings(site, final) if endpoint.scheme == "https" else []
+        judged = (
+            run_checks(target, (hsts_findings, site, final)) if endpoint.scheme == "https" else []
+        )
         # A redirect is not a page: one that sends users to another host, loops or
         # goes on past the hop limit leaves no document to judge (HSTS still counts).
         if not final.is_redirect:
             if endpoint.scheme == "https" or not has_https_site:
-                judged += document_header_findings(site, final)
-            judged += cors_findings(site, final) + listing_findings(site, final)
+                judged += run_checks(target, (document_header_findings, site, final))
+            judged += run_checks(
+                target, (cors_findings, site, final), (listing_findings, site, final)
+            )
         findings += _with_context(judged, visit)
     return findings
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext, scan_problem
+from vigie.scanner.base import ProbeContext, check_failed, scan_problem
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail
 from vigie.scanner.service import _remote as remote
@@ -142,15 +142,6 @@ async def probe_port(ctx: ProbeContext, target: HostTarget, port: OpenPort) -> S
             report.problems.append(
                 scan_problem(target, "scan.error", probe_id, str(exc), port.port)
             )
-        except Exception as exc:  # a parser bug costs this probe, never the host
-            log.exception("service probe failed", extra={"probe": probe_id, "port": port.port})
-            report.problems.append(
-                scan_problem(
-                    target,
-                    "scan.error",
-                    probe_id,
-                    f"probe failed on the answer: {type(exc).__name__}: {exc}",
-                    port.port,
-                )
-            )
+        except Exception:  # a parser or check that raised: only this probe is lost
+            report.problems.append(check_failed(target, probe_id, port.port))
     return report

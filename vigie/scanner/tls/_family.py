@@ -21,7 +21,7 @@ from sslyze.server_connectivity import ServerConnectivityInfo
 
 from vigie.errors import ScopeViolation
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort, utcnow
-from vigie.scanner.base import ProbeContext, scan_problem
+from vigie.scanner.base import ProbeContext, run_checks, scan_problem
 from vigie.scanner.tls._certificates import (
     CertificatePolicy,
     ChainVerdict,
@@ -129,11 +129,14 @@ def endpoint_findings(
     if not observation.speaks_tls:
         return findings
     endpoint, suites = observation.endpoint, observation.suites
-    findings += protocol_findings(target, endpoint, suites)
-    findings += cipher_findings(target, endpoint, suites)
-    findings += dh_findings(target, endpoint, suites)
-    findings += certificate_findings(target, endpoint, verdicts, policy)
-    findings += vulnerability_findings(target, endpoint, observation.vulnerabilities)
+    findings += run_checks(
+        target,
+        (protocol_findings, target, endpoint, suites),
+        (cipher_findings, target, endpoint, suites),
+        (dh_findings, target, endpoint, suites),
+        (certificate_findings, target, endpoint, verdicts, policy),
+        (vulnerability_findings, target, endpoint, observation.vulnerabilities),
+    )
     return findings
 
 
