@@ -362,7 +362,14 @@ class HostScan:
         visit = await self.follow(endpoint, SECURITY_TXT_PATH)
         if visit is None:
             return []
-        return security_txt_findings(Site(self.target, endpoint.port), visit.last, utcnow())
+        has_https = any(site.scheme == "https" for site in sites)
+        return security_txt_findings(
+            Site(self.target, endpoint.port),
+            visit.last,
+            utcnow(),
+            has_https=has_https,
+            stopped=visit.stopped,
+        )
 
 
 def security_txt_preference(endpoint: Endpoint) -> tuple[bool, bool, int]:
@@ -440,7 +447,8 @@ def visit_findings(
     for visit in visits:
         for response in visit.responses:
             site = Site(target, endpoint_of(response.url).port)
-            findings += version_findings(site, response) + cookie_findings(site, response)
+            findings += version_findings(site, response)
+            findings += cookie_findings(site, response, has_https=has_https_site)
         start_site = Site(target, visit.start.port)
         if visit.start.scheme == "http":
             findings += _with_context(
