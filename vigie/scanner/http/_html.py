@@ -44,6 +44,8 @@ _HEAD_TAGS = frozenset(
     }
 )
 
+_TEXT_HOLDERS = frozenset({"title", "style", "script", "noscript", "template"})
+
 
 @dataclass(frozen=True)
 class Subresource:
@@ -67,6 +69,7 @@ class _Collector(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.in_head = True  # until body content starts (an implied <head> comes first)
+        self.text_holder = ""  # an open head element whose text is its own (title, style...)
         self.meta_csp: list[str] = []
         self.meta_referrer: list[str] = []
         self.subresources: list[Subresource] = []
@@ -77,6 +80,8 @@ class _Collector(HTMLParser):
         values = {name.lower(): (value or "") for name, value in reversed(attrs)}
         if tag not in _HEAD_TAGS:
             self.in_head = False
+        elif tag in _TEXT_HOLDERS:
+            self.text_holder = tag
         if tag == "meta":
             self._meta(values)
         elif tag == "script" and "src" in values and len(self.subresources) < MAX_RESOURCES:
@@ -99,6 +104,13 @@ class _Collector(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "head":
+            self.in_head = False
+        if tag == self.text_holder:
+            self.text_holder = ""
+
+    def handle_data(self, data: str) -> None:
+        # Text outside title/style/script/noscript/template starts the body (HTML §13.2.6.4.4).
+        if self.in_head and not self.text_holder and data.strip("\t\n\f\r "):
             self.in_head = False
 
     def _meta(self, values: dict[str, str]) -> None:
