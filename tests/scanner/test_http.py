@@ -176,6 +176,9 @@ def test_hsts_is_not_judged_on_plain_http() -> None:
         ),
         # CSP3 §2.2.1: the first occurrence of a directive wins; non-ASCII directives are skipped
         ("script-src 'self'; script-src *", set()),
+        # Infra: ASCII whitespace only; \x1f inside a source does not split it
+        ("\x1f", {"http.csp.unsafe"}),
+        ("script-src 'self'\x1f'unsafe-inline'; default-src 'none'", set()),
         ("script-src 'self' 'unsafe-inline'\u00e9; default-src 'self'", set()),
     ],
 )

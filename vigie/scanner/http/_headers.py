@@ -174,6 +174,8 @@ def hsts_findings(site: Site, response: HttpObservation) -> list[Finding]:
 
 CspPolicy = dict[str, list[str]]
 _ASCII_WHITESPACE = "\t\n\f\r "
+# Infra "split on ASCII whitespace": str.split() would also split on \x1c-\x1f and U+2028.
+_ASCII_SPACES = re.compile(r"[\t\n\f\r ]+")
 # CSP3 §3.3: not supported in a policy delivered by <meta>.
 _NOT_IN_META = ("frame-ancestors", "report-uri", "sandbox")
 _NONCE_OR_HASH = ("'nonce-", "'sha256-", "'sha384-", "'sha512-")
@@ -194,7 +196,7 @@ def parse_policy(text: str, *, meta: bool = False) -> CspPolicy:
         token = raw.strip(_ASCII_WHITESPACE)
         if not token or not token.isascii():
             continue
-        name, *values = token.split()
+        name, *values = _ASCII_SPACES.split(token)
         name = name.lower()
         if name in policy or (meta and name in _NOT_IN_META):
             continue
@@ -497,7 +499,7 @@ _INTEGRITY = re.compile(r"(?:sha256|sha384|sha512)-[A-Za-z0-9+/_-]+={0,2}(?:\?\S
 
 def _has_valid_integrity(value: str) -> bool:
     """SRI §3.3.3: at least one hash-expression with an algorithm the UA supports."""
-    return any(_INTEGRITY.fullmatch(token) for token in value.split())
+    return any(_INTEGRITY.fullmatch(token) for token in _ASCII_SPACES.split(value))
 
 
 def _origin(url: str) -> tuple[str, str, int | None] | None:
