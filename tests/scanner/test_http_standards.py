@@ -224,8 +224,11 @@ def test_csp3_examples(policy: str, unsafe: bool) -> None:
         ("default-src 'self'", "<form action=/login></form>", {"form-action"}),
         ("default-src 'self'; form-action 'self'", "<form action=/login></form>", set()),
         ("default-src 'self'; form-action https:", "<form></form>", {"form-action"}),
-        # scripts wide open: http.csp.unsafe says it, not this check
-        ("default-src *", "<form></form>", set()),
+        # object-src open whatever scripts may do (http.csp.unsafe speaks for scripts)
+        ("default-src *", "<form></form>", {"object-src", "form-action"}),
+        ("default-src 'none'; base-uri *; object-src *", "<p>x</p>", {"object-src", "base-uri"}),
+        ("default-src 'none'; base-uri https:", "<p>x</p>", {"base-uri"}),
+        ("default-src 'none'; base-uri https://portail.gouv.ml", "<p>x</p>", set()),
     ],
 )
 def test_csp_weak_directives(policy: str, body: str, weak: set[str]) -> None:
@@ -297,11 +300,13 @@ SRI_EXAMPLE = "sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4
         ('<script src="app.js"></script>', False),
         ('<script src="https://agence.vigie-http.test/js/app.js"></script>', False),
         ('<script src="https://AGENCE.vigie-http.test:443/js/app.js"></script>', False),
-        # another port or scheme is another origin (HTML §7.5)
-        ('<script src="https://agence.vigie-http.test:8443/a.js"></script>', True),
+        # HTML §7.5 "same site": same scheme and registrable domain, whatever the port
+        ('<script src="https://agence.vigie-http.test:8443/a.js"></script>', False),
+        ('<script src="https://static.vigie-http.test/a.js"></script>', False),
+        ('<script src="https://www.agence.vigie-http.test/a.js"></script>', False),
+        # another scheme or another registered name is another site
         ('<script src="http://agence.vigie-http.test/a.js"></script>', True),
-        # a subdomain is another origin
-        ('<script src="https://www.agence.vigie-http.test/a.js"></script>', True),
+        ('<script src="https://vigie-http-cdn.test/a.js"></script>', True),
         ('<script src="data:application/javascript,alert(1)"></script>', False),
         # SRI §3.3.3: only sha256/384/512 count; md5 alone is no integrity at all
         ('<script src="https://cdn.example.net/a.js" integrity="md5-abc"></script>', True),

@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 from vigie.model import Finding
 from vigie.scanner.http._model import HttpObservation, Site, host_key, truncate
+from vigie.scanner.http._security_txt import registrable_domain
 
 # 180 days: the HSTS preload list minimum is one year, browsers' guidance six months.
 HSTS_MIN_MAX_AGE = 15_552_000
@@ -184,8 +185,10 @@ _BROAD_SCHEMES = frozenset({"http:", "https:", "ftp:", "ws:", "wss:"})
 _SCHEME_SOURCE = re.compile(r"[a-z][a-z0-9+.-]*:")
 _ANY_HOST = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?\*(?::(?:\*|[0-9]+))?/?")
 # What a policy lets scripts do (kinds, compared across policies).
-INLINE, EVAL, ANY_ORIGIN, DATA = "inline", "eval", "any-origin", "data"
-ALL_SCRIPT_KINDS = frozenset({INLINE, EVAL, ANY_ORIGIN, DATA})
+INLINE, EVAL, ANY_ORIGIN, DATA, CLEARTEXT = "inline", "eval", "any-origin", "data", "cleartext"
+ALL_SCRIPT_KINDS = frozenset({INLINE, EVAL, ANY_ORIGIN, DATA, CLEARTEXT})
+# A host source naming an unencrypted scheme: scripts a network attacker can rewrite.
+_CLEARTEXT_HOST = re.compile(r"(?:http|ftp|ws)://\S+")
 
 
 def parse_policy(text: str, *, meta: bool = False) -> CspPolicy:
@@ -244,7 +247,8 @@ def script_sources(policy: CspPolicy) -> tuple[str, list[str]] | None:
 def script_weaknesses(policy: CspPolicy) -> dict[str, list[str]]:
     """What one policy lets scripts do, by kind, with the sources that allow it.
 
-    CSP3 §6.7.3.3 ("does a source list allow all inline behavior"):
+    Kinds: inline script, eval, any origin (``*``, a bare scheme), ``data:``
+    URLs, scripts fetched over an unencrypted scheme (``http://host``). CSP3 §6.7.3.3 ("does a source list allow all inline behavior"):
     ``'unsafe-inline'`` counts only without a nonce, a hash or
     ``'strict-dynamic'``; §8.2: with ``'strict-dynamic'`` host and scheme
     sources are ignored for scripts. ``'unsafe-eval'`` always counts.
@@ -266,6 +270,9 @@ def script_weaknesses(policy: CspPolicy) -> dict[str, list[str]]:
             found[ANY_ORIGIN] = [f"{directive} {s}" for s in broad]
         if "data:" in sources:
             found[DATA] = [f"{directive} data:"]
+        cleartext = [s for s in sources if _CLEARTEXT_HOST.fullmatch(s) and s not in broad]
+        if cleartext:
+            found[CLEARTEXT] = [f"{directive} {s}" for s in cleartext]
     return found
 
 
@@ -316,16 +323,16 @@ def weak_directives(policy: CspPolicy, *, has_form: bool) -> dict[str, str]:
     """object-src, base-uri and form-action left open where they matter, with why.
 
     - object-src falls back to default-src (CSP3 §6.8.3); plugins and embedded
-      documents run script outside script-src, so it matters once scripts are
-      restricted;
-    - base-uri has no fallback (CSP3 §6.2.1); an injected ``<base>`` rehomes
-      relative script URLs, which only a nonce, hash or 'strict-dynamic' policy
-      would still run (an allow-list checks the rehomed URL);
-    - form-action has no fallback (CSP3 §6.4.1); it matters on a page with a form.
+      documents run script outside script-src: open (absent, ``*`` or a bare
+      scheme) is always reported;
+    - base-uri has no fallback (CSP3 §6.2.1): an explicit ``*`` or bare scheme is
+      reported; an absent one when scripts are allowed by nonce, hash or
+      'strict-dynamic', which would still run scripts an injected ``<base>``
+      rehomes (an allow-list checks the rehomed URL and refuses it);
+    - form-action has no fallback (CSP3 §6.4.1): an explicit ``*`` or bare scheme
+      is reported; an absent one on a page that has a form.
     """
     weak: dict[str, str] = {}
-    if script_weaknesses(policy):
-        return weak  # scripts are open anyway: http.csp.unsafe says so
     objects = policy.get("object-src", policy.get("default-src"))
     if _open_sources(objects):
         weak["object-src"] = (
@@ -335,18 +342,14 @@ def weak_directives(policy: CspPolicy, *, has_form: bool) -> dict[str, str]:
     relies_on_tokens = governing is not None and any(
         s.startswith(_NONCE_OR_HASH) or s == "'strict-dynamic'" for s in governing[1]
     )
-    if relies_on_tokens and _open_sources(policy.get("base-uri")):
-        weak["base-uri"] = (
-            "no base-uri with a nonce/hash-based script-src"
-            if "base-uri" not in policy
-            else "base-uri allows any origin"
-        )
-    if has_form and _open_sources(policy.get("form-action")):
-        weak["form-action"] = (
-            "no form-action on a page with a form"
-            if "form-action" not in policy
-            else "form-action allows any origin"
-        )
+    if "base-uri" in policy and _open_sources(policy["base-uri"]):
+        weak["base-uri"] = "base-uri allows any origin"
+    elif "base-uri" not in policy and relies_on_tokens:
+        weak["base-uri"] = "no base-uri with a nonce/hash-based script-src"
+    if "form-action" in policy and _open_sources(policy["form-action"]):
+        weak["form-action"] = "form-action allows any origin"
+    elif "form-action" not in policy and has_form:
+        weak["form-action"] = "no form-action on a page with a form"
     return weak
 
 
@@ -502,6 +505,17 @@ def _has_valid_integrity(value: str) -> bool:
     return any(_INTEGRITY.fullmatch(token) for token in _ASCII_SPACES.split(value))
 
 
+def _same_site(url: str, page_url: str) -> bool:
+    """HTML §7.5 "same site": same scheme and same registrable domain (or same host)."""
+    ours, theirs = _origin(page_url), _origin(url)
+    if ours is None or theirs is None or ours[0] != theirs[0]:
+        return False
+    if ours[1] == theirs[1]:
+        return True
+    site = registrable_domain(theirs[1])
+    return site is not None and site == registrable_domain(ours[1])
+
+
 def _origin(url: str) -> tuple[str, str, int | None] | None:
     try:
         parts = urlsplit(url)
@@ -512,19 +526,20 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
 
 
 def sri_findings(site: Site, response: HttpObservation) -> list[Finding]:
-    """``http.sri.missing``: a script or stylesheet from another origin without integrity.
+    """``http.sri.missing``: a script or stylesheet from another site without integrity.
 
     SRI §3.8 (``<script integrity>``) and §3.9 (``<link rel=stylesheet
-    integrity>``); URLs are resolved against the document base URL (HTML
-    §2.4.1, ``<base href>``) and compared as origins (HTML §7.5: scheme, host,
-    port). ``data:`` and other non-fetching URLs load nothing from elsewhere.
+    integrity>``) protect against a compromised third party; URLs are resolved
+    against the document base URL (HTML §2.4.1, ``<base href>``). A resource
+    of the same site (HTML §7.5: same scheme, same registrable domain, such as
+    ``static.agence.gouv.ml`` for ``www.agence.gouv.ml`` over HTTPS) is the
+    agency's own; any other needs integrity. ``data:`` URLs load nothing.
     """
     page = response.page
     try:
         base = urljoin(response.url, page.base_href) if page.base_href else response.url
     except ValueError:
         base = response.url
-    own = _origin(response.url)
     missing = []
     for resource in page.subresources:
         try:
@@ -532,7 +547,7 @@ def sri_findings(site: Site, response: HttpObservation) -> list[Finding]:
         except ValueError:
             continue
         origin = _origin(target)
-        if origin is None or origin[0] not in ("http", "https") or origin == own:
+        if origin is None or origin[0] not in ("http", "https") or _same_site(target, response.url):
             continue
         if not _has_valid_integrity(resource.integrity):
             missing.append(f"{resource.kind} {truncate(target, 200)}")

@@ -34,6 +34,11 @@ def _suffixes() -> PublicSuffixList:
     return PublicSuffixList(accept_unknown=True)
 
 
+def registrable_domain(name: str) -> str | None:
+    """The registered name ``name`` belongs to (PSL algorithm, default rule ``*``)."""
+    return _suffixes().privatesuffix(name.lower().rstrip("."))
+
+
 def is_main_web_host(domain: str) -> bool:
     """``domain`` is a registered name (registrable domain), or ``www.`` + one.
 
@@ -41,7 +46,7 @@ def is_main_web_host(domain: str) -> bool:
     default rule ``*``) decides the boundary for every name alike.
     """
     name = domain.lower().rstrip(".")
-    registrable = _suffixes().privatesuffix(name)
+    registrable = registrable_domain(name)
     return registrable is not None and name in (registrable, f"www.{registrable}")
 
 
