@@ -55,7 +55,6 @@ from vigie.scanner.http import (
     frame_options_findings,
     graded_sites,
     hsts_findings,
-    is_main_web_host,
     listing_findings,
     load_path_list,
     mirror_groups,
@@ -73,6 +72,7 @@ from vigie.scanner.http import (
 from vigie.scanner.http._client import FetchRequest, http_client
 from vigie.scanner.http._content import DETECTORS
 from vigie.scanner.http._headers import content_type_options_findings, referrer_policy_findings
+from vigie.scanner.http._security_txt import registrable_domain
 
 TARGET = HostTarget("agence.vigie-http.test", "127.0.5.10")
 SITE = Site(TARGET, 443)
@@ -732,23 +732,20 @@ def test_security_txt_inside_a_pgp_signature() -> None:
 
 
 @pytest.mark.parametrize(
-    ("domain", "main"),
+    ("name", "registrable"),
     [
-        ("sante.gouv.ml", True),
-        ("www.sante.gouv.ml", True),
-        ("mail.sante.gouv.ml", False),
-        ("example.com", True),
-        ("portal.example.com", False),
+        ("sante.gouv.ml", "sante.gouv.ml"),
+        ("www.sante.gouv.ml", "sante.gouv.ml"),
+        ("example.com", "example.com"),
         # The PSL's default rule "*" for a top-level label it lacks: .test like .ml
-        ("agence.vigie-http.test", False),
-        ("vigie-http.test", True),
-        ("www.vigie-http.test", True),
-        ("www.agence.example", True),
-        ("test", False),
+        ("agence.vigie-http.test", "vigie-http.test"),
+        ("test", None),
     ],
 )
-def test_main_web_host(domain: str, main: bool) -> None:
-    assert is_main_web_host(domain) is main
+def test_registrable_domain_follows_the_psl_algorithm_for_every_name(
+    name: str, registrable: str | None
+) -> None:
+    assert registrable_domain(name) == registrable
 
 
 # --- unit: bounded decoding ------------------------------------------------------------
@@ -1359,9 +1356,11 @@ def test_http_only_site_is_reported_for_the_missing_redirect_only(world: World) 
 
 
 @pytest.mark.network
-def test_security_txt_is_only_asked_of_the_main_web_host(world: World) -> None:
+def test_security_txt_is_asked_of_every_registered_name(world: World) -> None:
+    # Given a registered name that is a subdomain and serves no security.txt
     result = scan(settings_for(world), "portal.sante.gouv.ml", "127.0.5.22")
-    assert pairs(result) == set()
+    # Then it is judged like any other: the registry, not a suffix list, says it is a main host
+    assert pairs(result) == {("http.security_txt.missing", 443, "")}
 
 
 @pytest.mark.network

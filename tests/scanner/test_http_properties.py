@@ -48,7 +48,7 @@ from vigie.scanner.http._headers import (
     sri_findings,
     version_findings,
 )
-from vigie.scanner.http._security_txt import is_main_web_host, parse_expires
+from vigie.scanner.http._security_txt import parse_expires, registrable_domain
 from vigie.scanner.service._http import _response_complete, parse_response
 
 TARGET = HostTarget("agence.vigie-http.test", "127.0.23.1")
@@ -186,7 +186,7 @@ def test_header_parsers_never_raise(value: str) -> None:
         assert isinstance(cookie.deleted, bool)
         assert cookie.samesite_enforced in ("", "strict", "lax", "none")
     parse_expires(value)
-    is_main_web_host(value)
+    registrable_domain(value)
 
 
 @PROPERTY

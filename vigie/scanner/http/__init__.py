@@ -66,7 +66,6 @@ from vigie.scanner.http._html import PageFacts, Subresource, page_facts
 from vigie.scanner.http._model import Baseline, Hop, HttpObservation, PathProbe, Site
 from vigie.scanner.http._paths import load_path_list, parse_path_list
 from vigie.scanner.http._security_txt import (
-    is_main_web_host,
     parse_security_txt,
     security_txt_findings,
 )
@@ -97,7 +96,6 @@ __all__ = [
     "frame_options_findings",
     "graded_sites",
     "hsts_findings",
-    "is_main_web_host",
     "listing_findings",
     "load_path_list",
     "looks_like_baseline",

@@ -9,8 +9,8 @@ following redirects hop by hop (each hop scope-checked; a hop to another
 host is resolved through the configured resolvers and followed only when
 every address is in scope, and is never graded); judge the final same-host
 response of each visit; then, on each endpoint a visit ended on, request a
-random path (the soft-404 baseline), the exposed-path list and TRACE; on the
-domain's main web host, security.txt.
+random path (the soft-404 baseline), the exposed-path list and TRACE; then
+security.txt (every scanned name is a registered one).
 
 Endpoints whose front pages are the same document (same bytes, type,
 validators and server: one server block listening on 80 and 443) are one
@@ -56,7 +56,7 @@ from vigie.scanner.http._model import (
 )
 from vigie.scanner.http._paths import PATH_CHECKS, expand, load_path_list
 from vigie.scanner.http._security_txt import PATH as SECURITY_TXT_PATH
-from vigie.scanner.http._security_txt import is_main_web_host, security_txt_findings
+from vigie.scanner.http._security_txt import security_txt_findings
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Ports probed whatever the port stage named them; others only when named like HTTP.
@@ -355,8 +355,8 @@ class HostScan:
         return exposure_findings(Site(self.target, endpoint.port), probe, response, baseline)
 
     async def security_txt(self, sites: Sequence[Endpoint]) -> list[Finding]:
-        """security.txt on the main web host, over HTTPS when the host offers it."""
-        if not sites or not is_main_web_host(self.target.domain):
+        """security.txt on every registered name, over HTTPS when the host offers it."""
+        if not sites:
             return []
         endpoint = min(sites, key=security_txt_preference)
         visit = await self.follow(endpoint, SECURITY_TXT_PATH)

@@ -3,13 +3,12 @@
 Check IDs: ``http.security_txt.missing``, ``http.security_txt.expired``,
 ``http.security_txt.invalid``.
 
-Only a domain's main web host is judged: the registered name (the
-registrable domain, one label below its public suffix) or its ``www.`` name
-(``sante.gouv.ml``, ``www.sante.gouv.ml``; not ``mail.sante.gouv.ml``). The
-registration boundary comes from the Public Suffix List with its own default
-rule ("*": an unknown top-level label is a public suffix), so a lab name
-under ``.test`` follows the same rule as a real one: ``vigie.test`` is a
-main host, ``agence.vigie.test`` is not.
+The main web hosts come from the registry: every name a sweep scans is a
+registered name (``DomainJob``: one registered domain; a candidate found by
+discovery is scanned only once approved into the registry), so each one is
+asked for its file, the same way for real and lab names. No Public Suffix
+List guess decides it (a lab's ``.test`` or ``.example`` once took a branch
+real names never took).
 """
 
 from __future__ import annotations
@@ -35,19 +34,9 @@ def _suffixes() -> PublicSuffixList:
 
 
 def registrable_domain(name: str) -> str | None:
-    """The registered name ``name`` belongs to (PSL algorithm, default rule ``*``)."""
+    """HTML's "registrable domain" of ``name`` (URL §3.2: the Public Suffix List
+    algorithm, its default rule ``*`` for unknown top-level labels); for "same site"."""
     return _suffixes().privatesuffix(name.lower().rstrip("."))
-
-
-def is_main_web_host(domain: str) -> bool:
-    """``domain`` is a registered name (registrable domain), or ``www.`` + one.
-
-    The Public Suffix List algorithm (publicsuffix.org/list, "Algorithm",
-    default rule ``*``) decides the boundary for every name alike.
-    """
-    name = domain.lower().rstrip(".")
-    registrable = registrable_domain(name)
-    return registrable is not None and name in (registrable, f"www.{registrable}")
 
 
 @dataclass(frozen=True)
