@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -276,3 +277,22 @@ def test_the_service_http_reader_never_raises(
     for cut in (len(raw), len(raw) // 2):
         assert isinstance(_response_complete(raw[:cut]), bool)
         parse_response(raw[:cut])
+
+
+def test_a_check_that_raises_loses_only_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a document check with a bug that raises on some input
+    import vigie.scanner.http._family as family
+
+    def broken_check(site: Site, response: HttpObservation) -> list[Finding]:
+        raise ValueError("invalid literal for int() with base 10: '³'")
+
+    monkeypatch.setattr(family, "DOCUMENT_CHECKS", (broken_check, *family.DOCUMENT_CHECKS))
+    page = observation("https://agence.vigie-http.test/", 200, [], b"<p>x</p>")
+    visit = Visit(Endpoint("https", 443), (page,), page)
+    # When the host's visit is judged
+    found = visit_findings(TARGET, [visit], graded_sites([visit]))
+    # Then the bug is a scan.error naming the check, and the other checks' findings remain
+    errors = [f for f in found if f.check_id == "scan.error"]
+    assert [f.discriminator for f in errors] == ["http:check:broken_check"]
+    assert "ValueError" in errors[0].evidence["detail"]
+    assert {"http.hsts.missing", "http.csp.missing"} <= {f.check_id for f in found}

@@ -26,8 +26,9 @@ import asyncio
 import hashlib
 import ipaddress
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from urllib.parse import urljoin, urlsplit
 
 from vigie.errors import ConfigError, ProbeError, ProbeTimeout, ScopeViolation
@@ -36,10 +37,10 @@ from vigie.scanner.base import ProbeContext, scan_problem
 from vigie.scanner.http._client import FetchRequest, HttpClient, http_client
 from vigie.scanner.http._content import exposure_findings, listing_findings
 from vigie.scanner.http._headers import (
+    DOCUMENT_CHECKS,
     PROBE_ORIGIN,
     cookie_findings,
     cors_findings,
-    document_header_findings,
     hsts_findings,
     no_https_redirect_findings,
     trace_findings,
@@ -343,7 +344,7 @@ class HostScan:
         trace = await self._get(endpoint, "/", method="TRACE", headers={TRACE_HEADER: marker})
         if trace is None:
             return []
-        return trace_findings(Site(self.target, endpoint.port), trace, marker)
+        return guarded(Site(self.target, endpoint.port), trace_findings, trace, marker)
 
     async def _probe_path(
         self, endpoint: Endpoint, probe: PathProbe, baseline: Baseline
@@ -352,7 +353,9 @@ class HostScan:
         response = await self._get(endpoint, probe.path)
         if response is None:
             return []
-        return exposure_findings(Site(self.target, endpoint.port), probe, response, baseline)
+        return guarded(
+            Site(self.target, endpoint.port), exposure_findings, probe, response, baseline
+        )
 
     async def security_txt(self, sites: Sequence[Endpoint]) -> list[Finding]:
         """security.txt on every registered name, over HTTPS when the host offers it."""
@@ -363,13 +366,8 @@ class HostScan:
         if visit is None:
             return []
         has_https = any(site.scheme == "https" for site in sites)
-        return security_txt_findings(
-            Site(self.target, endpoint.port),
-            visit.last,
-            utcnow(),
-            has_https=has_https,
-            stopped=visit.stopped,
-        )
+        judge = partial(security_txt_findings, has_https=has_https, stopped=visit.stopped)
+        return guarded(Site(self.target, endpoint.port), judge, visit.last, utcnow())
 
 
 def security_txt_preference(endpoint: Endpoint) -> tuple[bool, bool, int]:
@@ -438,6 +436,17 @@ def _with_context(findings: list[Finding], visit: Visit) -> list[Finding]:
     return [replace(f, evidence={**f.evidence, **context}) for f in findings]
 
 
+def guarded(site: Site, check: Callable[..., list[Finding]], *args: object) -> list[Finding]:
+    """``check(site, *args)``; a check that raises loses only itself (issue 18): its
+    exception becomes a ``scan.error`` naming it, the family's other findings stay."""
+    try:
+        return check(site, *args)
+    except Exception as exc:  # any bug of one pure check, whatever the input
+        name = getattr(getattr(check, "func", check), "__name__", "check")
+        detail = f"{name} raised {type(exc).__name__}: {exc}"
+        return [scan_problem(site.target, "scan.error", f"http:check:{name}", detail, site.port)]
+
+
 def visit_findings(
     target: HostTarget, visits: Sequence[Visit], sites: dict[Endpoint, Visit]
 ) -> list[Finding]:
@@ -447,27 +456,29 @@ def visit_findings(
     for visit in visits:
         for response in visit.responses:
             site = Site(target, endpoint_of(response.url).port)
-            findings += version_findings(site, response)
-            findings += cookie_findings(site, response, has_https=has_https_site)
+            findings += guarded(site, version_findings, response)
+            findings += guarded(site, partial(cookie_findings, has_https=has_https_site), response)
         start_site = Site(target, visit.start.port)
         if visit.start.scheme == "http":
             findings += _with_context(
-                no_https_redirect_findings(start_site, visit.responses), visit
+                guarded(start_site, no_https_redirect_findings, visit.responses), visit
             )
         elif visit.final.scheme == "http":
             # An HTTPS front page that sends users back to HTTP: judge HSTS where HTTPS ended.
             last_https = [r for r in visit.responses if r.scheme == "https"][-1]
-            findings += hsts_findings(start_site, last_https)
+            findings += guarded(start_site, hsts_findings, last_https)
     for endpoint, visit in sites.items():
         site = Site(target, endpoint.port)
         final = visit.final
-        judged = hsts_findings(site, final) if endpoint.scheme == "https" else []
+        judged = guarded(site, hsts_findings, final) if endpoint.scheme == "https" else []
         # A redirect is not a page: one that sends users to another host, loops or
         # goes on past the hop limit leaves no document to judge (HSTS still counts).
         if not final.is_redirect:
+            checks: list[Callable[..., list[Finding]]] = [cors_findings, listing_findings]
             if endpoint.scheme == "https" or not has_https_site:
-                judged += document_header_findings(site, final)
-            judged += cors_findings(site, final) + listing_findings(site, final)
+                checks = [*DOCUMENT_CHECKS, *checks]
+            for check in checks:
+                judged += guarded(site, check, final)
         findings += _with_context(judged, visit)
     return findings
 
@@ -507,5 +518,6 @@ async def check_http(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort
         findings += part
     result.extend(unique(findings))
     result.extend(list(scan.problems.values()))
-    result.complete = not scan.problems
+    failed_checks = any(f.discriminator.startswith("http:check:") for f in result.findings)
+    result.complete = not scan.problems and not failed_checks
     return result

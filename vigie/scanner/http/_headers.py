@@ -15,7 +15,7 @@ Headers and bodies are untrusted text: every parser here accepts any string
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -561,14 +561,7 @@ def sri_findings(site: Site, response: HttpObservation) -> list[Finding]:
 
 def document_header_findings(site: Site, response: HttpObservation) -> list[Finding]:
     """The checks that protect the documents a site serves."""
-    return [
-        *csp_findings(site, response),
-        *csp_weak_directive_findings(site, response),
-        *frame_options_findings(site, response),
-        *content_type_options_findings(site, response),
-        *referrer_policy_findings(site, response),
-        *sri_findings(site, response),
-    ]
+    return [finding for check in DOCUMENT_CHECKS for finding in check(site, response)]
 
 
 # --- version disclosure -------------------------------------------------------------
@@ -767,3 +760,15 @@ def trace_findings(site: Site, response: HttpObservation, marker: str) -> list[F
     evidence = response.evidence(["content-type"])
     evidence["echo"] = truncate(response.text.replace(marker, "<marker>"), 256)
     return [site.finding("http.trace_enabled", evidence)]
+
+
+PageCheck = Callable[[Site, HttpObservation], list[Finding]]
+# The checks that judge a served document (a page, not a redirect).
+DOCUMENT_CHECKS: tuple[PageCheck, ...] = (
+    csp_findings,
+    csp_weak_directive_findings,
+    frame_options_findings,
+    content_type_options_findings,
+    referrer_policy_findings,
+    sri_findings,
+)
