@@ -44,7 +44,8 @@ REFERRER_POLICIES = frozenset(
 )
 VERSION_HEADERS = ("server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version")
 # "nginx/1.22.1", "Apache/2", "PHP/8.1.2", "Microsoft-IIS/10.0", "4.0.30319"
-_VERSION = re.compile(r"/\s*v?\d|\d+\.\d+")
+# (A digit run is tried once, from its start: "9" * 30000 is not quadratic.)
+_VERSION = re.compile(r"/\s*v?\d|(?<![0-9])[0-9]+\.[0-9]")
 # Cookie names that carry a session or authentication; anti-CSRF tokens are
 # meant to be read by scripts, so they are left out.
 _SESSION_COOKIE = re.compile(
