@@ -2,7 +2,8 @@
 
 The peer is MDN HTTP Observatory (github.com/mdn/mdn-http-observatory, MPL-2.0;
 files ``test/*.test.js`` and ``test/files/*.html``), the successor of Mozilla's
-HTTP Observatory. No one here wrote it. Each case below restates one of its
+HTTP Observatory, whose policy-file cases (crossdomain.xml, clientaccesspolicy.xml)
+are added from the first one. No one here wrote it. Each case below restates one of its
 inputs (headers, page, cookies, redirects) and the verdict it expects (the
 weakness is there, or not); the inputs are served to vigie's own judgment of a
 visit (``visit_findings``, the path a real scan takes) and the verdict is read
@@ -27,10 +28,14 @@ import pytest
 from vigie.model import HostTarget
 from vigie.scanner.http import (
     PROBE_ORIGIN,
+    Baseline,
     Endpoint,
     HttpObservation,
+    Site,
     Visit,
+    exposure_findings,
     graded_sites,
+    load_path_list,
     visit_findings,
 )
 
@@ -55,6 +60,7 @@ class Case:
     body: str = ""
     chain: tuple[tuple[str, int, str], ...] = ()  # (url, status, location): a redirect visit
     disagree: str = ""
+    resource: tuple[str, str] = ("", "")  # (path, body): a file the peer fetched besides the page
 
     @property
     def id(self) -> str:
@@ -70,6 +76,7 @@ def case(
     body: str = "",
     chain: list[tuple[str, int, str]] | None = None,
     disagree: str = "",
+    resource: tuple[str, str] = ("", ""),
 ) -> Case:
     return Case(
         suite,
@@ -80,6 +87,7 @@ def case(
         body,
         tuple(chain or ()),
         disagree,
+        resource,
     )
 
 
@@ -766,6 +774,66 @@ REDIRECT_CASES = [
     ),
 ]
 
+# Mozilla's first HTTP Observatory (github.com/mozilla/http-observatory, MPL-2.0,
+# httpobs/tests/unittests/test_misc.py) also read the Flash and Silverlight policy files.
+POLICY_FILES = {"http.crossdomain.permissive"}
+CROSSDOMAIN = "/crossdomain.xml"
+CLIENTACCESS = "/clientaccesspolicy.xml"
+SILVERLIGHT = (
+    "<access-policy><cross-domain-access><policy><allow-from http-methods='*'>{}"
+    "</allow-from></policy></cross-domain-access></access-policy>"
+)
+POLICY_FILE_CASES = [
+    case(
+        "policy-files",
+        "xml not valid",
+        True,
+        POLICY_FILES,
+        resource=(CROSSDOMAIN, "<![..]>"),
+        disagree="Adobe cross-domain policy specification: a file that does not parse grants nothing",
+    ),
+    case(
+        "policy-files",
+        "crossdomain restricted",
+        False,
+        POLICY_FILES,
+        resource=(
+            CROSSDOMAIN,
+            "<cross-domain-policy><allow-access-from domain='http-observatory.security.mozilla.org' "
+            "secure='true'/><allow-access-from domain='github.com' secure='true'/></cross-domain-policy>",
+        ),
+    ),
+    case(
+        "policy-files",
+        "crossdomain universal",
+        True,
+        POLICY_FILES,
+        resource=(
+            CROSSDOMAIN,
+            "<cross-domain-policy><allow-access-from domain='*' secure='true'/></cross-domain-policy>",
+        ),
+    ),
+    case(
+        "policy-files",
+        "clientaccess restricted",
+        False,
+        POLICY_FILES,
+        resource=(
+            CLIENTACCESS,
+            SILVERLIGHT.format(
+                "<domain uri='http-observatory.security.mozilla.org'/><domain uri='github.com'/>"
+            ),
+        ),
+    ),
+    case(
+        "policy-files",
+        "clientaccess universal",
+        True,
+        POLICY_FILES,
+        resource=(CLIENTACCESS, SILVERLIGHT.format("<domain uri='*'/>")),
+    ),
+]
+
 # The peer's Cross-Origin-{Embedder,Opener,Resource}-Policy tests: vigie has no such check.
 NO_EQUIVALENT = [
     *(case("coep", f"case {n}", n % 2 == 0, None) for n in range(4)),
@@ -783,13 +851,23 @@ CASES = [
     *CORS_CASES,
     *SRI_CASES,
     *REDIRECT_CASES,
+    *POLICY_FILE_CASES,
     *NO_EQUIVALENT,
 ]
+NOT_FOUND = Baseline(
+    (HttpObservation("GET", SITE_URL + "vigie-tok", 404, (), b"not found"),), "tok"
+)
 
 
 def vigie_fails(item: Case) -> bool:
     """Whether vigie reports, for this input, one of the IDs equivalent to the peer's test."""
     assert item.equivalent is not None
+    if item.resource[0]:
+        path, document = item.resource
+        [probe] = [p for p in load_path_list(None) if p.path == path]
+        served = HttpObservation("GET", SITE_URL.rstrip("/") + path, 200, (), document.encode())
+        found = exposure_findings(Site(TARGET, 443), probe, served, NOT_FOUND)
+        return bool({f.check_id for f in found} & item.equivalent)
     if item.chain:
         url, status, location = item.chain[0]
         headers = [*item.headers, *([("Location", location)] if location else [])]
