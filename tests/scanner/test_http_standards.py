@@ -380,3 +380,10 @@ def test_sri(markup: str, fires: bool) -> None:
 def test_cross_domain_policies(detector: str, document: str, fires: bool) -> None:
     response = HttpObservation("GET", "https://a.test/x.xml", 200, (), document.encode())
     assert (DETECTORS[detector](response) is not None) is fires
+
+
+def test_nothing_received_is_not_a_complete_answer() -> None:
+    # h11 reads b"" as the end of the stream: before any byte, the reader must keep waiting
+    # (a silent server is a scan.timeout, not an empty answer)
+    assert _response_complete(b"") is False
+    assert parse_response(b"") is None

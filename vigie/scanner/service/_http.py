@@ -77,11 +77,14 @@ def _parse(data: bytes, method: str = "GET", *, closed: bool = False) -> _Parsed
     close is then complete).
     """
     parsed = _Parsed()
+    if not data and not closed:
+        return parsed  # h11 reads b"" as the end of the stream: nothing arrived yet
     client = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_BYTES)
     client.send(h11.Request(method=method, target="/", headers=[("Host", "vigie")]))
     client.send(h11.EndOfMessage())
     try:
-        client.receive_data(data)
+        if data:
+            client.receive_data(data)
         if closed:
             client.receive_data(b"")
         while True:
