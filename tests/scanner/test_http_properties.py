@@ -28,6 +28,7 @@ from vigie.scanner.http import (
     exposure_findings,
     graded_sites,
     looks_like_baseline,
+    mirror_groups,
     no_https_redirect_findings,
     page_facts,
     parse_csp,
@@ -38,6 +39,7 @@ from vigie.scanner.http import (
     trace_findings,
     visit_findings,
 )
+from vigie.scanner.http._family import next_location
 from vigie.scanner.http._headers import (
     DOCUMENT_CHECKS,
     cookie_findings,
@@ -309,3 +311,17 @@ def test_no_check_is_slower_than_linear_on_hostile_text(piece: str) -> None:
     security_txt_findings(SITE, path, NOW)
     # Then it takes well under a second of CPU (a few seconds on a loaded machine)
     assert time.monotonic() - started < 5
+
+
+@PROPERTY
+@given(url, any_value, st.lists(responses, min_size=1, max_size=2))
+def test_redirect_targets_and_mirrors_never_raise(
+    current: str, location: str, pages: list[HttpObservation]
+) -> None:
+    target, problem = next_location(current, location)
+    assert bool(target) != bool(problem)
+    sites = {
+        Endpoint("https", 443 + n): Visit(Endpoint("https", 443 + n), (p,), p)
+        for n, p in enumerate(pages)
+    }
+    assert len(mirror_groups(sites, "hits")) >= 1
