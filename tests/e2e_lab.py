@@ -130,7 +130,12 @@ GOOD_HEADERS = (
 INDEX_HTML = (
     "<!DOCTYPE html><html><head><title>Agence</title></head><body>Bienvenue</body></html>\n"
 )
-SECURITY_TXT = "Contact: mailto:cert@e2e.gouv.example\nExpires: 2099-12-31T23:59:59Z\nPreferred-Languages: fr\n"
+# RFC 9116 §2.5.5: an expiry less than a year ahead (a later one is http.security_txt.invalid).
+SECURITY_TXT = (
+    "Contact: mailto:cert@e2e.gouv.example\n"
+    f"Expires: {(dt.datetime.now(dt.UTC) + dt.timedelta(days=180)):%Y-%m-%dT%H:%M:%SZ}\n"
+    "Preferred-Languages: fr\n"
+)
 EXPIRED_SECURITY_TXT = "Contact: mailto:cert@e2e.gouv.example\nExpires: 2021-06-30T00:00:00Z\n"
 EXPOSED_FILES = {
     ".git/HEAD": "ref: refs/heads/main\n",
@@ -252,9 +257,8 @@ ns-ext  IN A   {TRIPWIRE}
 
 Expected = frozenset[tuple[str, int | None]]
 
-# security.txt: ``.example`` is no suffix the Public Suffix List knows, so the HTTP
-# family takes every name under it for a main web host (its documented choice; under
-# ``gouv.ml`` only ``x.gouv.ml`` and ``www.x.gouv.ml`` would be asked).
+# security.txt: every registered name is asked for its file (the registry, not the
+# Public Suffix List, says what a main host is: the same for lab and real names).
 
 
 def _set(*items: tuple[str, int | None]) -> Expected:
@@ -290,6 +294,7 @@ EXPECTED: dict[str, Expected] = {
         ("http.content_type_options.missing", 80),
         ("http.version_disclosed", 80),
         ("http.cookie.no_httponly", 80),
+        ("http.cookie.no_samesite", 80),
         ("http.exposed.vcs", 80),
         ("http.exposed.env_file", 80),
         ("http.exposed.server_status", 80),
@@ -305,6 +310,7 @@ EXPECTED: dict[str, Expected] = {
         ("http.frame_options.missing", 8443),
         ("http.cookie.insecure", 8443),
         ("http.cookie.no_httponly", 8443),
+        ("http.cookie.no_samesite", 8443),
         ("http.cors.permissive", 8443),
         ("http.security_txt.expired", 8443),
     ),
@@ -329,7 +335,6 @@ EXPECTED: dict[str, Expected] = {
     name("redirige"): _set(
         ("tls.missing", 80),
         ("http.no_https_redirect", 80),
-        ("http.security_txt.missing", 80),  # only a redirect out of scope
     ),
     name("cache"): _set(
         ("service.database.exposed", 6379),

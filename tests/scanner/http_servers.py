@@ -1,7 +1,7 @@
 """Web servers for the HTTP family's tests: real nginx sites and small hostile servers.
 
 nginx runs once per test module with one server block per case, each site on
-its own 127.0.5.x address (ports 80 and 443), with a certificate from a
+its own loopback address (ports 80 and 443), with a certificate from a
 trustme CA. The hostile servers are asyncio servers on a background thread:
 each plays one misbehaviour (redirect loops, redirects out of scope, headers
 dripped one byte a second, endless headers, a gzip bomb, TRACE echo) and
@@ -18,6 +18,7 @@ import zipfile
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import trustme
@@ -31,14 +32,54 @@ GOOD_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
+# RFC 9116 §2.5.5 recommends an expiry less than a year ahead: half a year from today.
+IN_SIX_MONTHS = (datetime.now(UTC) + timedelta(days=182)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 VALID_SECURITY_TXT = (
     "# How to report a vulnerability to the agency\n"
     "Contact: mailto:security@vigie-http.test\n"
-    "Expires: 2099-12-31T23:59:59.000Z\n"
+    f"Expires: {IN_SIX_MONTHS}\n"
     "Preferred-Languages: fr, en\n"
 )
 EXPIRED_SECURITY_TXT = (
     "Contact: mailto:security@vigie-http.test\nExpires: 2020-01-31T23:59:59.000Z\n"
+)
+FAR_SECURITY_TXT = "Contact: mailto:security@vigie-http.test\nExpires: 2099-12-31T23:59:59.000Z\n"
+# CSP3 §3.3: a policy delivered in the head; this one lets inline scripts run.
+META_CSP_HTML = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+    '<meta http-equiv="Content-Security-Policy" '
+    "content=\"default-src 'self'; script-src 'self' 'unsafe-inline'\">"
+    "<title>Agence</title></head><body><p>Bienvenue</p></body></html>\n"
+)
+# One script from a CDN without integrity, one with; a stylesheet on the same origin.
+SRI_HTML = (
+    "<!DOCTYPE html><html><head><title>Agence</title>"
+    '<script src="https://cdn.example.net/jquery.min.js"></script>'
+    '<script src="https://cdn.example.net/app.js" integrity="sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC" crossorigin="anonymous"></script>'
+    '<link rel="stylesheet" href="/style.css"></head><body></body></html>\n'
+)
+# A nonce-based policy without base-uri, and a page with a form without form-action.
+NONCE_CSP = "default-src 'self'; script-src 'nonce-r4nd0m' 'strict-dynamic'; object-src 'none'; frame-ancestors 'none'"
+FORM_HTML = (
+    "<!DOCTYPE html><html><head><title>Connexion</title></head><body>"
+    '<form method="post" action="/login"><input name="user"></form></body></html>\n'
+)
+# Adobe's cross-domain policy file specification, its permissive example.
+CROSSDOMAIN_ANY = (
+    '<?xml version="1.0"?>\n<!DOCTYPE cross-domain-policy SYSTEM '
+    '"http://www.adobe.com/xml/dtds/cross-domain-policy.dtd">\n'
+    '<cross-domain-policy>\n  <allow-access-from domain="*" />\n</cross-domain-policy>\n'
+)
+CROSSDOMAIN_LISTED = (
+    '<?xml version="1.0"?>\n<cross-domain-policy>\n'
+    '  <allow-access-from domain="*.gouv.ml" />\n</cross-domain-policy>\n'
+)
+# Silverlight's "allow all" client access policy, as Microsoft documented it.
+CLIENTACCESS_ANY = (
+    '<?xml version="1.0" encoding="utf-8"?>\n<access-policy>\n  <cross-domain-access>\n'
+    '    <policy>\n      <allow-from http-request-headers="*">\n        <domain uri="*"/>\n'
+    '      </allow-from>\n      <grant-to>\n        <resource path="/" include-subpaths="true"/>\n'
+    "      </grant-to>\n    </policy>\n  </cross-domain-access>\n</access-policy>\n"
 )
 INDEX_HTML = (
     "<!DOCTYPE html><html><head><title>Agence</title></head><body><p>Bienvenue</p></body></html>\n"
@@ -161,7 +202,9 @@ def nginx_config(sites: list[Site], folder: Path, ca: trustme.CA) -> Path:
         f"    client_body_temp_path {folder}/tmp;\n    proxy_temp_path {folder}/tmp;\n"
         f"    fastcgi_temp_path {folder}/tmp;\n    uwsgi_temp_path {folder}/tmp;\n"
         f"    scgi_temp_path {folder}/tmp;\n"
-        f"{servers}}}\n"
+        f"{servers}}}\n",
+        # ISO-8859-1: a header value with a byte above 0x7F is sent as that one byte
+        encoding="latin-1",
     )
     (folder / "tmp").mkdir(exist_ok=True)
     return config

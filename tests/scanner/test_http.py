@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,6 @@ from vigie.scanner.http import (
     frame_options_findings,
     graded_sites,
     hsts_findings,
-    is_main_web_host,
     listing_findings,
     load_path_list,
     mirror_groups,
@@ -62,6 +62,7 @@ from vigie.scanner.http import (
     parse_hsts,
     parse_path_list,
     parse_security_txt,
+    parse_set_cookie,
     security_txt_findings,
     trace_findings,
     version_findings,
@@ -71,6 +72,7 @@ from vigie.scanner.http import (
 from vigie.scanner.http._client import FetchRequest, http_client
 from vigie.scanner.http._content import DETECTORS
 from vigie.scanner.http._headers import content_type_options_findings, referrer_policy_findings
+from vigie.scanner.http._security_txt import registrable_domain
 
 TARGET = HostTarget("agence.vigie-http.test", "127.0.5.10")
 SITE = Site(TARGET, 443)
@@ -102,8 +104,22 @@ def ids_of(findings: list[Finding]) -> set[str]:
         ("max-age=31536000; includeSubDomains", 31536000, True),
         ('max-age="600"', 600, False),
         ("MAX-AGE=0", 0, False),
-        ("includeSubDomains", None, True),
+        ("includeSubDomains", None, False),  # no max-age: ignored as a whole (RFC 6797 §6.1.1)
         ("max-age=abc", None, False),
+        # RFC 6797 §6.1: delta-seconds are ASCII digits; "³" is a digit to str.isdigit()
+        ("max-age=³", None, False),
+        ("max-age=\u0663\u0660", None, False),  # Arabic-Indic digits
+        # §6.1: "All directives MUST appear only once": the header is invalid (§8.1: ignored)
+        ("max-age=31536000; max-age=31536000", None, False),
+        ("max-age=31536000; includeSubDomains; INCLUDESUBDOMAINS", None, False),
+        ("max-age=15768000; includeSubDomains, max-age=15768000; includeSubDomains", None, False),
+        # The RFC's own examples (§6.2)
+        ("max-age=31536000", 31536000, False),
+        ("max-age=15768000 ; includeSubDomains", 15768000, True),
+        ('max-age="31536000"', 31536000, False),
+        ("max-age=0", 0, False),
+        (";;max-age=31536000;;", 31536000, False),  # empty directives are allowed
+        ("max-age=" + "9" * 5000, 10**12, False),  # huge: clamped, never int() of 5000 digits
     ],
 )
 def test_parse_hsts(value: str, max_age: int | None, subdomains: bool) -> None:
@@ -144,7 +160,26 @@ def test_hsts_is_not_judged_on_plain_http() -> None:
         ("script-src 'nonce-abc' 'unsafe-inline'; default-src 'self'", set()),
         ("script-src 'nonce-abc' 'strict-dynamic' * ; default-src 'none'", set()),
         ("frame-ancestors 'none'", {"http.csp.unsafe"}),  # scripts unrestricted
-        ("script-src 'self'; default-src 'self' 'unsafe-inline'", {"http.csp.unsafe"}),
+        # CSP3 §6.8.3: script-src governs scripts when present; default-src does not
+        ("script-src 'self'; default-src 'self' 'unsafe-inline'", set()),
+        ("script-src 'self' 'unsafe-inline'; default-src 'none'", {"http.csp.unsafe"}),
+        # scheme-only sources let any server (or the attacker's own text) provide scripts
+        ("default-src https:", {"http.csp.unsafe"}),
+        ("default-src 'self'; script-src http:", {"http.csp.unsafe"}),
+        ("default-src 'none'; script-src 'self' data:", {"http.csp.unsafe"}),
+        ("default-src 'none'; script-src https://*", {"http.csp.unsafe"}),
+        ("default-src 'none'; img-src https: data:; script-src 'self'", set()),
+        # CSP3 §8.2: with 'strict-dynamic', host and scheme sources are ignored for scripts
+        (
+            "script-src 'strict-dynamic' 'nonce-r4nd' https: 'unsafe-inline'; object-src 'none'",
+            set(),
+        ),
+        # CSP3 §2.2.1: the first occurrence of a directive wins; non-ASCII directives are skipped
+        ("script-src 'self'; script-src *", set()),
+        # Infra: ASCII whitespace only; \x1f inside a source does not split it
+        ("\x1f", {"http.csp.unsafe"}),
+        ("script-src 'self'\x1f'unsafe-inline'; default-src 'none'", set()),
+        ("script-src 'self' 'unsafe-inline'\u00e9; default-src 'self'", set()),
     ],
 )
 def test_csp(csp: str | None, expected: set[str]) -> None:
@@ -167,6 +202,17 @@ def test_csp_report_only_does_not_count_and_a_strict_second_policy_wins() -> Non
 @pytest.mark.parametrize(
     ("headers", "fires"),
     [
+        # CSP3 §6.4.2: "*" or a bare scheme lets any site frame the page; HTML: X-Frame-Options
+        # is then ignored, so DENY beside "frame-ancestors *" does not protect
+        ({"Content-Security-Policy": "frame-ancestors *"}, True),
+        ({"Content-Security-Policy": "frame-ancestors https:"}, True),
+        ({"Content-Security-Policy": "frame-ancestors *", "X-Frame-Options": "DENY"}, True),
+        ({"Content-Security-Policy": "frame-ancestors https://portail.gouv.ml"}, False),
+        ({"Content-Security-Policy": "frame-ancestors"}, False),  # an empty list is 'none'
+        # HTML's X-Frame-Options algorithm: a set of one value, or several with DENY among them
+        ({"X-Frame-Options": "SAMEORIGIN, SAMEORIGIN"}, False),
+        ({"X-Frame-Options": "DENY, ALLOW-FROM https://x.example"}, False),
+        ({"X-Frame-Options": "ALLOWALL"}, True),
         ({"X-Frame-Options": "DENY"}, False),
         ({"X-Frame-Options": "sameorigin"}, False),
         ({"Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'"}, False),
@@ -226,15 +272,71 @@ def test_cookies_secure_over_https_and_httponly_on_session_cookies() -> None:
     assert found == {
         ("http.cookie.insecure", "PHPSESSID"),
         ("http.cookie.no_httponly", "PHPSESSID"),
+        ("http.cookie.no_samesite", "PHPSESSID"),
         ("http.cookie.insecure", "theme"),
+        ("http.cookie.no_samesite", "csrftoken"),  # an anti-CSRF cookie needs SameSite most
     }
     evidence = json.dumps([dict(f.evidence) for f in cookie_findings(SITE, response)])
     assert "abc123secret" not in evidence  # cookie values are masked
 
 
-def test_cookies_over_http_are_not_told_to_be_secure() -> None:
+def test_cookies_over_http_are_judged_and_insecure_when_the_host_has_https() -> None:
+    # Given a session cookie set by a plain-HTTP response
     response = obs("http://agence.vigie-http.test/", headers={"Set-Cookie": "JSESSIONID=1"})
-    assert ids_of(cookie_findings(Site(TARGET, 80), response)) == {"http.cookie.no_httponly"}
+    # Then HttpOnly and SameSite are judged there too
+    alone = ids_of(cookie_findings(Site(TARGET, 80), response))
+    assert alone == {"http.cookie.no_httponly", "http.cookie.no_samesite"}
+    # And when the host serves HTTPS the cookie travels in clear for nothing: insecure
+    # (a browser refuses Secure from a plain-HTTP response, RFC 6265bis §5.7)
+    with_https = cookie_findings(Site(TARGET, 80), response, has_https=True)
+    assert ids_of(with_https) == alone | {"http.cookie.insecure"}
+    tidy = obs("http://a.test/", headers={"Set-Cookie": "sid=1; HttpOnly; SameSite=Lax"})
+    assert ids_of(cookie_findings(Site(TARGET, 80), tidy, has_https=True)) == {
+        "http.cookie.insecure"
+    }
+
+
+@pytest.mark.parametrize(
+    ("attributes", "fires"),
+    [
+        ("Secure; HttpOnly; SameSite=Strict", False),
+        ("Secure; HttpOnly; SameSite=lax", False),
+        ("Secure; HttpOnly; SameSite=None", False),
+        ("HttpOnly; SameSite=None", True),  # RFC 6265bis §5.7: None needs Secure
+        ("Secure; HttpOnly", True),
+        ("Secure; HttpOnly; SameSite=", True),  # unknown values: browsers' own default
+        ("Secure; HttpOnly; SameSite=True", True),
+        ("Secure; HttpOnly; SameSite=Strict; SameSite=Bogus", True),  # the last one counts
+    ],
+)
+def test_samesite_on_session_cookies(attributes: str, fires: bool) -> None:
+    response = obs(headers={"Set-Cookie": f"SESSIONID=bar; Path=/; {attributes}"})
+    found = ids_of(cookie_findings(SITE, response))
+    assert ("http.cookie.no_samesite" in found) is fires
+    # A cookie that carries no session is not asked for SameSite
+    theme = obs(headers={"Set-Cookie": f"theme=dark; {attributes}"})
+    assert "http.cookie.no_samesite" not in ids_of(cookie_findings(SITE, theme))
+
+
+@pytest.mark.parametrize(
+    ("max_age", "deleted"),
+    [
+        ("0", True),
+        ("-1", True),
+        ("3600", False),
+        ("³", False),  # RFC 6265 §5.2.2: not "-"? DIGIT+: the attribute is ignored
+        ("1e3", False),
+        ("9" * 5000, False),
+    ],
+)
+def test_cookie_max_age_is_read_as_rfc_6265_says(max_age: str, deleted: bool) -> None:
+    cookie = parse_set_cookie(f"sid=v; Max-Age={max_age}")
+    assert cookie is not None and cookie.deleted is deleted
+    # The same verdict as the standard library's own parser gives the attribute
+    jar = SimpleCookie()
+    jar.load(f"sid=v; Max-Age={max_age}")
+    if "sid" in jar and max_age.isascii() and max_age.lstrip("-").isdigit() and len(max_age) < 20:
+        assert (int(jar["sid"]["max-age"]) <= 0) is deleted
 
 
 @pytest.mark.parametrize(
@@ -243,8 +345,11 @@ def test_cookies_over_http_are_not_told_to_be_secure() -> None:
         (PROBE_ORIGIN, "true", True),
         (PROBE_ORIGIN, None, False),
         ("*", None, False),
-        ("*", "true", True),
+        # Fetch §3.2.5 CORS check: browsers refuse "*" with credentials
+        ("*", "true", False),
         ("null", "true", True),
+        (PROBE_ORIGIN, "TRUE", False),  # the check compares the exact bytes "true"
+        (PROBE_ORIGIN.upper(), "true", False),  # and the exact origin
         ("https://agence.vigie-http.test", "true", False),
     ],
 )
@@ -519,20 +624,100 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 def test_security_txt_valid_expired_and_incomplete() -> None:
     txt = "text/plain"
     good = obs(headers={"Content-Type": txt}, body=hs.VALID_SECURITY_TXT)
-    assert security_txt_findings(SITE, good, NOW) == []
+    assert security_txt_findings(SITE, good, datetime.now(UTC)) == []
     expired = obs(headers={"Content-Type": txt}, body=hs.EXPIRED_SECURITY_TXT)
     assert ids_of(security_txt_findings(SITE, expired, NOW)) == {"http.security_txt.expired"}
-    no_contact = obs(headers={"Content-Type": txt}, body="Expires: 2099-01-01T00:00:00Z\n")
-    assert ids_of(security_txt_findings(SITE, no_contact, NOW)) == {"http.security_txt.missing"}
+    # A file that is there but breaks RFC 9116 is invalid, not missing
+    no_contact = obs(headers={"Content-Type": txt}, body="Expires: 2026-12-01T00:00:00Z\n")
+    findings = security_txt_findings(SITE, no_contact, NOW)
+    assert ids_of(findings) == {"http.security_txt.invalid"}
+    assert "no Contact" in findings[0].evidence["reason"]
     bad_date = obs(body="Contact: mailto:a@b.ml\nExpires: next year\n")
     findings = security_txt_findings(SITE, bad_date, NOW)
-    assert ids_of(findings) == {"http.security_txt.missing"}
+    assert ids_of(findings) == {"http.security_txt.invalid"}
     assert "RFC 3339" in findings[0].evidence["reason"]
     html = obs(headers={"Content-Type": "text/html"}, body="<html>Contact: x Expires: y</html>")
     assert ids_of(security_txt_findings(SITE, html, NOW)) == {"http.security_txt.missing"}
     assert ids_of(security_txt_findings(SITE, obs(status=404), NOW)) == {
         "http.security_txt.missing"
     }
+    prose = obs(body="Welcome to our site.\nNothing to see here.\n")
+    assert ids_of(security_txt_findings(SITE, prose, NOW)) == {"http.security_txt.missing"}
+
+
+# RFC 3339 §5.8's own examples are valid; forms that Python's fromisoformat accepts
+# but RFC 3339 §5.6 does not (no offset, date only, basic format, week dates) are not.
+@pytest.mark.parametrize(
+    ("expires", "valid"),
+    [
+        ("1985-04-12T23:20:50.52Z", True),
+        ("1996-12-19T16:39:57-08:00", True),
+        ("1990-12-31T23:59:60Z", True),
+        ("1990-12-31T15:59:60-08:00", True),
+        ("1937-01-01T12:00:27.87+00:20", True),
+        ("2021-12-31T18:37:07z", True),  # RFC 9116 §2.5.5's example
+        ("2026-06-01 10:00:00Z", True),  # §5.6 NOTE: a space may separate date and time
+        ("2026-06-01T10:00:00", False),
+        ("2026-06-01", False),
+        ("20260601T100000Z", False),
+        ("2026-W22-1T10:00:00Z", False),
+        ("2026-02-30T10:00:00Z", False),
+        ("２０２６-06-01T10:00:00Z", False),  # fullwidth digits
+        ("2026-06-01T10:00:00+0200", False),
+    ],
+)
+def test_expires_is_rfc_3339(expires: str, valid: bool) -> None:
+    assert (
+        parse_security_txt(f"Contact: mailto:a@b.ml\nExpires: {expires}\n").expires is not None
+    ) is valid
+
+
+def test_security_txt_expiring_more_than_a_year_ahead_is_invalid() -> None:
+    # RFC 9116 §2.5.5: "less than a year into the future" is recommended
+    far = obs(body="Contact: mailto:a@b.ml\nExpires: 2099-12-31T23:59:59.000Z\n")
+    findings = security_txt_findings(SITE, far, NOW)
+    assert ids_of(findings) == {"http.security_txt.invalid"}
+    assert "more than a year" in findings[0].evidence["reason"]
+    near = obs(body="Contact: mailto:a@b.ml\nExpires: 2027-05-30T00:00:00Z\n")
+    assert security_txt_findings(SITE, near, NOW) == []
+
+
+def test_security_txt_over_plain_http_is_invalid_when_the_host_has_https() -> None:
+    # RFC 9116 §3: "MUST be accessed via HTTPS"
+    body = "Contact: mailto:a@b.ml\nExpires: 2026-12-01T00:00:00Z\n"
+    plain = obs("http://agence.vigie-http.test/.well-known/security.txt", body=body)
+    assert ids_of(security_txt_findings(SITE, plain, NOW, has_https=True)) == {
+        "http.security_txt.invalid"
+    }
+    assert security_txt_findings(SITE, plain, NOW, has_https=False) == []
+
+
+def test_a_redirect_that_was_not_followed_says_nothing_about_security_txt() -> None:
+    redirect = obs(status=302, headers={"Location": "https://evil.example/security.txt"})
+    out_of_scope = "not followed: evil.example -> 203.0.113.9 is out of scope"
+    assert security_txt_findings(SITE, redirect, NOW, stopped=out_of_scope) == []
+    looping = security_txt_findings(SITE, redirect, NOW, stopped="redirect loop back to /x")
+    assert ids_of(looping) == {"http.security_txt.missing"}
+
+
+def test_the_rfc_9116_example_file_is_valid() -> None:
+    # RFC 9116 §2.5 field examples, in one file, with an expiry half a year ahead
+    example = (
+        "# Our security address\n"
+        "Contact: mailto:security@example.com\n"
+        "Contact: tel:+1-201-555-0123\n"
+        "Contact: https://example.com/security-contact.html\n"
+        "Encryption: https://example.com/pgp-key.txt\n"
+        "Acknowledgments: https://example.com/hall-of-fame.html\n"
+        "Preferred-Languages: en, es, fr\n"
+        "Canonical: https://example.com/.well-known/security.txt\n"
+        "Policy: https://example.com/disclosure.html\n"
+        "Hiring: https://example.com/jobs.html\n"
+        "Expires: 2026-11-30T18:37:07z\n"
+    )
+    parsed = parse_security_txt(example)
+    assert len(parsed.contacts) == 3 and parsed.problems == ()
+    assert security_txt_findings(SITE, obs(body=example), NOW) == []
 
 
 def test_security_txt_inside_a_pgp_signature() -> None:
@@ -547,18 +732,20 @@ def test_security_txt_inside_a_pgp_signature() -> None:
 
 
 @pytest.mark.parametrize(
-    ("domain", "main"),
+    ("name", "registrable"),
     [
-        ("sante.gouv.ml", True),
-        ("www.sante.gouv.ml", True),
-        ("mail.sante.gouv.ml", False),
-        ("example.com", True),
-        ("portal.example.com", False),
-        ("agence.vigie-http.test", True),  # unknown suffix: assumed main
+        ("sante.gouv.ml", "sante.gouv.ml"),
+        ("www.sante.gouv.ml", "sante.gouv.ml"),
+        ("example.com", "example.com"),
+        # The PSL's default rule "*" for a top-level label it lacks: .test like .ml
+        ("agence.vigie-http.test", "vigie-http.test"),
+        ("test", None),
     ],
 )
-def test_main_web_host(domain: str, main: bool) -> None:
-    assert is_main_web_host(domain) is main
+def test_registrable_domain_follows_the_psl_algorithm_for_every_name(
+    name: str, registrable: str | None
+) -> None:
+    assert registrable_domain(name) == registrable
 
 
 # --- unit: bounded decoding ------------------------------------------------------------
@@ -619,6 +806,7 @@ def test_builtin_path_list_covers_every_exposure_check() -> None:
         "http.exposed.phpinfo",
         "http.exposed.admin_panel",
         "http.exposed.backup",
+        "http.crossdomain.permissive",
     }
     assert {p.detector for p in probes} <= set(DETECTORS)
 
@@ -663,6 +851,13 @@ EVIL_LITERAL = "127.0.5.201"  # out of scope: named as an address in a Location
 
 
 def d(name: str) -> str:
+    """A site's name: a registered name of its own under .test (a main web host, as
+    the Public Suffix List's default rule makes ``<label>.test``)."""
+    return f"{name}-{ZONE}"
+
+
+def dns(name: str) -> str:
+    """A name the test zone resolves (targets of redirects to other hosts)."""
     return f"{name}.{ZONE}"
 
 
@@ -673,7 +868,7 @@ NGINX_SITES = [
         # A login redirect within the host; a well-flagged session cookie.
         files={"login/index.html": hs.INDEX_HTML},
         extra=(
-            '    add_header Set-Cookie "sessionid=s3cr3t; Path=/; Secure; HttpOnly" always;\n'
+            '    add_header Set-Cookie "sessionid=s3cr3t; Path=/; Secure; HttpOnly; SameSite=Lax" always;\n'
             "    location = / { return 302 /login/; }\n"
         ),
     ),
@@ -762,12 +957,81 @@ NGINX_SITES = [
     hs.Site(
         d("hop"),
         "127.0.5.24",
-        extra=f"    location = / {{ return 302 http://{d('other')}/; }}\n",
+        extra=f"    location = / {{ return 302 http://{dns('other')}/; }}\n",
     ),
     hs.Site(
         d("leave"),
         "127.0.5.25",
-        extra=f"    location = / {{ return 302 https://{d('evil')}/; }}\n",
+        extra=f"    location = / {{ return 302 https://{dns('evil')}/; }}\n",
+    ),
+    # --- issue 17: the standards' corner cases, served by nginx (127.0.23.0/24) ---
+    hs.Site(
+        d("hstsdup"),
+        "127.0.23.10",
+        headers={
+            **hs.GOOD_HEADERS,
+            "Strict-Transport-Security": "max-age=31536000; max-age=31536000",
+        },
+    ),
+    hs.Site(
+        d("framestar"),
+        "127.0.23.11",
+        headers={
+            **hs.GOOD_HEADERS,
+            "Content-Security-Policy": "default-src 'self'; frame-ancestors *",
+        },
+    ),
+    hs.Site(
+        d("metacsp"),
+        "127.0.23.12",
+        headers={k: v for k, v in hs.GOOD_HEADERS.items() if k != "Content-Security-Policy"},
+        files={"index.html": hs.META_CSP_HTML},
+    ),
+    hs.Site(
+        d("referrer"),
+        "127.0.23.13",
+        headers={**hs.GOOD_HEADERS, "Referrer-Policy": "unsafe-url"},
+    ),
+    hs.Site(d("sri"), "127.0.23.14", files={"index.html": hs.SRI_HTML}),
+    hs.Site(
+        d("crossdomain"),
+        "127.0.23.15",
+        files={
+            "crossdomain.xml": hs.CROSSDOMAIN_ANY,
+            "clientaccesspolicy.xml": hs.CLIENTACCESS_ANY,
+        },
+        extra="    location ~ \\.xml$ { default_type text/xml; }\n",
+    ),
+    hs.Site(
+        d("crossdomainok"),
+        "127.0.23.16",
+        files={"crossdomain.xml": hs.CROSSDOMAIN_LISTED},
+    ),
+    hs.Site(
+        d("corsstar"),
+        "127.0.23.17",
+        extra=(
+            '    add_header Access-Control-Allow-Origin "*" always;\n'
+            '    add_header Access-Control-Allow-Credentials "true" always;\n'
+        ),
+    ),
+    hs.Site(d("secfar"), "127.0.23.18", security_txt=hs.FAR_SECURITY_TXT),
+    hs.Site(
+        d("plaincookie"),
+        "127.0.23.19",
+        redirect=False,
+        extra='    add_header Set-Cookie "sid=1; Path=/; HttpOnly; SameSite=Lax" always;\n',
+    ),
+    hs.Site(
+        d("weakcsp"),
+        "127.0.23.20",
+        headers={**hs.GOOD_HEADERS, "Content-Security-Policy": hs.NONCE_CSP},
+        files={"index.html": hs.FORM_HTML},
+    ),
+    hs.Site(
+        d("maxage3"),
+        "127.0.23.21",
+        headers={**hs.GOOD_HEADERS, "Strict-Transport-Security": "max-age=\u00b3"},
     ),
 ]
 
@@ -820,7 +1084,7 @@ def event_loop(request: pytest.FixtureRequest) -> str:
 def settings_for(world: World, event_loop: str = "uvloop", **http: Any) -> Settings:
     return Settings.model_validate(
         {
-            "scope": {"allow": ["127.0.5.0/25"]},
+            "scope": {"allow": ["127.0.5.0/25", "127.0.23.0/25"]},
             "dns": {"resolvers": [world.resolver], "timeout_s": 1, "lifetime_s": 2},
             "scan": {"max_rate_per_s": 5000, "event_loop": event_loop},
             "http": {"connect_timeout_s": 2, "read_timeout_s": 2, "total_timeout_s": 3, **http},
@@ -946,6 +1210,7 @@ def test_missing_headers_plain_http_and_version_disclosure(world: World) -> None
             {
                 ("http.cookie.insecure", 443, "PHPSESSID"),
                 ("http.cookie.no_httponly", 443, "PHPSESSID"),
+                ("http.cookie.no_samesite", 443, "PHPSESSID"),
                 ("http.cookie.insecure", 443, "lang"),
             },
         ),
@@ -962,6 +1227,54 @@ def test_one_weakness_per_site(
 ) -> None:
     result = scan(settings_for(world), d(name), address)
     assert pairs(result) == expected
+    assert result.complete
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("name", "address", "expected"),
+    [
+        # RFC 6797 §6.1: a repeated directive makes the header invalid (ignored)
+        ("hstsdup", "127.0.23.10", {("http.hsts.missing", 443, "")}),
+        # §6.1.1 delta-seconds: "³" (sent as ISO-8859-1 byte 0xB3) is not a digit
+        ("maxage3", "127.0.23.21", {("http.hsts.missing", 443, "")}),
+        # CSP3 §6.4.2: frame-ancestors * protects nothing, and X-Frame-Options is then ignored
+        ("framestar", "127.0.23.11", {("http.frame_options.missing", 443, "")}),
+        # CSP3 §3.3: a policy in <meta http-equiv> is enforced
+        ("metacsp", "127.0.23.12", {("http.csp.unsafe", 443, "")}),
+        ("referrer", "127.0.23.13", {("http.referrer_policy.unsafe", 443, "")}),
+        ("sri", "127.0.23.14", {("http.sri.missing", 443, "")}),
+        (
+            "crossdomain",
+            "127.0.23.15",
+            {
+                ("http.crossdomain.permissive", 443, "/crossdomain.xml"),
+                ("http.crossdomain.permissive", 443, "/clientaccesspolicy.xml"),
+            },
+        ),
+        ("crossdomainok", "127.0.23.16", set()),
+        # Fetch §3.2.5: browsers refuse "*" with credentials: nothing leaks
+        ("corsstar", "127.0.23.17", set()),
+        ("secfar", "127.0.23.18", {("http.security_txt.invalid", 443, "")}),
+        (
+            "plaincookie",
+            "127.0.23.19",
+            {
+                ("http.no_https_redirect", 80, ""),
+                ("http.cookie.insecure", 80, "sid"),
+                ("http.cookie.insecure", 443, "sid"),
+            },
+        ),
+        ("weakcsp", "127.0.23.20", {("http.csp.weak_directives", 443, "")}),
+    ],
+)
+def test_standards_corner_cases_on_real_nginx(
+    world: World, name: str, address: str, expected: set[tuple[str, int, str]]
+) -> None:
+    # Given nginx serving one corner case of the standards
+    result = scan(settings_for(world), d(name), address)
+    # Then exactly the finding the standard calls for, and a complete scan
+    assert pairs(result) == expected, result.findings
     assert result.complete
 
 
@@ -1043,9 +1356,11 @@ def test_http_only_site_is_reported_for_the_missing_redirect_only(world: World) 
 
 
 @pytest.mark.network
-def test_security_txt_is_only_asked_of_the_main_web_host(world: World) -> None:
+def test_security_txt_is_asked_of_every_registered_name(world: World) -> None:
+    # Given a registered name that is a subdomain and serves no security.txt
     result = scan(settings_for(world), "portal.sante.gouv.ml", "127.0.5.22")
-    assert pairs(result) == set()
+    # Then it is judged like any other: the registry, not a suffix list, says it is a main host
+    assert pairs(result) == {("http.security_txt.missing", 443, "")}
 
 
 @pytest.mark.network
@@ -1089,7 +1404,8 @@ def test_a_redirect_to_an_address_out_of_scope_is_recorded_not_followed(
     world: World, event_loop: str
 ) -> None:
     result = scan(settings_for(world, event_loop), d("oos"), "127.0.5.32", HTTP_ONLY)
-    assert pairs(result) == REDIRECTING
+    # security.txt redirects out of scope too: not followed, so not judged (never "missing")
+    assert pairs(result) == {("http.no_https_redirect", 80, "")}
     assert "out of scope" in only(result, "http.no_https_redirect").evidence["stopped"]
     assert world.hostile.connections[(EVIL_LITERAL, 80)] == 0
 

@@ -177,7 +177,9 @@ def check_failed(target: HostTarget, check: str, port: int | None = None) -> Fin
     return scan_problem(target, "scan.error", f"check:{check}", traceback.format_exc(), port)
 
 
-def run_checks(target: HostTarget, *checks: tuple[Any, ...]) -> list[Finding]:
+def run_checks(
+    target: HostTarget, *checks: tuple[Any, ...], port: int | None = None
+) -> list[Finding]:
     """Run pure checks one by one, each given as ``(function, *arguments)``: the findings
     of all of them. One that raises (a value no parser foresaw) becomes a ``scan.error``
     naming it, and the others' findings are kept: a server cannot hide its weaknesses
@@ -188,7 +190,8 @@ def run_checks(target: HostTarget, *checks: tuple[Any, ...]) -> list[Finding]:
             findings: Iterable[Finding] = function(*arguments)
             found.extend(findings)
         except Exception:
-            found.append(check_failed(target, getattr(function, "__name__", repr(function))))
+            name = getattr(getattr(function, "func", function), "__name__", repr(function))
+            found.append(check_failed(target, name, port))
     return found
 
 

@@ -2,7 +2,8 @@
 
 Check IDs: ``http.directory_listing``, ``http.exposed.vcs``,
 ``http.exposed.env_file``, ``http.exposed.server_status``,
-``http.exposed.phpinfo``, ``http.exposed.admin_panel``, ``http.exposed.backup``.
+``http.exposed.phpinfo``, ``http.exposed.admin_panel``, ``http.exposed.backup``,
+``http.crossdomain.permissive``.
 
 Every detector matches content; a status code alone proves nothing, because
 many servers answer 200 to every path. A response that looks like the
@@ -15,6 +16,7 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 from vigie.model import Finding
 from vigie.scanner.http._model import Baseline, HttpObservation, PathProbe, Site, truncate
@@ -200,8 +202,10 @@ _DUMP_HEADER = re.compile(
     r"^-- (?:MySQL dump|MariaDB dump|PostgreSQL database dump|Dumping data)[^\n]{0,80}|mysqldump[^\n]{0,80}",
     re.MULTILINE,
 )
+# Indentation is spaces and tabs: "\s*" would run across line breaks from every line
+# start, quadratic on a body of blank lines (a minute for 64 KiB of them).
 _SQL_STATEMENT = re.compile(
-    r"^\s*(CREATE TABLE|INSERT INTO)\b[^\n]{0,100}", re.MULTILINE | re.IGNORECASE
+    r"^[ \t]*(CREATE TABLE|INSERT INTO)\b[^\n]{0,100}", re.MULTILINE | re.IGNORECASE
 )
 
 
@@ -272,6 +276,53 @@ def detect_directory_listing(response: HttpObservation) -> Match | None:
     return None
 
 
+# --- Flash and Silverlight cross-domain policies ------------------------------------
+
+# The policies are short: a longer body is not one (and is not parsed whole).
+POLICY_XML_BYTES = 65_536
+
+
+def _policy_root(response: HttpObservation, root_tag: str) -> ElementTree.Element | None:
+    """The parsed policy document when ``response`` is one (root element ``root_tag``)."""
+    body = response.body[:POLICY_XML_BYTES]
+    if response.status not in SUCCESS or b"<!ENTITY" in body.upper():
+        return None  # entity declarations are never needed by a policy: not expanded
+    try:
+        root = ElementTree.fromstring(body)
+    except (ElementTree.ParseError, ValueError):
+        return None
+    return root if root.tag == root_tag else None
+
+
+def detect_crossdomain_xml(response: HttpObservation) -> Match | None:
+    """Adobe cross-domain policy file specification (``/crossdomain.xml``):
+    ``<allow-access-from domain="*">`` (or ``allow-http-request-headers-from``)
+    lets Flash content from any site read this site's responses with the user's cookies."""
+    root = _policy_root(response, "cross-domain-policy")
+    if root is None:
+        return None
+    for tag in ("allow-access-from", "allow-http-request-headers-from"):
+        for element in root.iter(tag):
+            if element.get("domain", "").strip() == "*":
+                return Match("cross-domain policy granting any domain", f'<{tag} domain="*">')
+    return None
+
+
+def detect_clientaccesspolicy_xml(response: HttpObservation) -> Match | None:
+    """Silverlight client access policy (``/clientaccesspolicy.xml``, "Making a Service
+    Available Across Domain Boundaries"): ``<domain uri="*"/>`` inside ``<allow-from>``
+    grants every site (``http://*`` and ``https://*`` every site of that scheme)."""
+    root = _policy_root(response, "access-policy")
+    if root is None:
+        return None
+    for allow in root.iter("allow-from"):
+        for domain in allow.iter("domain"):
+            uri = domain.get("uri", "").strip()
+            if uri in ("*", "http://*", "https://*"):
+                return Match("client access policy granting any domain", f'<domain uri="{uri}"/>')
+    return None
+
+
 DETECTORS: dict[str, Detector] = {
     "git_head": detect_git_head,
     "git_config": detect_git_config,
@@ -285,6 +336,8 @@ DETECTORS: dict[str, Detector] = {
     "sql_dump": detect_sql_dump,
     "backup_file": detect_backup_file,
     "directory_listing": detect_directory_listing,
+    "crossdomain_xml": detect_crossdomain_xml,
+    "clientaccesspolicy_xml": detect_clientaccesspolicy_xml,
 }
 
 # --- soft-404 -----------------------------------------------------------------------

@@ -9,8 +9,8 @@ following redirects hop by hop (each hop scope-checked; a hop to another
 host is resolved through the configured resolvers and followed only when
 every address is in scope, and is never graded); judge the final same-host
 response of each visit; then, on each endpoint a visit ended on, request a
-random path (the soft-404 baseline), the exposed-path list and TRACE; on the
-domain's main web host, security.txt.
+random path (the soft-404 baseline), the exposed-path list and TRACE; then
+security.txt (every scanned name is a registered one).
 
 Endpoints whose front pages are the same document (same bytes, type,
 validators and server: one server block listening on 80 and 443) are one
@@ -26,8 +26,9 @@ import asyncio
 import hashlib
 import ipaddress
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from urllib.parse import urljoin, urlsplit
 
 from vigie.errors import ConfigError, ProbeError, ProbeTimeout, ScopeViolation
@@ -36,10 +37,10 @@ from vigie.scanner.base import ProbeContext, run_checks, scan_problem
 from vigie.scanner.http._client import FetchRequest, HttpClient, http_client
 from vigie.scanner.http._content import exposure_findings, listing_findings
 from vigie.scanner.http._headers import (
+    DOCUMENT_CHECKS,
     PROBE_ORIGIN,
     cookie_findings,
     cors_findings,
-    document_header_findings,
     hsts_findings,
     no_https_redirect_findings,
     trace_findings,
@@ -56,7 +57,7 @@ from vigie.scanner.http._model import (
 )
 from vigie.scanner.http._paths import PATH_CHECKS, expand, load_path_list
 from vigie.scanner.http._security_txt import PATH as SECURITY_TXT_PATH
-from vigie.scanner.http._security_txt import is_main_web_host, security_txt_findings
+from vigie.scanner.http._security_txt import security_txt_findings
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Ports probed whatever the port stage named them; others only when named like HTTP.
@@ -343,7 +344,7 @@ class HostScan:
         trace = await self._get(endpoint, "/", method="TRACE", headers={TRACE_HEADER: marker})
         if trace is None:
             return []
-        return trace_findings(Site(self.target, endpoint.port), trace, marker)
+        return guarded(Site(self.target, endpoint.port), trace_findings, trace, marker)
 
     async def _probe_path(
         self, endpoint: Endpoint, probe: PathProbe, baseline: Baseline
@@ -352,17 +353,21 @@ class HostScan:
         response = await self._get(endpoint, probe.path)
         if response is None:
             return []
-        return exposure_findings(Site(self.target, endpoint.port), probe, response, baseline)
+        return guarded(
+            Site(self.target, endpoint.port), exposure_findings, probe, response, baseline
+        )
 
     async def security_txt(self, sites: Sequence[Endpoint]) -> list[Finding]:
-        """security.txt on the main web host, over HTTPS when the host offers it."""
-        if not sites or not is_main_web_host(self.target.domain):
+        """security.txt on every registered name, over HTTPS when the host offers it."""
+        if not sites:
             return []
         endpoint = min(sites, key=security_txt_preference)
         visit = await self.follow(endpoint, SECURITY_TXT_PATH)
         if visit is None:
             return []
-        return security_txt_findings(Site(self.target, endpoint.port), visit.last, utcnow())
+        has_https = any(site.scheme == "https" for site in sites)
+        judge = partial(security_txt_findings, has_https=has_https, stopped=visit.stopped)
+        return guarded(Site(self.target, endpoint.port), judge, visit.last, utcnow())
 
 
 def security_txt_preference(endpoint: Endpoint) -> tuple[bool, bool, int]:
@@ -431,6 +436,12 @@ def _with_context(findings: list[Finding], visit: Visit) -> list[Finding]:
     return [replace(f, evidence={**f.evidence, **context}) for f in findings]
 
 
+def guarded(site: Site, check: Callable[..., list[Finding]], *args: object) -> list[Finding]:
+    """``check(site, *args)``; a check that raises loses only itself (issue 18): its
+    exception becomes a ``scan.error`` naming it, the family's other findings stay."""
+    return run_checks(site.target, (check, site, *args), port=site.port)
+
+
 def visit_findings(
     target: HostTarget, visits: Sequence[Visit], sites: dict[Endpoint, Visit]
 ) -> list[Finding]:
@@ -440,33 +451,29 @@ def visit_findings(
     for visit in visits:
         for response in visit.responses:
             site = Site(target, endpoint_of(response.url).port)
-            findings += run_checks(
-                target, (version_findings, site, response), (cookie_findings, site, response)
-            )
+            findings += guarded(site, version_findings, response)
+            findings += guarded(site, partial(cookie_findings, has_https=has_https_site), response)
         start_site = Site(target, visit.start.port)
         if visit.start.scheme == "http":
             findings += _with_context(
-                run_checks(target, (no_https_redirect_findings, start_site, visit.responses)),
-                visit,
+                guarded(start_site, no_https_redirect_findings, visit.responses), visit
             )
         elif visit.final.scheme == "http":
             # An HTTPS front page that sends users back to HTTP: judge HSTS where HTTPS ended.
             last_https = [r for r in visit.responses if r.scheme == "https"][-1]
-            findings += run_checks(target, (hsts_findings, start_site, last_https))
+            findings += guarded(start_site, hsts_findings, last_https)
     for endpoint, visit in sites.items():
         site = Site(target, endpoint.port)
         final = visit.final
-        judged = (
-            run_checks(target, (hsts_findings, site, final)) if endpoint.scheme == "https" else []
-        )
+        judged = guarded(site, hsts_findings, final) if endpoint.scheme == "https" else []
         # A redirect is not a page: one that sends users to another host, loops or
         # goes on past the hop limit leaves no document to judge (HSTS still counts).
         if not final.is_redirect:
+            checks: list[Callable[..., list[Finding]]] = [cors_findings, listing_findings]
             if endpoint.scheme == "https" or not has_https_site:
-                judged += run_checks(target, (document_header_findings, site, final))
-            judged += run_checks(
-                target, (cors_findings, site, final), (listing_findings, site, final)
-            )
+                checks = [*DOCUMENT_CHECKS, *checks]
+            for check in checks:
+                judged += guarded(site, check, final)
         findings += _with_context(judged, visit)
     return findings
 
@@ -506,5 +513,6 @@ async def check_http(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort
         findings += part
     result.extend(unique(findings))
     result.extend(list(scan.problems.values()))
-    result.complete = not scan.problems
+    failed_checks = any(f.discriminator.startswith("http:check:") for f in result.findings)
+    result.complete = not scan.problems and not failed_checks
     return result

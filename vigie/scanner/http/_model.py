@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vigie.model import Finding, HostTarget
+from vigie.scanner.http._html import PageFacts, page_facts
 
 # Longest piece of server-sent text copied into evidence.
 EVIDENCE_TEXT_CHARS = 512
@@ -97,6 +98,11 @@ class HttpObservation:
     def text(self) -> str:
         """The body as text (UTF-8, undecodable bytes replaced): for matching only."""
         return self.body.decode("utf-8", errors="replace")
+
+    @cached_property
+    def page(self) -> PageFacts:
+        """What the body declares as an HTML page (meta policies, subresources, forms)."""
+        return page_facts(self.body, self.header("content-type"))
 
     @property
     def scheme(self) -> str:

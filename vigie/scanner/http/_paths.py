@@ -23,6 +23,7 @@ PATH_CHECKS = frozenset(
         "http.exposed.phpinfo",
         "http.exposed.admin_panel",
         "http.exposed.backup",
+        "http.crossdomain.permissive",
     }
 )
 

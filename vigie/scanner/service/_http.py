@@ -1,6 +1,12 @@
-"""A minimal HTTP/1.1 exchange over a bounded stream, for fingerprinting services
-that speak HTTP (Elasticsearch, CouchDB, WinRM). Web checks proper belong to
-the HTTP family; this reads one small response and nothing more.
+"""One HTTP/1.1 exchange over a bounded stream, for fingerprinting services that
+speak HTTP (Elasticsearch, CouchDB, WinRM). Web checks proper belong to the
+HTTP family; this reads one small response and nothing more.
+
+The wire format is h11's (RFC 9112), not a hand-written reader: the request is
+serialised by h11 and the response parsed by it, so framing (Content-Length of
+ASCII digits only, RFC 9110 §8.6; chunked coding, RFC 9112 §7.1; a body that
+ends with the connection, RFC 9112 §6.3) follows the standard. A response h11
+refuses is not HTTP for the purpose of fingerprinting.
 """
 
 from __future__ import annotations
@@ -8,6 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import h11
 
 from vigie.scanner.service._wire import Stream
 
@@ -33,9 +41,7 @@ class HttpResponse:
             return None
 
 
-def build_request(
-    method: str, host: str, path: str = "/", extra: dict[str, str] | None = None
-) -> bytes:
+def _request_event(method: str, host: str, path: str, extra: dict[str, str] | None) -> h11.Request:
     headers = {
         "Host": host,
         "User-Agent": USER_AGENT,
@@ -43,66 +49,84 @@ def build_request(
         "Connection": "close",
         **(extra or {}),
     }
-    lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
-    return "\r\n".join(lines).encode("ascii")
+    return h11.Request(method=method, target=path, headers=list(headers.items()))
 
 
-def _head_complete(data: bytes) -> bool:
-    return b"\r\n\r\n" in data or b"\n\n" in data
+def build_request(
+    method: str, host: str, path: str = "/", extra: dict[str, str] | None = None
+) -> bytes:
+    """The request's bytes as h11 serialises them (RFC 9112 §3)."""
+    client = h11.Connection(h11.CLIENT)
+    data = client.send(_request_event(method, host, path, extra))
+    ended = client.send(h11.EndOfMessage())
+    return (data or b"") + (ended or b"")
 
 
-def parse_response(data: bytes) -> HttpResponse | None:
-    """An HTTP response from raw bytes (possibly truncated), or None if it is not one."""
-    if not data.startswith(b"HTTP/"):
+@dataclass
+class _Parsed:
+    response: h11.Response | None = None
+    body: bytearray = field(default_factory=bytearray)
+    complete: bool = False  # the whole message arrived (or h11 refused it: stop reading)
+    refused: bool = False
+
+
+def _parse(data: bytes, method: str = "GET", *, closed: bool = False) -> _Parsed:
+    """Feed ``data`` to an h11 client that sent ``method``; what came out of it.
+
+    ``closed``: the connection ended after ``data`` (a body delimited by the
+    close is then complete).
+    """
+    parsed = _Parsed()
+    if not data and not closed:
+        return parsed  # h11 reads b"" as the end of the stream: nothing arrived yet
+    client = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_BYTES)
+    client.send(h11.Request(method=method, target="/", headers=[("Host", "vigie")]))
+    client.send(h11.EndOfMessage())
+    try:
+        if data:
+            client.receive_data(data)
+        if closed:
+            client.receive_data(b"")
+        while True:
+            event = client.next_event()
+            if isinstance(event, h11.Response):
+                parsed.response = event
+            elif isinstance(event, h11.Data):
+                parsed.body += event.data
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                parsed.complete = True
+                return parsed
+            elif event is h11.NEED_DATA or event is h11.PAUSED:
+                return parsed
+            # InformationalResponse (1xx): the final response follows.
+    except h11.RemoteProtocolError:
+        parsed.complete = parsed.refused = True
+        return parsed
+
+
+def parse_response(data: bytes, method: str = "GET") -> HttpResponse | None:
+    """An HTTP response from raw bytes (possibly truncated), or None if h11 finds none.
+
+    A body cut short is kept as far as it came; a response whose head h11
+    refuses (bad status line, bad Content-Length, ...) is None.
+    """
+    parsed = _parse(data, method)
+    if parsed.response is None:
         return None
-    separator = b"\r\n\r\n" if b"\r\n\r\n" in data else b"\n\n"
-    head, _, body = data.partition(separator)
-    lines = head.decode("latin-1").splitlines()
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
-        return None
+    response = parsed.response
     headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if colon:
-            headers[name.strip().lower()] = value.strip()
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = _dechunk(body)
-    return HttpResponse(int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body)
-
-
-def _dechunk(body: bytes) -> bytes:
-    """Join the chunks that arrived; a truncated last chunk is kept as it is."""
-    out = bytearray()
-    rest = body
-    while rest:
-        size_line, newline, rest = rest.partition(b"\r\n")
-        if not newline:
-            break
-        try:
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            break
-        if size == 0:
-            break
-        out += rest[:size]
-        rest = rest[size + 2 :]
-    return bytes(out)
+    for name, value in response.headers:
+        headers[name.decode("latin-1")] = value.decode("latin-1")
+    return HttpResponse(
+        response.status_code, response.reason.decode("latin-1"), headers, bytes(parsed.body)
+    )
 
 
 def _response_complete(data: bytes) -> bool:
-    """Stop reading once the announced body is in (servers may ignore Connection: close)."""
-    if not _head_complete(data):
-        return False
-    response = parse_response(data)
-    if response is None:
+    """Stop reading once h11 has the whole message, or refuses it, or it is not HTTP."""
+    if not b"HTTP/".startswith(data[:5]):
         return True
-    length = response.header("content-length")
-    if length.isdigit():
-        return len(response.body) >= int(length)
-    if "chunked" in response.header("transfer-encoding").lower():
-        return data.endswith(b"0\r\n\r\n")
-    return False
+    return _parse(data).complete
 
 
 async def http_exchange(
@@ -111,4 +135,4 @@ async def http_exchange(
     """Send one request; the raw answer (bounded) and its parse (None if not HTTP)."""
     await stream.send(build_request(method, host, path, extra))
     raw = await stream.read_until(_response_complete, MAX_RESPONSE_BYTES, accept_partial=True)
-    return raw, parse_response(raw)
+    return raw, parse_response(raw, method)
