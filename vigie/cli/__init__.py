@@ -1107,3 +1107,10 @@ def demo(state: State, output_dir: Path) -> None:
         highlight=False,
         markup=False,
     )
+
+
+# --- web console (vigie/cli/web.py) ---------------------------------------------------
+from vigie.cli.web import serve, users  # noqa: E402
+
+main.add_command(serve)
+main.add_command(users)

@@ -1,0 +1,124 @@
+"""``vigie serve`` (the web console) and ``vigie users`` (its CERT accounts)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+
+import click
+
+from vigie.cli import State, _emit, console
+from vigie.db.session import session_scope
+from vigie.errors import UsageError
+
+pass_state = click.make_pass_decorator(State)
+TABLE_FORMATS = click.Choice(["table", "json", "csv"])
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option(
+    "--proxy-headers",
+    is_flag=True,
+    help="Trust X-Forwarded-For/-Proto from a reverse proxy on the same host.",
+)
+@pass_state
+def serve(
+    state: State,
+    host: str,
+    port: int,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    proxy_headers: bool,
+) -> None:
+    """Run the web console (ASGI, uvicorn) on the same database as the CLI."""
+    import uvicorn
+
+    from vigie.web import create_app
+
+    settings = state.database()
+    app = create_app(settings)
+    console.print(f"vigie console on {'https' if ssl_certfile else 'http'}://{host}:{port}/")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
+        server_header=False,
+        log_level="info" if state.verbose else "warning",
+    )
+
+
+@click.group()
+def users() -> None:
+    """CERT accounts of the web console (roles admin and analyst)."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option(
+    "--role", type=click.Choice(["admin", "analyst"]), default="analyst", show_default=True
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@pass_state
+def users_add(state: State, username: str, role: str, password_stdin: bool) -> None:
+    """Create the account USERNAME; the password is asked (or read from stdin)."""
+    from vigie.web.accounts import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif os.environ.get("VIGIE_WEB_PASSWORD"):
+        password = os.environ["VIGIE_WEB_PASSWORD"]
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the passwords differ")
+    settings = state.database()
+    with session_scope(settings) as session:
+        user = add_user(session, username, password, role)
+        summary = f"user {user.username} ({user.role}) added"
+    console.print(summary, highlight=False, markup=False)
+
+
+@users.command("list")
+@click.option("--format", "fmt", type=TABLE_FORMATS, default="table", show_default=True)
+@pass_state
+def users_list(state: State, fmt: str) -> None:
+    """List the console's accounts."""
+    from vigie.web.accounts import list_users
+
+    settings = state.database()
+    with session_scope(settings) as session:
+        rows = [
+            {
+                "username": u.username,
+                "role": u.role,
+                "active": u.active,
+                "created_at": u.created_at,
+                "last_login_at": u.last_login_at,
+            }
+            for u in list_users(session)
+        ]
+    _emit(rows, ["username", "role", "active", "created_at", "last_login_at"], fmt)
+
+
+@users.command("disable")
+@click.argument("username")
+@pass_state
+def users_disable(state: State, username: str) -> None:
+    """Disable USERNAME: its sessions end at their next request."""
+    from vigie.web.accounts import disable_user
+
+    settings = state.database()
+    with session_scope(settings) as session:
+        disable_user(session, username)
+    console.print(f"user {username} disabled", highlight=False, markup=False)
