@@ -13,6 +13,7 @@ runtime_pkgs=(nmap ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0
 test_pkgs=(nginx redis-server openssh-server vsftpd memcached knot knot-dnsutils postgresql
            poppler-utils openssl iproute2 testssl.sh sslscan procps apache2-bin
            bind9-dnsutils nftables)
+test_pkgs+=(chromium chromium-driver)  # browser tests and screenshots of the web console (Selenium)
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")
