@@ -238,6 +238,10 @@ class WebSettings(_Section):
     login_failures: int = Field(default=5, ge=1)  # per account or address, then a pause
     login_window_s: int = Field(default=900, ge=1)
     secure_cookies: bool = True  # Secure flag (browsers keep them on http://127.0.0.1 too)
+    # Rebuild the overview and agency pages in the background when the data changed,
+    # at most every prebuild_interval_s: nobody waits for a national roll-up.
+    prebuild: bool = True
+    prebuild_interval_s: int = Field(default=300, ge=10)
     secret: SecretStr | None = None  # VIGIE_WEB_SECRET; else generated and kept in the database
 
     @field_validator("base_url")

@@ -23,7 +23,12 @@ ADMIN_PASSWORD = "admin horse battery staple"
 
 
 def web_settings(settings: Settings, **web: object) -> Settings:
-    values = {"secret": "test-secret-for-signing-0123456789", "rechecks_per_day": 2, **web}
+    values = {
+        "secret": "test-secret-for-signing-0123456789",
+        "rechecks_per_day": 2,
+        "prebuild": False,  # no background page builds racing the tests' database
+        **web,
+    }
     scope = settings.scope.model_copy(update={"require_mandate": True})
     return settings.model_copy(update={"web": WebSettings(**values), "scope": scope})  # type: ignore[arg-type]
 

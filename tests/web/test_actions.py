@@ -246,3 +246,41 @@ def test_users_commands(world: World) -> None:
     with session_scope(world.settings) as session:
         user = session.exec(select(WebUser).where(WebUser.username == "bob")).one()
     assert user.password_hash.startswith("$argon2id$")
+
+
+def test_the_warmer_builds_the_pages_people_open(world: World) -> None:
+    from vigie.web import cache
+
+    # Given a warmer over the seeded registry
+    warmer = cache.Warmer(world.settings)
+    cache.clear()
+    # When it runs once, then once more without new data
+    assert warmer.warm_once() is True
+    assert warmer.warm_once() is False
+    # Then the overview and each agency's page are built for the current data
+    with session_scope(world.settings) as session:
+        version = cache.data_version(session)
+    keys = list(cache._entries)
+    assert any(k[0] == "overview" and k[3] == version for k in keys)
+    assert {k[1] for k in keys if k[0] == "agency" and k[4] == version} == set(
+        world.seeded.agency_ids.values()
+    )
+    # And a change in the data (an accepted risk) makes the next round build again
+    analyst = world.analyst()
+    finding = finding_id(world.settings, "tls.cert.expired")
+    contact = world.agency(world.data_id)
+    contact.post(
+        f"/findings/{finding}/explain",
+        data={
+            "csrf": csrf_of(contact.get(f"/findings/{finding}").text),
+            "reason": "renewal",
+            "until": (date.today() + timedelta(days=9)).isoformat(),
+        },
+    )
+    page = analyst.get(f"/findings/{finding}")
+    explanation = page.text.split("/explanations/")[1].split("/")[0]
+    analyst.post(
+        f"/explanations/{explanation}/decide",
+        data={"csrf": csrf_of(page.text), "decision": "approve"},
+    )
+    assert warmer.warm_once() is True

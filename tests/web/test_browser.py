@@ -95,7 +95,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
                     "scope": {"allow": ["127.0.21.0/24"], "require_mandate": True},
                     "scan": {"ports": [80], "host_deadline_s": 60, "probe_timeout_s": 3},
                     "http": {"connect_timeout_s": 2, "read_timeout_s": 3, "total_timeout_s": 10},
-                    "web": {"secret": "browser-test-secret-0123456789abcdef"},
+                    "web": {"secret": "browser-test-secret-0123456789abcdef", "prebuild": False},
                 }
             )
             upgrade_database(settings)

@@ -159,7 +159,10 @@ class ScanRun(SQLModel, table=True):
 class HostScan(SQLModel, table=True):
     """One finished (domain, address) scan: the audit log and the resume marker."""
 
-    __table_args__ = (sa.UniqueConstraint("run_id", "domain", "ip"),)
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "domain", "ip"),
+        sa.Index("ix_hostscan_agency_run", "agency", "run_id"),  # an agency's last sweep
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="scanrun.id", index=True)
@@ -216,7 +219,8 @@ class FindingEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     finding_id: int = Field(foreign_key="finding.id", index=True)
-    run_id: int | None = Field(default=None, foreign_key="scanrun.id")
+    # Indexed for "what changed in the last sweep" (the console's agency page).
+    run_id: int | None = Field(default=None, foreign_key="scanrun.id", index=True)
     at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
     from_status: str | None = None
     to_status: str

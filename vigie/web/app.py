@@ -353,6 +353,10 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={404: _plain_404, 405: _plain_405})
     app.add_middleware(SecurityHeaders)
     app.state.console = console
+    if settings.web.prebuild:
+        from vigie.web.cache import Warmer
+
+        app.state.warmer = Warmer(settings, settings.web.prebuild_interval_s).start()
     return app
 
 
