@@ -24,7 +24,13 @@ TABLE_FORMATS = click.Choice(["table", "json", "csv"])
 @click.option(
     "--proxy-headers",
     is_flag=True,
-    help="Trust X-Forwarded-For/-Proto from a reverse proxy on the same host.",
+    help="Trust X-Forwarded-For/-Proto from the reverse proxy (see --forwarded-allow-ips).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    help="With --proxy-headers: the proxy's addresses ('*' when only it can connect).",
 )
 @pass_state
 def serve(
@@ -34,6 +40,7 @@ def serve(
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     proxy_headers: bool,
+    forwarded_allow_ips: str,
 ) -> None:
     """Run the web console (ASGI, uvicorn) on the same database as the CLI."""
     import uvicorn
@@ -50,7 +57,7 @@ def serve(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         proxy_headers=proxy_headers,
-        forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
+        forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
         server_header=False,
         log_level="info" if state.verbose else "warning",
     )
