@@ -74,7 +74,10 @@ def seed_national(
     with session_scope(settings) as session:
         agency_rows = [
             Agency(
-                name=f"Agence {i:03d} " + rng.choice(["des Données", "du Budget", "de la Santé", "des Routes", "de l'Éducation"]),
+                name=f"Agence {i:03d} "
+                + rng.choice(
+                    ["des Données", "du Budget", "de la Santé", "des Routes", "de l'Éducation"]
+                ),
                 code=f"AG{i:03d}",
                 language="fr" if i % 5 else "en",
             )
@@ -88,7 +91,9 @@ def seed_national(
             for index, a in enumerate(agency_rows)
         )
         domain_rows = [
-            Domain(name=f"app{i:04d}.ag{i % agencies:03d}.gouv.ml", agency_id=agency_ids[i % agencies])
+            Domain(
+                name=f"app{i:04d}.ag{i % agencies:03d}.gouv.ml", agency_id=agency_ids[i % agencies]
+            )
             for i in range(domains)
         ]
         session.add_all(domain_rows)
@@ -122,10 +127,16 @@ def seed_national(
         first_seen = sweep_days[first_sweep]
         resolved = rng.random() < 0.25 and first_sweep < SWEEPS - 1
         status = "resolved" if resolved else ("new" if first_sweep == SWEEPS - 1 else "open")
-        last_seen = sweep_days[rng.randrange(first_sweep, SWEEPS - 1)] if resolved else sweep_days[-1]
+        last_seen = (
+            sweep_days[rng.randrange(first_sweep, SWEEPS - 1)] if resolved else sweep_days[-1]
+        )
         days = due.get(spec.severity)
         ip = f"10.{d // 250}.{d % 250}.{rng.randrange(1, 4)}"
-        port = rng.choice([22, 25, 80, 443, 3306, 6379, 8080]) if spec.family is not Family.DNS else None
+        port = (
+            rng.choice([22, 25, 80, 443, 3306, 6379, 8080])
+            if spec.family is not Family.DNS
+            else None
+        )
         records.append(
             {
                 "id": index + 1,
@@ -136,7 +147,7 @@ def seed_national(
                 "domain": domain,
                 "ip": None if spec.family is Family.DNS else ip,
                 "port": port,
-                "discriminator": str(index),
+                "discriminator": "",
                 "agency_id": agency_ids[d % agencies],
                 "status": status,
                 "first_seen": first_seen.replace(tzinfo=None),
@@ -235,7 +246,9 @@ def seed_national(
         record_grades(session, run_ids[-1] or 0, settings, now=sweep_days[-1])
         open_ids = list(
             session.exec(
-                select(FindingRecord.id).where(FindingRecord.status != "resolved").limit(findings // 50)
+                select(FindingRecord.id)
+                .where(FindingRecord.status != "resolved")
+                .limit(findings // 50)
             )
         )
         session.add_all(
@@ -252,7 +265,7 @@ def seed_national(
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -264,10 +277,6 @@ def main() -> None:
     parser.add_argument("--database", type=Path, default=None, help="keep the database here")
     args = parser.parse_args()
 
-    import httpx
-
-    from tests.web.servers import free_port, serve_console
-    from vigie.web import create_app
     from vigie.web.accounts import add_user
 
     folder = Path(tempfile.mkdtemp(prefix="vigie-console-bench-"))
@@ -282,12 +291,36 @@ def main() -> None:
     counts = seed_national(settings, args.domains, args.agencies, args.findings)
     with session_scope(settings) as session:
         add_user(session, "bench", "benchmark password", "analyst")
-        agency_ids = list(session.exec(select(Agency.id)))
+        agency_ids = [i for i in session.exec(select(Agency.id)) if i is not None]
     print(f"seeded {counts} in {time.perf_counter() - started:.1f} s ({database})")
 
+    for prebuild in (False, True):
+        measure(settings, agency_ids, args.requests, prebuild)
+
+
+def measure(settings: Settings, agency_ids: list[int], requests: int, prebuild: bool) -> None:
+    """Time each page kind over HTTP; with ``prebuild`` once the warmer has built the pages."""
+    import httpx
+
+    from tests.web.servers import free_port, serve_console
+    from vigie.web import cache, create_app
+
+    cache.clear()
+    web = settings.web.model_copy(update={"prebuild": prebuild})
+    app = create_app(settings.model_copy(update={"web": web}))
+    if prebuild:
+        started = time.perf_counter()
+        while app.state.warmer.built_version is None:
+            time.sleep(0.5)
+        print(
+            f"\nwarmer: overview and {len(agency_ids)} agency pages built in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+    else:
+        print("\nno warmer: every page built on first request")
     host = "127.0.21.40"
-    with serve_console(create_app(settings), host, free_port(host)) as url:
-        client = httpx.Client(base_url=url, timeout=120)
+    with serve_console(app, host, free_port(host)) as url:
+        client = httpx.Client(base_url=url, timeout=300)
         login = client.get("/login")
         csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
         client.post(
@@ -301,20 +334,22 @@ def main() -> None:
             "findings (agency)": lambda: f"/findings?agency={rng.choice(agency_ids)}",
             "findings (severity high, page 5)": lambda: "/findings?severity=high&page=5",
         }
-        print(f"\n{'page':34} {'cold ms':>9} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}  n")
+        print(f"{'page':34} {'first ms':>9} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}  n")
         for name, make in kinds.items():
             timings = []
-            for _ in range(args.requests + 1):
+            for _ in range(requests + 1):
                 path = make()
                 start = time.perf_counter()
                 response = client.get(path)
                 timings.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 200, (path, response.status_code)
-            cold, rest = timings[0], timings[1:]
+            first, rest = timings[0], timings[1:]
             print(
-                f"{name:34} {cold:9.1f} {statistics.median(rest):10.1f} "
+                f"{name:34} {first:9.1f} {statistics.median(rest):10.1f} "
                 f"{percentile(rest, 0.95):8.1f} {max(rest):8.1f}  {len(rest)}"
             )
+    if prebuild:
+        app.state.warmer.stop.set()
 
 
 if __name__ == "__main__":

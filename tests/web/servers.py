@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -40,3 +41,33 @@ def serve_console(app: Any, host: str, port: int, **ssl: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def chromium(window: str = "1280,1000", downloads: Path | None = None) -> Any:
+    """Debian's headless chromium through chromium-driver (Selenium), reading French."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "chromium"
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-proxy-server",
+        f"--window-size={window}",
+        "--lang=fr-FR",
+    ):
+        options.add_argument(argument)
+    prefs: dict[str, Any] = {"intl.accept_languages": "fr-FR,fr"}
+    if downloads is not None:
+        prefs |= {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+        }
+    options.add_experimental_option("prefs", prefs)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)

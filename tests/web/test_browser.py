@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.dns_server import free_port, start_zone_server
-from tests.web.servers import serve_console
+from tests.web.servers import chromium, serve_console
 from vigie.config import Settings
 from vigie.db.migrate import upgrade_database
 from vigie.db.session import dispose_engines, session_scope
@@ -143,30 +143,7 @@ def _register(settings: Settings) -> None:
 
 @pytest.fixture
 def browser(lab: Lab) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "chromium"
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1280,1000",
-        "--lang=fr-FR",
-        "--no-proxy-server",
-    ):
-        options.add_argument(argument)
-    options.add_experimental_option(
-        "prefs",
-        {
-            "download.default_directory": str(lab.downloads),
-            "download.prompt_for_download": False,
-            "intl.accept_languages": "fr-FR,fr",
-        },
-    )
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = chromium(downloads=lab.downloads)
     driver.implicitly_wait(2)
     try:
         yield driver

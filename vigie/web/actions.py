@@ -179,7 +179,9 @@ def recheck_progress(session: Session, recheck: Recheck) -> dict[str, object]:
     if run is not None:
         hosts = list(
             session.exec(
-                select(HostScan).where(HostScan.run_id == run.id).order_by(col(HostScan.id))
+                select(HostScan)
+                .where(HostScan.run_id == run.id, HostScan.domain == recheck.domain)
+                .order_by(col(HostScan.id))
             )
         )
     return {

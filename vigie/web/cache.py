@@ -102,10 +102,22 @@ def _remember_overview(settings: Settings, key: tuple[Any, ...], report: Overvie
 
 
 def agency(session: Session, settings: Settings, row: Agency, language: str) -> AgencyReport:
-    key = ("agency", row.id, language, id(settings), data_version(session))
-    return _cached(  # type: ignore[no-any-return]
-        key, lambda: build_agency_report(session, settings, row.name, language=language)
-    )
+    from vigie.i18n import LANGUAGES
+
+    version = data_version(session)
+    key = ("agency", row.id, language, id(settings), version)
+    with _lock:
+        if key in _entries:
+            return _entries[key]  # type: ignore[no-any-return]
+    report = build_agency_report(session, settings, row.name, language=language)
+    with _lock:
+        for other in LANGUAGES:  # the same data, read in either language
+            _entries[("agency", row.id, other, id(settings), version)] = (
+                report if other == language else replace(report, language=other)
+            )
+        while len(_entries) > MAX_ENTRIES:
+            _entries.popitem(last=False)
+    return report
 
 
 class Warmer:
