@@ -7,7 +7,9 @@ import csv
 import io
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
@@ -284,3 +286,55 @@ def test_the_warmer_builds_the_pages_people_open(world: World) -> None:
         data={"csrf": csrf_of(page.text), "decision": "approve"},
     )
     assert warmer.warm_once() is True
+
+
+@pytest.mark.network
+def test_vigie_serve_answers_on_the_address_it_is_given(world: World) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.web.servers import free_port
+
+    host = "127.0.21.60"
+    port = free_port(host)
+    env = {
+        "VIGIE_DATABASE_URL": world.settings.database.url,
+        "VIGIE_WEB_PREBUILD": "false",
+        "PATH": "/usr/bin:/bin",
+    }
+    # When the console is started from the command line
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from vigie.cli import main; main()",
+            "serve",
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://{host}:{port}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        # Then it serves the sign-in page with its headers, and no server banner
+        assert response.status_code == 200 and 'name="password"' in response.text
+        assert "server" not in response.headers
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -50,16 +50,27 @@ def data_version(session: Session) -> tuple[Any, ...]:
     return (*tuple(row), date.today())
 
 
+_building: dict[tuple[Any, ...], threading.Lock] = {}
+
+
 def _cached(key: tuple[Any, ...], build: Any) -> Any:
+    """The value under ``key``, built once: a request arriving while the warmer (or another
+    request) builds it waits for that build instead of starting its own."""
     with _lock:
         if key in _entries:
             _entries.move_to_end(key)
             return _entries[key]
-    value = build()
-    with _lock:
-        _entries[key] = value
-        while len(_entries) > MAX_ENTRIES:
-            _entries.popitem(last=False)
+        building = _building.setdefault(key, threading.Lock())
+    with building:
+        with _lock:
+            if key in _entries:
+                return _entries[key]
+        value = build()
+        with _lock:
+            _entries[key] = value
+            _building.pop(key, None)
+            while len(_entries) > MAX_ENTRIES:
+                _entries.popitem(last=False)
     return value
 
 
@@ -106,17 +117,15 @@ def agency(session: Session, settings: Settings, row: Agency, language: str) -> 
 
     version = data_version(session)
     key = ("agency", row.id, language, id(settings), version)
-    with _lock:
-        if key in _entries:
-            return _entries[key]  # type: ignore[no-any-return]
-    report = build_agency_report(session, settings, row.name, language=language)
+    report: AgencyReport = _cached(
+        key, lambda: build_agency_report(session, settings, row.name, language=language)
+    )
     with _lock:
         for other in LANGUAGES:  # the same data, read in either language
-            _entries[("agency", row.id, other, id(settings), version)] = (
-                report if other == language else replace(report, language=other)
+            _entries.setdefault(
+                ("agency", row.id, other, id(settings), version),
+                replace(report, language=other),
             )
-        while len(_entries) > MAX_ENTRIES:
-            _entries.popitem(last=False)
     return report
 
 

@@ -217,7 +217,7 @@ def _safe_next(value: str) -> str:
 def overview(ctx: Ctx) -> Response:
     if not ctx.principal.is_staff:
         return redirect(home_of(ctx))
-    report = cache.overview(ctx.db, ctx.settings, ctx.language)
+    report = cache.overview(ctx.db, ctx.settings, ctx.language, stale_ok=ctx.settings.web.prebuild)
     overdue_by_agency = sorted(
         (row for row in report.ranking if row.overdue), key=lambda r: (-r.overdue, r.agency)
     )
@@ -258,7 +258,7 @@ def _worst_open(db: Session, limit: int = 15) -> list[tuple[FindingRecord, str]]
 
 @route("/agencies", access="staff")
 def agency_list(ctx: Ctx) -> Response:
-    report = cache.overview(ctx.db, ctx.settings, ctx.language)
+    report = cache.overview(ctx.db, ctx.settings, ctx.language, stale_ok=ctx.settings.web.prebuild)
     ids = {a.name: a.id for a in agencies_by_id(ctx.db).values()}
     rows = [
         {
