@@ -338,3 +338,11 @@ def test_vigie_serve_answers_on_the_address_it_is_given(world: World) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_serve_redirects_plain_http_only_with_a_certificate(world: World) -> None:
+    from vigie.cli import main
+
+    env = {"VIGIE_DATABASE_URL": world.settings.database.url}
+    result = CliRunner().invoke(main, ["serve", "--http-port", "8081"], env=env)
+    assert result.exit_code == 2 and "--ssl-certfile" in result.output

@@ -22,6 +22,12 @@ TABLE_FORMATS = click.Choice(["table", "json", "csv"])
 @click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True), default=None)
 @click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True), default=None)
 @click.option(
+    "--http-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="With a certificate: also listen on this port, redirecting plain HTTP to HTTPS.",
+)
+@click.option(
     "--proxy-headers",
     is_flag=True,
     help="Trust X-Forwarded-For/-Proto from the reverse proxy (see --forwarded-allow-ips).",
@@ -39,26 +45,27 @@ def serve(
     port: int,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    http_port: int | None,
     proxy_headers: bool,
     forwarded_allow_ips: str,
 ) -> None:
     """Run the web console (ASGI, uvicorn) on the same database as the CLI."""
-    import uvicorn
-
     from vigie.web import create_app
+    from vigie.web.server import run_console
 
+    if http_port is not None and not ssl_certfile:
+        raise UsageError("--http-port redirects to HTTPS: give --ssl-certfile and --ssl-keyfile")
     settings = state.database()
     app = create_app(settings)
     console.print(f"vigie console on {'https' if ssl_certfile else 'http'}://{host}:{port}/")
-    uvicorn.run(
+    run_console(
         app,
         host=host,
         port=port,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
-        proxy_headers=proxy_headers,
+        http_port=http_port,
         forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
-        server_header=False,
         log_level="info" if state.verbose else "warning",
     )
 
