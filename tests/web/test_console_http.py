@@ -23,7 +23,6 @@ from vigie.model import FamilyResult, HostTarget, OpenPort, Severity
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.http import check_http
 from vigie.web import create_app
-from vigie.web.server import https_redirect_app
 
 HOST = "127.0.21.10"
 NAME = "console.vigie-web.test"
