@@ -307,3 +307,34 @@ def test_what_scanned_servers_sent_is_rendered_escaped(world: World) -> None:
             assert hostile not in text, (url, hostile)
     finding_page = client.get(pages[0]).text
     assert html.escape("<script>alert(1)</script>", quote=False) in finding_page
+
+
+def test_a_recheck_waits_for_the_sweep_in_progress(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vigie.sweep import acquire_lock, release_lock
+    from vigie.web import actions
+
+    monkeypatch.setattr(actions, "RECHECK_LOCK_RETRY_S", 0.2)
+    # Given a sweep in progress (it holds the database lock)
+    holder = acquire_lock(world.settings)
+    client = world.agency(world.stats_id)
+    with session_scope(world.settings) as session:
+        domain_id = session.exec(select(Domain.id).where(Domain.name == STATS)).one()
+    csrf = csrf_of(client.get(f"/applications/{domain_id}").text)
+    try:
+        # When the contact asks for a re-check, it waits, and says so
+        response = client.post(f"/applications/{domain_id}/recheck", data={"csrf": csrf})
+        url = str(response.url)
+        deadline = time.monotonic() + 10
+        while "recheck-note" not in (text := client.get(url).text):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.1)
+        assert "status-queued" in text and "waiting for the sweep in progress" in text
+    finally:
+        release_lock(world.settings, holder)
+    # Then it runs once the sweep is over
+    deadline = time.monotonic() + 20
+    while "status-completed" not in (text := client.get(url).text):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)

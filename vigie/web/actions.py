@@ -10,7 +10,9 @@ risk acceptances (:mod:`vigie.acceptance`) once an analyst approves them.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -28,7 +30,7 @@ from vigie.db.tables import (
     Recheck,
     ScanRun,
 )
-from vigie.errors import NotFoundError, UsageError
+from vigie.errors import NotFoundError, SweepLocked, UsageError
 from vigie.model import FindingStatus, HostResult, utcnow
 from vigie.web.accounts import Principal, audit, check_recheck_throttle
 
@@ -38,7 +40,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("vigie.web")
 
 RECHECK_SOURCE = "web"
-_running: dict[int, threading.Thread] = {}
+# Re-checks run one after the other in one worker thread, and wait (up to
+# RECHECK_LOCK_WAIT_S) while another sweep holds the database lock: two agencies
+# asking at once both get their re-check.
+RECHECK_LOCK_RETRY_S = 3.0
+RECHECK_LOCK_WAIT_S = 1800.0
+_queue: queue.Queue[tuple[Settings, int]] = queue.Queue()
+_worker: threading.Thread | None = None
+_worker_lock = threading.Lock()
 
 
 # --- re-check -------------------------------------------------------------------
@@ -67,13 +76,34 @@ def request_recheck(
     return recheck
 
 
-def start_recheck(settings: Settings, recheck_id: int) -> threading.Thread:
-    thread = threading.Thread(
-        target=run_recheck, args=(settings, recheck_id), name=f"recheck-{recheck_id}", daemon=True
-    )
-    _running[recheck_id] = thread
-    thread.start()
-    return thread
+def start_recheck(settings: Settings, recheck_id: int) -> None:
+    """Queue the re-check for the console's re-check worker (started on first use)."""
+    global _worker
+    _queue.put((settings, recheck_id))
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_work, name="vigie-rechecks", daemon=True)
+            _worker.start()
+
+
+def _work() -> None:
+    while True:
+        settings, recheck_id = _queue.get()
+        try:
+            run_recheck(settings, recheck_id)
+        except Exception as exc:  # run_recheck records its own failures; never die
+            log.warning("re-check worker", extra={"error": str(exc)})
+        finally:
+            _queue.task_done()
+
+
+def _set_status(settings: Settings, recheck_id: int, status: str, note: str | None) -> None:
+    with session_scope(settings) as session:
+        recheck = session.get(Recheck, recheck_id)
+        if recheck is not None:
+            recheck.status = status
+            recheck.error = note
+            session.add(recheck)
 
 
 class _RecheckProgress:
@@ -131,12 +161,23 @@ def run_recheck(settings: Settings, recheck_id: int) -> None:
 
     status, error, summary_data, run_id = "failed", None, {}, None
     try:
-        summary = run_sweep(
-            settings,
-            SweepRequest(domains=(domain,), source=RECHECK_SOURCE),
-            Progress(),
-            _alert_hook(settings),
-        )
+        waited = 0.0
+        while True:
+            try:
+                summary = run_sweep(
+                    settings,
+                    SweepRequest(domains=(domain,), source=RECHECK_SOURCE),
+                    Progress(),
+                    _alert_hook(settings),
+                )
+                break
+            except SweepLocked:
+                if waited >= RECHECK_LOCK_WAIT_S:
+                    raise
+                _set_status(settings, recheck_id, "queued", "waiting for the sweep in progress")
+                time.sleep(RECHECK_LOCK_RETRY_S)
+                waited += RECHECK_LOCK_RETRY_S
+                _set_status(settings, recheck_id, "running", None)
         status, run_id = summary.status, summary.run_id
         summary_data = {
             "hosts": summary.hosts_done,
@@ -161,7 +202,6 @@ def run_recheck(settings: Settings, recheck_id: int) -> None:
                 recheck.run_id = run_id or recheck.run_id
                 recheck.finished_at = utcnow()
                 session.add(recheck)
-        _running.pop(recheck_id, None)
 
 
 def _alert_hook(settings: Settings) -> HostHook | None:

@@ -520,13 +520,10 @@ def findings_page(ctx: Ctx) -> Response:
         .offset((wanted.page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
-    names = {a.id: a.name for a in agencies_by_id(ctx.db).values()}
+    every_agency = agencies_by_id(ctx.db)
+    names = {a_id: a.name for a_id, a in every_agency.items()}
     accepted = _live_acceptances(ctx.db, [r.id for r in rows if r.id is not None], today)
-    agencies = (
-        sorted(agencies_by_id(ctx.db).values(), key=lambda a: a.name)
-        if ctx.principal.is_staff
-        else []
-    )
+    agencies = sorted(every_agency.values(), key=lambda a: a.name) if ctx.principal.is_staff else []
     return ctx.render(
         "web/findings.html.j2",
         rows=rows,

@@ -104,4 +104,5 @@ DYNAMIC_TEXTS = (
     i18n.N_("severity changed for this deployment"),
     i18n.N_("sign-in links of this agency withdrawn"),
     i18n.N_("too many failed sign-ins: wait a few minutes"),
+    i18n.N_("waiting for the sweep in progress"),
 )
