@@ -8,6 +8,7 @@ import html
 import re
 import time
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -51,6 +52,15 @@ def other_agency_objects(world: World) -> dict[str, int]:
             "explanation_id": explanation.id or 0,
             "run_id": run.id or 0,
         }
+
+
+def page_showing(client: Any, url: str, marker: str, timeout: float = 20.0) -> str:
+    """The page at ``url`` once it shows ``marker`` (re-check pages follow a background job)."""
+    deadline = time.monotonic() + timeout
+    while marker not in (text := client.get(url).text):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+    return text
 
 
 def fill(spec: RouteSpec, objects: dict[str, int]) -> str:
@@ -240,11 +250,7 @@ def test_rechecks_are_throttled_per_agency_and_run_through_the_sweep(world: Worl
         # When it asks for a re-check
         response = client.post(f"/applications/{domain_id}/recheck", data={"csrf": csrf})
         assert response.status_code == 200 and "/rechecks/" in str(response.url)
-        recheck_url = str(response.url)
-        deadline = time.monotonic() + 20
-        while "status-completed" not in (text := client.get(recheck_url).text):
-            assert time.monotonic() < deadline, text
-            time.sleep(0.2)
+        text = page_showing(client, str(response.url), "status-completed")
         # Then it ran as a sweep run, which recorded "not authorised" instead of probing
         assert "Non autorisé" in text or "Not authorised" in text
     # And one more the same day is refused
@@ -326,15 +332,9 @@ def test_a_recheck_waits_for_the_sweep_in_progress(
         # When the contact asks for a re-check, it waits, and says so
         response = client.post(f"/applications/{domain_id}/recheck", data={"csrf": csrf})
         url = str(response.url)
-        deadline = time.monotonic() + 10
-        while "recheck-note" not in (text := client.get(url).text):
-            assert time.monotonic() < deadline, text
-            time.sleep(0.1)
+        text = page_showing(client, url, "recheck-note")
         assert "status-queued" in text and "waiting for the sweep in progress" in text
     finally:
         release_lock(world.settings, holder)
     # Then it runs once the sweep is over
-    deadline = time.monotonic() + 20
-    while "status-completed" not in (text := client.get(url).text):
-        assert time.monotonic() < deadline, text
-        time.sleep(0.2)
+    page_showing(client, url, "status-completed")
