@@ -346,3 +346,20 @@ def test_serve_redirects_plain_http_only_with_a_certificate(world: World) -> Non
     env = {"VIGIE_DATABASE_URL": world.settings.database.url}
     result = CliRunner().invoke(main, ["serve", "--http-port", "8081"], env=env)
     assert result.exit_code == 2 and "--ssl-certfile" in result.output
+
+
+def test_every_table_filters(world: World) -> None:
+    analyst = world.analyst()
+    # The registry by free text and status
+    page = analyst.get("/registry?q=stats&status=active")
+    assert STATS in page.text and PORTAIL not in page.text
+    rows = list(csv.DictReader(io.StringIO(analyst.get("/registry?q=stats&format=csv").text)))
+    assert [r["domain"] for r in rows] == [STATS]
+    # Scan runs by status
+    every = analyst.get("/runs?format=json").json()
+    running = analyst.get("/runs?status=running&format=json").json()
+    assert running and all(r["status"] == "running" for r in running)
+    assert len(running) == sum(1 for r in every if r["status"] == "running")
+    assert analyst.get("/runs?status=failed&format=json").json() == []
+    # Mandates: none valid today in the seeded registry
+    assert analyst.get("/mandates?valid=1&format=json").json() == []

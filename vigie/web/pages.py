@@ -87,6 +87,12 @@ def download(ctx: Ctx, name: str, rows: list[dict[str, Any]], columns: list[str]
     )
 
 
+def matches(wanted: str, *texts: str) -> bool:
+    """A free-text filter: every word appears in one of ``texts`` (case ignored)."""
+    haystack = " ".join(texts).casefold()
+    return all(word in haystack for word in wanted.casefold().split())
+
+
 def wants_download(ctx: Ctx, formats: tuple[str, ...] = ("csv", "json")) -> bool:
     return ctx.query("format") in formats
 
@@ -734,7 +740,12 @@ def change_severity(ctx: Ctx) -> Response:
 
 @route("/runs", access="staff")
 def runs_page(ctx: Ctx) -> Response:
-    runs = list(ctx.db.exec(select(ScanRun).order_by(col(ScanRun.id).desc()).limit(200)))
+    query = select(ScanRun).order_by(col(ScanRun.id).desc()).limit(200)
+    if ctx.query("status"):
+        query = query.where(ScanRun.status == ctx.query("status"))
+    if ctx.query("source"):
+        query = query.where(ScanRun.source == ctx.query("source"))
+    runs = list(ctx.db.exec(query))
     rows = [
         {
             "id": r.id,
@@ -833,7 +844,10 @@ def mandates_page(ctx: Ctx) -> Response:
             "valid_today": mandate_is_valid(m, today),
         }
         for m in ctx.db.exec(query)
+        if matches(ctx.query("q"), names.get(m.agency_id, ""), m.reference, m.legal_basis)
     ]
+    if ctx.query("valid") == "1":
+        rows = [r for r in rows if r["valid_today"]]
     if wants_download(ctx):
         return download(
             ctx, "mandates", rows, [k for k in rows[0] if k != "agency_id"] if rows else ["id"]
@@ -845,7 +859,6 @@ def mandates_page(ctx: Ctx) -> Response:
 def registry_page(ctx: Ctx) -> Response:
     from vigie.targets.registry import list_targets
 
-    agency_filter = ctx.query("agency") or None
     rows = [
         {
             "agency": t.agency,
@@ -858,7 +871,9 @@ def registry_page(ctx: Ctx) -> Response:
             "tags": t.tags,
             "mail_domain": t.mail_domain,
         }
-        for t in list_targets(ctx.db, agency=agency_filter, include_inactive=True)
+        for t in list_targets(ctx.db, include_inactive=True)
+        if matches(ctx.query("q"), t.domain, t.agency, t.agency_code or "")
+        and (not ctx.query("status") or t.status == ctx.query("status"))
     ]
     if wants_download(ctx):
         return download(ctx, "registry", rows, list(rows[0]) if rows else ["domain"])
