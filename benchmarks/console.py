@@ -284,7 +284,7 @@ def main() -> None:
     settings = Settings.model_validate(
         {
             "database": {"url": f"sqlite:///{database}"},
-            "web": {"secure_cookies": False, "secret": "benchmark-secret-0123456789abcdef"},
+            "web": {"secret": "benchmark-secret-0123456789abcdef"},
         }
     )
     started = time.perf_counter()

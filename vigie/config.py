@@ -237,7 +237,10 @@ class WebSettings(_Section):
     session_hours: int = Field(default=12, ge=1, le=720)
     login_failures: int = Field(default=5, ge=1)  # per account or address, then a pause
     login_window_s: int = Field(default=900, ge=1)
-    secure_cookies: bool = True  # Secure flag (browsers keep them on http://127.0.0.1 too)
+    # "auto": Secure cookies over HTTPS (proxied or not) and on loopback, where browsers
+    # keep them over plain HTTP too; plain HTTP to another name gets cookies a browser
+    # can store (a test set-up: production runs behind TLS). "always": Secure everywhere.
+    secure_cookies: Literal["auto", "always"] = "auto"
     # Rebuild the overview and agency pages in the background when the data changed,
     # at most every prebuild_interval_s: nobody waits for a national roll-up.
     prebuild: bool = True

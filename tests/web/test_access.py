@@ -338,3 +338,27 @@ def test_a_recheck_waits_for_the_sweep_in_progress(
         release_lock(world.settings, holder)
     # Then it runs once the sweep is over
     page_showing(client, url, "status-completed")
+
+
+def test_cookies_are_secure_wherever_a_browser_keeps_them(world: World) -> None:
+    from starlette.testclient import TestClient
+
+    from vigie.web import create_app
+
+    app = world.make_client().app
+
+    def cookie(base_url: str, application: object = app) -> str:
+        client = TestClient(application, base_url=base_url)  # type: ignore[arg-type]
+        return client.get("/login").headers["set-cookie"].lower()
+
+    # Over HTTPS and on loopback: Secure
+    assert "secure" in cookie("https://console.example")
+    assert "secure" in cookie("http://127.0.0.1:8080")
+    assert "secure" in cookie("http://localhost:8080")
+    # Plain HTTP to another name: a cookie the browser can keep (still HttpOnly, Strict)
+    plain = cookie("http://console.example")
+    assert "secure" not in plain and "httponly" in plain and "samesite=strict" in plain
+    # Unless the deployment says always
+    web = world.settings.web.model_copy(update={"secure_cookies": "always"})
+    strict = create_app(world.settings.model_copy(update={"web": web}))
+    assert "secure" in cookie("http://console.example", strict)

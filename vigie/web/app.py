@@ -11,6 +11,7 @@ with one database session each; the event loop only parses forms and cookies.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -205,17 +206,28 @@ class Console:
                 pass
         return {"csrf": secrets.token_urlsafe(32), "new": True}
 
-    def write_session(self, response: Response, data: dict[str, Any]) -> None:
+    def write_session(self, request: Request, response: Response, data: dict[str, Any]) -> None:
         data.pop("new", None)
         response.set_cookie(
             SESSION_COOKIE,
             str(self.signer.dumps(data)),
             max_age=self.settings.web.session_hours * 3600,
             httponly=True,
-            secure=self.settings.web.secure_cookies,
+            secure=self.secure_cookie(request),
             samesite="strict",
             path="/",
         )
+
+    def secure_cookie(self, request: Request) -> bool:
+        if self.settings.web.secure_cookies == "always" or request.url.scheme == "https":
+            return True
+        host = (request.url.hostname or "").strip("[]")
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     def principal(self, db: Session, data: Mapping[str, Any]) -> Principal | None:
         who = data.get("who")
@@ -277,7 +289,7 @@ class Console:
             )
             response = self._guarded(spec, ctx)
         if ctx.set_cookie:
-            self.write_session(response, data)
+            self.write_session(request, response, data)
         return response
 
     def _guarded(self, spec: RouteSpec, ctx: Ctx) -> Response:
