@@ -104,7 +104,8 @@ def seed_national(
                 status="completed",
                 source="scheduler",
                 families=[f.value for f in Family if f is not Family.SCAN],
-                domains=[],
+                domains=[d.name for d in domain_rows],
+                findings_count=findings // 2,
                 hosts_planned=domains * 2,
                 hosts_done=domains * 2,
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +75,7 @@ def prepare(settings: Settings) -> dict[str, int]:
             families=["dns", "http", "service", "tls"],
             domains=[domain.name],
             hosts_planned=2,
+            finished_at=datetime.now(UTC),
             hosts_done=2,
             findings_count=31,
             status="completed",

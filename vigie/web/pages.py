@@ -363,9 +363,10 @@ def _changes_since_last_sweep(db: Session, agency: Agency) -> tuple[ScanRun | No
 @route("/applications/{domain_id:int}", access="any")
 def application_page(ctx: Ctx) -> Response:
     domain = visible_domain(ctx, ctx.int_param("domain_id"))
-    from vigie.grading import grade_applications
+    from vigie.grading import grade_applications, policies_for
 
-    applications = grade_applications(ctx.db, ctx.settings, domains=[domain.name])
+    policy = policies_for(ctx.settings).select(ctx.settings.grading.policy, date.today())
+    applications = grade_applications(ctx.db, ctx.settings, policy=policy, domains=[domain.name])
     application = applications[0] if applications else None
     views = list(application.findings) if application else []
     if wants_download(ctx, ("csv", "json", "sarif")):
@@ -389,6 +390,7 @@ def application_page(ctx: Ctx) -> Response:
     agency = ctx.db.get(Agency, domain.agency_id) if domain.agency_id else None
     return ctx.render(
         "web/application.html.j2",
+        policy=policy,
         domain=domain,
         agency=agency,
         application=application,
