@@ -19,8 +19,18 @@ TABLE_FORMATS = click.Choice(["table", "json", "csv"])
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True), default=None)
-@click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Serve HTTPS with this certificate chain (PEM).",
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="The certificate's private key (PEM).",
+)
 @click.option(
     "--http-port",
     type=click.IntRange(1, 65535),
