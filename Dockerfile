@@ -1,4 +1,5 @@
-# vigie: the scanner, the scheduler and the Celery workers share this image.
+# vigie: the scanner, the scheduler, the Celery workers and the web console
+# (vigie serve, port 8080) share this image.
 # The steps are those of scripts/setup.sh, which CI proves on every change.
 FROM python:3.11-slim-bookworm
 
@@ -23,6 +24,8 @@ USER 10001
 WORKDIR /var/lib/vigie
 ENV VIGIE_DATABASE_URL=sqlite:////var/lib/vigie/vigie.db \
     PYTHONUNBUFFERED=1
+
+EXPOSE 8080
 
 HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
   CMD ["vigie", "health"]

@@ -60,6 +60,7 @@ DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
         "vigie/export.py",
     ),
     EMAILS_DOMAIN: ("vigie/notify", "vigie/templates/emails"),
+    "web": ("vigie/web", "vigie/templates/web"),
 }
 
 _TEMPLATE_METHOD = "jinja2.ext:babel_extract"

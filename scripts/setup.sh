@@ -22,6 +22,7 @@ test_pkgs+=(xauth socat)  # tests/scanner/test_service_daemons.py: an X11 cookie
 test_pkgs+=(inetutils-telnetd inetutils-inetd)  # tests/scanner/test_service_daemons.py: telnetd under inetd
 test_pkgs+=(dovecot-imapd dovecot-pop3d)  # tests/scanner/test_service_daemons.py: IMAP/POP3 with and without STARTTLS
 test_pkgs+=(postfix)  # tests/scanner/test_service_daemons.py: submission (587) with and without STARTTLS
+test_pkgs+=(chromium chromium-driver)  # browser tests and screenshots of the web console (Selenium)
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")

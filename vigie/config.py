@@ -26,7 +26,9 @@ DEFAULT_CONFIG_FILE = "vigie.toml"
 ENV_PREFIX = "VIGIE_"
 
 # Keys whose values are secrets: only the environment may set them.
-SECRET_KEYS = frozenset({("database", "password"), ("smtp", "password"), ("celery", "password")})
+SECRET_KEYS = frozenset(
+    {("database", "password"), ("smtp", "password"), ("celery", "password"), ("web", "secret")}
+)
 
 
 class _Section(BaseModel):
@@ -254,6 +256,35 @@ class CelerySettings(_Section):
     worker_concurrency: int = Field(default=2, ge=1)
 
 
+class WebSettings(_Section):
+    """The web console (vigie serve) and the sign-in links in agency digests."""
+
+    # Where agencies reach the console, e.g. "https://vigie.cert.example": digests carry
+    # a sign-in link only when it is set.
+    base_url: str | None = None
+    link_days: int = Field(default=14, ge=1, le=366)  # an agency link's lifetime
+    rechecks_per_day: int = Field(default=3, ge=0)  # per agency (analysts are not limited)
+    session_hours: int = Field(default=12, ge=1, le=720)
+    login_failures: int = Field(default=5, ge=1)  # per account or address, then a pause
+    login_window_s: int = Field(default=900, ge=1)
+    # "auto": Secure cookies over HTTPS (proxied or not) and on loopback, where browsers
+    # keep them over plain HTTP too; plain HTTP to another name gets cookies a browser
+    # can store (a test set-up: production runs behind TLS). "always": Secure everywhere.
+    secure_cookies: Literal["auto", "always"] = "auto"
+    # Rebuild the overview and agency pages in the background when the data changed,
+    # at most every prebuild_interval_s: nobody waits for a national roll-up.
+    prebuild: bool = True
+    prebuild_interval_s: int = Field(default=300, ge=10)
+    secret: SecretStr | None = None  # VIGIE_WEB_SECRET; else generated and kept in the database
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = Field(default=False, alias="json")
@@ -274,6 +305,7 @@ class Settings(_Section):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     grading: GradingSettings = Field(default_factory=GradingSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     def masked(self) -> dict[str, Any]:

@@ -501,9 +501,11 @@ def _applications(
     if domains is not None:
         query = query.where(col(Domain.name).in_(list(domains)))
     agencies = {a.id: a for a in session.exec(select(Agency))}
-    rows = [(d, agencies.get(d.agency_id)) for d in session.exec(query)]
     if agency:
-        rows = [(d, a) for d, a in rows if a is not None and agency_matches(a, agency)]
+        # The agency's domains only, in SQL: an agency page need not load the whole registry.
+        ids = [a_id for a_id, a in agencies.items() if agency_matches(a, agency)]
+        query = query.where(col(Domain.agency_id).in_(ids))
+    rows = [(d, agencies.get(d.agency_id)) for d in session.exec(query)]
     rows.sort(key=lambda pair: ((pair[1].name if pair[1] else ""), pair[0].name))
     return rows
 

@@ -405,9 +405,15 @@ def _retryable(exc: IntegrityError | OperationalError) -> bool:
 
 
 def lifecycle_policy(settings: Settings, vantage: str = "default") -> LifecyclePolicy:
+    """The configuration's lifecycle rules; severities changed by analysts in the console
+    (vigie.severity) win over ``findings.severity_overrides``."""
+    from vigie.severity import live_overrides
+
+    with session_scope(settings) as session:
+        overrides = {**settings.findings.severity_overrides, **live_overrides(session)}
     return LifecyclePolicy(
         resolve_after_scans=settings.findings.resolve_after_scans,
-        severity_overrides=settings.findings.severity_overrides,
+        severity_overrides=overrides,
         due_days=settings.grading.due_days,
         vantage=vantage,
     )

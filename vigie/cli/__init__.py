@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from vigie import __version__
-from vigie.cli import admin, demo, findings, notify, report, scan, targets
+from vigie.cli import admin, demo, findings, notify, report, scan, targets, web
 from vigie.cli._common import State, VigieGroup
 
 
@@ -50,3 +50,5 @@ main.add_command(report.report)
 main.add_command(notify.notify)
 main.add_command(notify.schedule)
 main.add_command(demo.demo)
+main.add_command(web.serve)
+main.add_command(web.users)

@@ -193,7 +193,10 @@ class RunBatch(SQLModel, table=True):
 class HostScan(SQLModel, table=True):
     """One finished (domain, address) scan: the audit log and the resume marker."""
 
-    __table_args__ = (sa.UniqueConstraint("run_id", "domain", "ip"),)
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "domain", "ip"),
+        sa.Index("ix_hostscan_agency_run", "agency", "run_id"),  # an agency's last sweep
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="scanrun.id", index=True)
@@ -250,7 +253,8 @@ class FindingEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     finding_id: int = Field(foreign_key="finding.id", index=True)
-    run_id: int | None = Field(default=None, foreign_key="scanrun.id")
+    # Indexed for "what changed in the last sweep" (the console's agency page).
+    run_id: int | None = Field(default=None, foreign_key="scanrun.id", index=True)
     at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
     from_status: str | None = None
     to_status: str
@@ -361,3 +365,129 @@ class ReportRecord(SQLModel, table=True):
     )
     period: str = ""  # the month of a posture pack
     snapshot: dict[str, Any] = _json({})  # {"findings": {id: severity}, "grades": {domain: letter}}
+
+
+# --- the web console (vigie/web/) ------------------------------------------------
+
+
+class WebUser(SQLModel, table=True):
+    """A CERT account of the console (agency contacts sign in by link, not by account)."""
+
+    __tablename__ = "webuser"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True)
+    password_hash: str
+    role: str = "analyst"  # admin | analyst
+    active: bool = True
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    last_login_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+
+
+class WebSecret(SQLModel, table=True):
+    """The console's signing key when VIGIE_WEB_SECRET is not set: generated once, shared
+    by every process on the database (the digest signs links, the console checks them)."""
+
+    __tablename__ = "websecret"
+
+    name: str = Field(primary_key=True)
+    value: str
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, from the console (and its sign-in attempts, for throttling)."""
+
+    __tablename__ = "auditevent"
+    __table_args__ = (sa.Index("ix_auditevent_action_at", "action", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    actor: str  # "analyst:alice", "agency:12", "anonymous"
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    action: str
+    target: str = ""
+    client: str = ""  # the client address
+    details: dict[str, Any] = _json({})
+
+
+class AgencyLinkRevocation(SQLModel, table=True):
+    """Links of an agency signed before ``revoked_before`` no longer open the console."""
+
+    __tablename__ = "agencylinkrevocation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    revoked_before: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    revoked_by: str
+
+
+class Recheck(SQLModel, table=True):
+    """A re-check asked from the console: one application swept again now."""
+
+    __tablename__ = "recheck"
+    __table_args__ = (sa.Index("ix_recheck_agency_requested", "agency_id", "requested_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    domain: str = Field(index=True)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id")
+    requested_by: str
+    requested_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    status: str = "queued"  # queued | running | completed | interrupted | failed
+    run_id: int | None = Field(default=None, foreign_key="scanrun.id")
+    finished_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    summary: dict[str, Any] = _json({})
+    error: str | None = None
+
+
+class Explanation(SQLModel, table=True):
+    """An agency's proposal to accept a finding's risk, until an analyst decides on it."""
+
+    __tablename__ = "explanation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    reason: str
+    until: date
+    proposed_by: str
+    proposed_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    status: str = Field(default="proposed", index=True)  # proposed | approved | refused
+    decided_by: str | None = None
+    decided_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    decision_note: str = ""
+    acceptance_id: int | None = Field(default=None, foreign_key="riskacceptance.id")
+
+
+class SeverityOverride(SQLModel, table=True):
+    """A check's severity changed for this deployment by an analyst, with the reason.
+
+    The live override of a check wins over ``findings.severity_overrides`` in the
+    configuration; ending it stamps ``revoked_at`` (the row stays as the record)."""
+
+    __tablename__ = "severityoverride"
+
+    id: int | None = Field(default=None, primary_key=True)
+    check_id: str = Field(index=True)
+    severity: str
+    reason: str
+    set_by: str
+    set_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )

@@ -142,6 +142,7 @@ def _agency_digests(
         since,
         now,
         escalated=not contacts.reachable,
+        console_link=_console_link(session, settings, agency),
     )
     main.draft.payload["grades"] = grades
     main.told_active = [v.id for v in (*selection.announced, *selection.recalled)]
@@ -165,6 +166,16 @@ def _agency_digests(
     return plans
 
 
+def _console_link(session: Session, settings: Settings, agency: Agency) -> str | None:
+    """The agency's signed sign-in link to the web console (web.base_url set), or None.
+
+    Operators' copies carry none: the link opens the whole agency."""
+    from vigie.web.accounts import agency_link
+
+    assert agency.id is not None
+    return agency_link(session, settings, agency.id)
+
+
 def _operators(contacts: AgencyContacts) -> dict[str, list[str]]:
     # An operator that is also a security or technical contact already has the full digest.
     full = {a.casefold() for a in (*contacts.security, *contacts.technical)}
@@ -182,6 +193,7 @@ def _digest_plan(
     *,
     operator_copy: bool = False,
     escalated: bool = False,
+    console_link: str | None = None,
 ) -> Plan:
     language = language_of(agency, settings)
     limit = settings.notify.max_problems_per_email
@@ -220,6 +232,8 @@ def _digest_plan(
         operator_copy=operator_copy,
         escalated=escalated,
         open_by_severity=severity_counts([p.severity for p in open_problems]),
+        console_link=console_link,
+        link_days=settings.web.link_days,
     )
     template_context = context.as_template_context()
     template_context.update(

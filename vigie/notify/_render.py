@@ -174,6 +174,8 @@ class DigestContext:
     operator_copy: bool = False
     escalated: bool = False  # sent to the escalation contact: the agency has no working one
     open_by_severity: list[tuple[str, int]] = field(default_factory=list)
+    console_link: str | None = None  # signed sign-in link to the web console (web.base_url)
+    link_days: int = 14
 
     def as_template_context(self) -> dict[str, Any]:
         context = dict(vars(self))
