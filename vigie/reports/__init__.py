@@ -16,7 +16,13 @@ from sqlmodel import Session
 
 from vigie.config import Settings
 from vigie.model import utcnow
-from vigie.reports._environment import render_template, report_language
+from vigie.reports._environment import (
+    evidence_items,
+    format_day,
+    format_moment,
+    render_template,
+    report_language,
+)
 from vigie.reports.agency import AgencyReport, build_agency_report, record_agency_report
 from vigie.reports.overview import OverviewReport, build_overview_report
 from vigie.reports.pdf import ReportRenderError, html_to_pdf
@@ -33,6 +39,9 @@ __all__ = [
     "build_agency_report",
     "build_overview_report",
     "build_posture_pack",
+    "evidence_items",
+    "format_day",
+    "format_moment",
     "html_to_pdf",
     "render_agency_report",
     "render_overview_report",

@@ -42,8 +42,8 @@ def environment(language: str) -> Environment:
     )
     i18n.install_jinja_i18n(env, language, REPORTS_DOMAIN)
     env.filters.update(
-        day=lambda value: _format_day(value, language),
-        moment=lambda value: _format_moment(value, language),
+        day=lambda value: format_day(value, language),
+        moment=lambda value: format_moment(value, language),
         check_title=lambda check_id: i18n.check_title(check_id, language),
         remediation=lambda check_id: i18n.check_remediation(check_id, language),
         evidence_items=evidence_items,
@@ -56,14 +56,14 @@ def render_template(name: str, language: str, context: Mapping[str, Any]) -> str
     return environment(language).get_template(name).render(**context)
 
 
-def _format_day(value: date | datetime | None, language: str) -> str:
+def format_day(value: date | datetime | None, language: str) -> str:
     if value is None:
         return ""
     day = value.date() if isinstance(value, datetime) else value
     return format_date(day, format="medium", locale=language)
 
 
-def _format_moment(value: datetime | None, language: str) -> str:
+def format_moment(value: datetime | None, language: str) -> str:
     if value is None:
         return ""
     return format_datetime(value, format="medium", tzinfo=value.tzinfo, locale=language)

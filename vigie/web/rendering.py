@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from vigie import i18n
-from vigie.reports._environment import _format_day, _format_moment, evidence_items
+from vigie.reports import evidence_items, format_day, format_moment
 
 WEB_DOMAIN = "web"
 
@@ -55,8 +55,8 @@ def environment(language: str) -> Environment:
         _translations(language), newstyle=True
     )
     env.filters.update(
-        day=lambda value: _format_day(value, language),
-        moment=lambda value: _format_moment(value, language),
+        day=lambda value: format_day(value, language),
+        moment=lambda value: format_moment(value, language),
         check_title=lambda check_id: i18n.check_title(check_id, language),
         remediation=lambda check_id: i18n.check_remediation(check_id, language),
         why=lambda check_id: i18n.check_why_it_matters(check_id, language),
