@@ -451,7 +451,7 @@ def _parse_policy_file(path: Path) -> object:
 
 
 def _parse_paths_file(path: Path) -> object:
-    from vigie.scanner.http._paths import load_path_list
+    from vigie.scanner.http import load_path_list
 
     return load_path_list(path)
 

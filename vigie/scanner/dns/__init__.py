@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from vigie.scanner.dns._dnssec import DnssecObservation, dnssec_findings
 from vigie.scanner.dns._family import (
+    MAX_NAMESERVERS,
     DnsSweepState,
     ZoneReport,
     check_domain,
     find_zone,
     remember_registered_domains,
+    sweep_state,
     zone_report,
     zone_transfer_names,
 )
@@ -33,6 +35,7 @@ from vigie.scanner.dns._spf import Sender, evaluate_spf, parse_spf, spf_findings
 from vigie.scanner.dns._zone import caa_findings, judge_soa_response, parse_caa
 
 __all__ = [
+    "MAX_NAMESERVERS",
     "DnsSweepState",
     "DnssecObservation",
     "Sender",
@@ -50,6 +53,7 @@ __all__ = [
     "parse_spf",
     "remember_registered_domains",
     "spf_findings",
+    "sweep_state",
     "transfer_zone",
     "zone_report",
     "zone_transfer_names",

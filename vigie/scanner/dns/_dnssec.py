@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from vigie.model import Finding
-from vigie.scanner.dns._common import bare
+from vigie.scanner.lookups import bare
 
 ZONE_KEY = 0x0100  # DNSKEY flags bit 7 (RFC 4034 §2.1.1)
 _RSA_HASHES: dict[int, type[hashes.HashAlgorithm]] = {

@@ -28,7 +28,6 @@ import dns.rrset
 
 from vigie.model import Family, FamilyResult, Finding, HostTarget
 from vigie.scanner.base import ProbeContext, run_checks
-from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
 from vigie.scanner.dns._dnssec import DnssecObservation, dnssec_findings
 from vigie.scanner.dns._mail import dmarc_findings, is_dmarc_record, organisational_domain
 from vigie.scanner.dns._probes import (
@@ -47,6 +46,7 @@ from vigie.scanner.dns._zone import (
     nameserver_findings,
     ns_unresolvable_findings,
 )
+from vigie.scanner.lookups import bare, lookup_failed, probe_failed
 from vigie.scanner.resolve import Answer, Lookup, absolute_name
 
 SHARED_KEY = "dns"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from vigie.model import Family, FamilyResult, Finding
 from vigie.scanner.base import ProbeContext
-from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
+from vigie.scanner.lookups import bare, lookup_failed, probe_failed
 from vigie.scanner.mail._judge import mail_findings
 from vigie.scanner.mail._observe import MailObservation, observe_domain
 from vigie.scanner.mail._records import (

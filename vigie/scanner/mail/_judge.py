@@ -15,7 +15,7 @@ from cryptography import x509
 
 from vigie.model import Finding, HostTarget, Severity, utcnow
 from vigie.scanner.base import scan_problem
-from vigie.scanner.dns._common import clip, lookup_failed
+from vigie.scanner.lookups import clip, lookup_failed
 from vigie.scanner.mail._observe import (
     AddressObservation,
     HostObservation,
@@ -34,9 +34,13 @@ from vigie.scanner.mail._records import (
     unlisted_hosts,
 )
 from vigie.scanner.resolve import Answer
-from vigie.scanner.tls._certificates import CertificatePolicy, _verdict_problems, describe
-from vigie.scanner.tls._model import Protocol
-from vigie.scanner.tls._suites import weakness_of
+from vigie.scanner.tls import (
+    CertificatePolicy,
+    Protocol,
+    certificate_problems,
+    describe,
+    weakness_of,
+)
 
 WEAK_PROTOCOLS = (Protocol.SSL_2_0, Protocol.SSL_3_0, Protocol.TLS_1_0, Protocol.TLS_1_1)
 # The certificate defects that make a verifying sender refuse the MX (RFC 8461 §4.2,
@@ -331,7 +335,7 @@ def _certificate_findings(
     under_dane_ta = False
     for verdict in address.verdicts:
         usage = _dane_usage(tlsa, verdict.sent) if tlsa else None
-        for check_id, _ in _verdict_problems(verdict, policy):
+        for check_id, _ in certificate_problems(verdict, policy):
             if check_id not in CERT_PROBLEMS:
                 continue
             if not enforced and usage == DANE_EE:

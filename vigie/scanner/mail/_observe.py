@@ -26,11 +26,19 @@ from vigie.scanner.mail._records import (
 )
 from vigie.scanner.mail._smtp import SmtpDialogue, ehlo_dialogue
 from vigie.scanner.resolve import Answer, Lookup, Resolution
-from vigie.scanner.tls._certificates import ChainVerdict, evaluate_chain
-from vigie.scanner.tls._family import _CountingRunner
-from vigie.scanner.tls._model import Endpoint, EndpointObservation, ProbeProblem, StartTls
-from vigie.scanner.tls._probe import enumerate_by_elimination, problem_from, server_location
-from vigie.scanner.tls._sweep import sweep_of
+from vigie.scanner.tls import (
+    ChainVerdict,
+    CountingRunner,
+    Endpoint,
+    EndpointObservation,
+    ProbeProblem,
+    StartTls,
+    enumerate_by_elimination,
+    evaluate_chain,
+    problem_from,
+    server_location,
+    sweep_of,
+)
 
 SHARED_KEY = "mail"
 PROBE_SHARE = 0.75  # of scan.host_deadline_s, for the MX probes of one domain
@@ -190,7 +198,7 @@ async def _starttls_tls(
     """Protocols, suites and certificate chains after STARTTLS, by the TLS family's elimination."""
     endpoint = Endpoint(ctx.settings.mail.smtp_port, StartTls.SMTP)
     sweep = sweep_of(ctx)
-    runner = _CountingRunner(ctx, sweep, ip)
+    runner = CountingRunner(ctx, sweep, ip)
     try:
         location, network = server_location(host, ip, endpoint, ctx.settings)
     except (UnicodeError, ValueError) as error:
