@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -59,6 +60,7 @@ from vigie.db.store import LifecyclePolicy, record_host_result
 from vigie.db.tables import FindingRecord
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, Severity
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.dns import Security, Validation
 from vigie.scanner.mail._observe import (
     AddressObservation,
     HostObservation,
@@ -701,6 +703,19 @@ def _lookup(name: str, rdtype: str, records: tuple[str, ...] = (), **flags: bool
     return Lookup(name, rdtype, outcome, records=records, **flags)
 
 
+def _example_observation(host: HostObservation, **extra: Any) -> MailObservation:
+    """example.ml, MX mx.example.ml, with neither MTA-STS nor TLS-RPT."""
+    sts = StsObservation(_lookup("_mta-sts.example.ml.", "TXT"), mail.select_sts_record([]))
+    return MailObservation(
+        "example.ml",
+        _lookup("example.ml.", "MX", ("10 mx.example.ml.",)),
+        (host,),
+        sts,
+        _lookup("_smtp._tls.example.ml.", "TXT"),
+        **extra,
+    )
+
+
 def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
     # Given an MX host answering on IPv4 without STARTTLS, and an IPv6 address with no route
     plain = AddressObservation(MX_PLAIN, dialogue=SmtpDialogue("mx ESMTP", 250, ("PIPELINING",)))
@@ -713,14 +728,7 @@ def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
         _lookup("_25._tcp.mx.example.ml.", "TLSA"),
         (plain, unroutable),
     )
-    sts = StsObservation(_lookup("_mta-sts.example.ml.", "TXT"), mail.select_sts_record([]))
-    observation = MailObservation(
-        "example.ml",
-        _lookup("example.ml.", "MX", ("10 mx.example.ml.",)),
-        (host,),
-        sts,
-        _lookup("_smtp._tls.example.ml.", "TXT"),
-    )
+    observation = _example_observation(host)
     # When the observation is judged
     found = mail.mail_findings(observation)
     # Then STARTTLS is missing on the IPv4 address, and the IPv6 one is no scan problem
@@ -730,14 +738,27 @@ def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
         "mail.tlsrpt.missing",
     ]
     # And with no other address reached, the unroutable one is a scan error (no verdict)
-    alone = MailObservation(
-        "example.ml",
-        observation.mx,
-        (HostObservation("mx.example.ml", host.resolution, host.tlsa, (unroutable,)),),
-        sts,
-        observation.tlsrpt,
+    alone = _example_observation(
+        HostObservation("mx.example.ml", host.resolution, host.tlsa, (unroutable,))
     )
     assert "scan.error" in {f.check_id for f in mail.mail_findings(alone)}
+
+
+def test_an_unfinished_validation_is_a_scan_problem_not_a_verdict() -> None:
+    # Given a secure MX RRset and an MX host whose TLSA records vigie could not validate
+    # (the signing zone's DNSKEY or DS lookups failed)
+    secure = Validation(Security.SECURE, by="resolver")
+    unknown = Validation(Security.INDETERMINATE, "dane.example.ml. DNSKEY: no answer within 2s")
+    tlsa = _lookup("_25._tcp.mx.example.ml.", "TLSA", ("3 1 1 " + "ab" * 32,))
+    host = HostObservation(
+        "mx.example.ml", Resolution("mx.example.ml", (), Answer.NODATA), tlsa, (), unknown
+    )
+    observation = _example_observation(host, mx_security=secure)
+    # When the observation is judged
+    found = {f.check_id: f for f in mail.mail_findings(observation)}
+    # Then neither mail.dane.missing nor mail.dane.invalid: a scan error that says why
+    assert not {i for i in found if i.startswith("mail.dane.")}
+    assert "no answer within 2s" in found["scan.error"].evidence["detail"]
 
 
 @pytest.mark.network
