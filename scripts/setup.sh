@@ -14,6 +14,7 @@ test_pkgs=(nginx redis-server openssh-server vsftpd memcached knot knot-dnsutils
            poppler-utils openssl iproute2 testssl.sh sslscan procps apache2-bin
            bind9-dnsutils nftables)
 test_pkgs+=(postfix unbound curl)  # mail family tests: real MX (Postfix, posttls-finger), a validating resolver (DANE), curl as MTA-STS oracle
+test_pkgs+=(bind9-utils)  # tests/scanner/test_mail.py: dnssec-signzone signs bogus TLSA data (delv, the validating oracle, is in bind9-dnsutils)
 test_pkgs+=(mariadb-server)  # tests/scanner/test_service_daemons.py: MariaDB with and without grant tables
 test_pkgs+=(samba)  # tests/scanner/test_service_daemons.py: smbd (SMB on 445, NetBIOS session on 139)
 test_pkgs+=(xrdp)  # tests/scanner/test_service_daemons.py: RDP X.224 negotiation

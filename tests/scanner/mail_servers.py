@@ -7,8 +7,11 @@
 - ``run_unbound`` runs a validating Unbound in front of the Knot server of
   ``tests.dns_server``, with the signed zone's key as trust anchor: the AD bit
   vigie reads for DANE comes from a real validator.
-- ``openssl_*``, ``posttls_finger`` and ``dig`` wrap the independent tools
-  the tests compare vigie with.
+- ``sign_with_bind`` signs a zone with BIND's ``dnssec-signzone`` (a signer
+  vigie did not write), with chosen TLSA signatures expired or data tampered
+  after signing: bogus data for every validator.
+- ``openssl_*``, ``posttls_finger``, ``dig`` and ``delv`` wrap the independent
+  tools the tests compare vigie with.
 
 Every server binds one 127.0.22.x address (the mail tests' range).
 """
@@ -25,8 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.message
+import dns.name
 import dns.query
+import dns.rdata
+import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
+import dns.zone
 
 from tests.scanner.tls_fixtures import _OPENSSL_CNF as OPENSSL_LEGACY_CNF  # TLS 1.0 at SECLEVEL 0
 from tests.servers import require_program, running, wait_for_port
@@ -274,3 +282,71 @@ def dig(resolver: Unbound, name: str, rdtype: str) -> str:
         timeout=20,
     )
     return result.stdout
+
+
+def sign_with_bind(
+    folder: Path,
+    origin: str,
+    text: str,
+    expired: Sequence[str] = (),
+    tampered: dict[str, str] | None = None,
+) -> tuple[str, list[str]]:
+    """``text`` signed by BIND's dnssec-signzone (ECDSA P-256, a KSK and a ZSK); the TLSA
+    RRsets owned by ``expired`` carry signatures valid only in January 2025, and those
+    owned by a key of ``tampered`` get that TLSA data after signing. Returns the signed
+    zone text and the DS record of the KSK (``dnssec-dsfromkey``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "zone"
+    source.write_text(text)
+    keygen = require_program("dnssec-keygen")
+    for flags in ((), ("-f", "KSK")):
+        subprocess.run(
+            [keygen, "-q", *flags, "-a", "ECDSAP256SHA256", "-K", str(folder), origin],
+            check=True, capture_output=True, cwd=folder,
+        )  # fmt: skip
+    signer = require_program("dnssec-signzone")
+    base = [signer, "-q", "-S", "-K", str(folder), "-o", origin]
+    subprocess.run(
+        [*base, "-f", "signed", str(source)], check=True, capture_output=True, cwd=folder
+    )
+    old = ["-P", "-s", "20250101000000", "-e", "20250201000000", "-f", "old", str(source)]
+    subprocess.run([*base, *old], check=True, capture_output=True, cwd=folder)
+    zone = dns.zone.from_file(str(folder / "signed"), origin, relativize=False)
+    stale = dns.zone.from_file(str(folder / "old"), origin, relativize=False)
+    for owner in expired:
+        name = dns.name.from_text(owner)
+        zone.replace_rdataset(
+            name, stale.find_rdataset(name, dns.rdatatype.RRSIG, dns.rdatatype.TLSA)
+        )
+    for owner, data in (tampered or {}).items():
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TLSA, data)
+        zone.replace_rdataset(dns.name.from_text(owner), dns.rdataset.from_rdata(300, rdata))
+    ds = subprocess.run(
+        [require_program("dnssec-dsfromkey"), "-2", "-f", str(folder / "signed"), origin],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return zone.to_text(relativize=False), [line.strip() for line in ds.splitlines() if line]
+
+
+def delv(address: str, port: int, anchor: Sequence[str], name: str, rdtype: str) -> str:
+    """BIND's delv, validating itself from ``anchor`` (DNSKEY texts of one zone) with
+    ``address:port`` as the only server asked."""
+    folder = Path(tempfile.mkdtemp(prefix="vigie-delv-"))
+    try:
+        keys = []
+        lines = "\n".join(anchor).splitlines()
+        for record in lines:  # "zone. TTL IN DNSKEY flags protocol algorithm key..."
+            parts = record.split()
+            flags, protocol, algorithm = parts[4:7]
+            key = "".join(parts[7:])
+            keys.append(f'"{parts[0]}" static-key {flags} {protocol} {algorithm} "{key}";')
+        (folder / "anchors").write_text("trust-anchors {\n" + "\n".join(keys) + "\n};\n")
+        zone = lines[0].split()[0]
+        result = subprocess.run(
+            [require_program("delv"), f"@{address}", "-p", str(port), "-a",
+             str(folder / "anchors"), f"+root={zone}", name, rdtype],
+            capture_output=True, text=True, timeout=20,
+        )  # fmt: skip
+        return result.stdout + result.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

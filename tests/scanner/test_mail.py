@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -32,17 +33,19 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlmodel import select
 
 import vigie.scanner.mail as mail
-from tests.dns_server import free_port, start_zone_server
+from tests.dns_server import ZoneServer, free_port, start_zone_server
 from tests.scanner.mail_servers import (
     Smtpd,
     Unbound,
     cert_der,
     cert_digest,
+    delv,
     dig,
     dnskey_anchors,
     posttls_finger,
     run_postfix,
     run_unbound,
+    sign_with_bind,
     spki_der,
     spki_sha256,
     starttls_client,
@@ -57,6 +60,7 @@ from vigie.db.store import LifecyclePolicy, record_host_result
 from vigie.db.tables import FindingRecord
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, Severity
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.dns import Security, Validation
 from vigie.scanner.mail._observe import (
     AddressObservation,
     HostObservation,
@@ -652,14 +656,24 @@ def test_tlsa_matching_agrees_with_openssl(world: MailWorld) -> None:
 
 
 @pytest.mark.network
-def test_dane_through_a_resolver_that_does_not_validate(world: MailWorld) -> None:
-    # Given dig asking Knot directly: signatures come with the answers, without the AD flag
+def test_signatures_alone_do_not_make_dane(world: MailWorld) -> None:
+    # Given dig asking Knot directly: signatures come with the answers, without the AD flag,
+    # and Knot cannot give the DS of dnssec-lab. (it lives in the root zone, which no server
+    # of this world serves): only Unbound, holding the zone's key as trust anchor, validates
     direct = Unbound(KNOT, world.unbound.port)
     answer = dig(direct, f"_25._tcp.mx-dane-bad.{SIGNED}", "TLSA")
     assert "RRSIG" in answer and " ad" not in answer.split("flags:")[1].split(";")[0]
-    # Then the signed records still count: the same DANE verdicts as through Unbound
+    ds = dig(direct, f"{SIGNED}.", "DS")  # the zone's own NODATA, not the parent's answer
+    assert "ANSWER: 0," in ds and f"{SIGNED}.\t\t300\tIN\tSOA" in ds.split("AUTHORITY SECTION:")[1]
+    # Then through Knot the records are not DNSSEC-validated and DANE does not apply
+    # (RFC 7672 §2.2): the mismatching TLSA of danebad is no verdict there, and no domain
+    # is asked for DANE; the other findings are those found through Unbound
     for label in ("danebad", "plain", "good"):
-        assert ids(world.unvalidated[f"{label}.{SIGNED}"]) == ids(result_of(world, label)), label
+        through_knot = ids(world.unvalidated[f"{label}.{SIGNED}"])
+        assert not {i for i in through_knot if i.startswith("mail.dane.")}, label
+        through_unbound = ids(result_of(world, label))
+        assert through_knot == {i for i in through_unbound if not i.startswith("mail.dane.")}
+    assert "mail.dane.invalid" in ids(result_of(world, "danebad"))
     assert "mail.dane.missing" not in ids(world.unvalidated["unsigned"])
 
 
@@ -689,6 +703,19 @@ def _lookup(name: str, rdtype: str, records: tuple[str, ...] = (), **flags: bool
     return Lookup(name, rdtype, outcome, records=records, **flags)
 
 
+def _example_observation(host: HostObservation, **extra: Any) -> MailObservation:
+    """example.ml, MX mx.example.ml, with neither MTA-STS nor TLS-RPT."""
+    sts = StsObservation(_lookup("_mta-sts.example.ml.", "TXT"), mail.select_sts_record([]))
+    return MailObservation(
+        "example.ml",
+        _lookup("example.ml.", "MX", ("10 mx.example.ml.",)),
+        (host,),
+        sts,
+        _lookup("_smtp._tls.example.ml.", "TXT"),
+        **extra,
+    )
+
+
 def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
     # Given an MX host answering on IPv4 without STARTTLS, and an IPv6 address with no route
     plain = AddressObservation(MX_PLAIN, dialogue=SmtpDialogue("mx ESMTP", 250, ("PIPELINING",)))
@@ -701,14 +728,7 @@ def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
         _lookup("_25._tcp.mx.example.ml.", "TLSA"),
         (plain, unroutable),
     )
-    sts = StsObservation(_lookup("_mta-sts.example.ml.", "TXT"), mail.select_sts_record([]))
-    observation = MailObservation(
-        "example.ml",
-        _lookup("example.ml.", "MX", ("10 mx.example.ml.",)),
-        (host,),
-        sts,
-        _lookup("_smtp._tls.example.ml.", "TXT"),
-    )
+    observation = _example_observation(host)
     # When the observation is judged
     found = mail.mail_findings(observation)
     # Then STARTTLS is missing on the IPv4 address, and the IPv6 one is no scan problem
@@ -718,14 +738,27 @@ def test_an_ipv6_address_the_scanner_cannot_route_is_skipped() -> None:
         "mail.tlsrpt.missing",
     ]
     # And with no other address reached, the unroutable one is a scan error (no verdict)
-    alone = MailObservation(
-        "example.ml",
-        observation.mx,
-        (HostObservation("mx.example.ml", host.resolution, host.tlsa, (unroutable,)),),
-        sts,
-        observation.tlsrpt,
+    alone = _example_observation(
+        HostObservation("mx.example.ml", host.resolution, host.tlsa, (unroutable,))
     )
     assert "scan.error" in {f.check_id for f in mail.mail_findings(alone)}
+
+
+def test_an_unfinished_validation_is_a_scan_problem_not_a_verdict() -> None:
+    # Given a secure MX RRset and an MX host whose TLSA records vigie could not validate
+    # (the signing zone's DNSKEY or DS lookups failed)
+    secure = Validation(Security.SECURE, by="resolver")
+    unknown = Validation(Security.INDETERMINATE, "dane.example.ml. DNSKEY: no answer within 2s")
+    tlsa = _lookup("_25._tcp.mx.example.ml.", "TLSA", ("3 1 1 " + "ab" * 32,))
+    host = HostObservation(
+        "mx.example.ml", Resolution("mx.example.ml", (), Answer.NODATA), tlsa, (), unknown
+    )
+    observation = _example_observation(host, mx_security=secure)
+    # When the observation is judged
+    found = {f.check_id: f for f in mail.mail_findings(observation)}
+    # Then neither mail.dane.missing nor mail.dane.invalid: a scan error that says why
+    assert not {i for i in found if i.startswith("mail.dane.")}
+    assert "no answer within 2s" in found["scan.error"].evidence["detail"]
 
 
 @pytest.mark.network
@@ -851,3 +884,171 @@ def test_a_fixed_mx_finding_is_resolved(tmp_path: Path) -> None:
         assert record([]) == "resolved"
     finally:
         dispose_engines()
+
+
+# --- DANE needs DNSSEC-validated data (RFC 7672 §2.1-§2.2, RFC 6698 §4.1) -------------------------
+#
+# A second DNS world on 127.0.22.3 (Knot) and .4 (a validating Unbound): the signed zone
+# ``dane-lab.`` delegates to ``secure.dane-lab.`` (signed by Knot, DS at the parent),
+# ``island.dane-lab.`` (signed by Knot, no DS: an island of trust) and ``bogus.dane-lab.``
+# (signed by BIND's dnssec-signzone, DS at the parent, one TLSA changed after signing and one
+# with an expired signature). Unbound and delv trust the key of ``dane-lab.`` only, so every
+# verdict they give went through a DS at a parent. All MX hosts are the good Postfix (.11).
+
+KNOT_CHAIN, RESOLVER_CHAIN = "127.0.22.3", "127.0.22.4"
+LAB = "dane-lab"
+CHAIN_DOMAINS = {
+    # domain: the mail.dane.* verdict independent validators lead to
+    f"good.secure.{LAB}": set(),
+    f"danebad.secure.{LAB}": {"mail.dane.invalid"},  # secure, no TLSA record matches
+    f"notlsa.secure.{LAB}": {"mail.dane.missing"},
+    f"badsig.secure.{LAB}": {"mail.dane.invalid"},  # bogus TLSA: data changed after signing
+    f"expiredsig.secure.{LAB}": {"mail.dane.invalid"},  # bogus TLSA: signature expired
+    f"islandmx.secure.{LAB}": {"mail.dane.missing"},  # secure MX, insecure TLSA (island)
+    f"mail.island.{LAB}": set(),  # insecure MX: DANE does not apply, wrong TLSA ignored
+}
+
+
+@dataclass
+class ChainWorld:
+    port: int
+    anchor: list[str]  # the DNSKEY records of dane-lab., the validators' only trust anchor
+    unbound: Unbound
+    validated: dict[str, FamilyResult]  # through Unbound
+    direct: dict[str, FamilyResult]  # straight from Knot: vigie validates alone
+
+
+def _chain_zones(folder: Path, good: str, wrong: str) -> tuple[dict[str, str], list[str]]:
+    head = "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\n"
+    secure = (
+        f"$ORIGIN secure.{LAB}.\n{head}ns1 A {KNOT_CHAIN}\n"
+        f"mx A {MX_GOOD}\n_25._tcp.mx TLSA 3 1 1 {good}\n"
+        f"mx-wrong A {MX_GOOD}\n_25._tcp.mx-wrong TLSA 3 1 1 {wrong}\n"
+        f"mx-notlsa A {MX_GOOD}\n"
+        "good MX 10 mx\ndanebad MX 10 mx-wrong\nnotlsa MX 10 mx-notlsa\n"
+        f"badsig MX 10 mx-badsig.bogus.{LAB}.\nexpiredsig MX 10 mx-expired.bogus.{LAB}.\n"
+        f"islandmx MX 10 mx.island.{LAB}.\n"
+    )
+    island = (
+        f"$ORIGIN island.{LAB}.\n{head}ns1 A {KNOT_CHAIN}\n"
+        f"mx A {MX_GOOD}\n_25._tcp.mx TLSA 3 1 1 {wrong}\nmail MX 10 mx\n"
+    )
+    bogus_text = (
+        f"$ORIGIN bogus.{LAB}.\n{head}ns1 A {KNOT_CHAIN}\n"
+        f"mx-badsig A {MX_GOOD}\n_25._tcp.mx-badsig TLSA 3 1 1 {wrong}\n"
+        f"mx-expired A {MX_GOOD}\n_25._tcp.mx-expired TLSA 3 1 1 {good}\n"
+    )
+    bogus, bogus_ds = sign_with_bind(
+        folder / "bind",
+        f"bogus.{LAB}.",
+        bogus_text,
+        expired=[f"_25._tcp.mx-expired.bogus.{LAB}."],
+        tampered={f"_25._tcp.mx-badsig.bogus.{LAB}.": f"3 1 1 {good}"},
+    )
+    parent = f"$ORIGIN {LAB}.\n{head}ns1 A {KNOT_CHAIN}\n"
+    return {f"{LAB}.": parent, f"secure.{LAB}.": secure, f"island.{LAB}.": island,
+            f"bogus.{LAB}.": bogus}, bogus_ds  # fmt: skip
+
+
+def _delegate(server: ZoneServer, ds: list[str]) -> None:
+    """The parent delegates the three zones; DS for secure (keymgr's) and bogus (BIND's)."""
+    lines = [f"{child}.{LAB}. NS ns1.{LAB}." for child in ("secure", "island", "bogus")]
+    lines += [*server.ds_records(f"secure.{LAB}."), *ds]
+    text = f"$ORIGIN {LAB}.\n$TTL 300\n@ SOA ns1 hostmaster 2 3600 600 86400 300\n@ NS ns1\n"
+    text += f"ns1 A {KNOT_CHAIN}\n" + "".join(f"{line}\n" for line in lines)
+    server.replace_zone(f"{LAB}.", text, expect=(f"bogus.{LAB}.", "DS"))
+
+
+@pytest.fixture(scope="module")
+def chain_world(world: MailWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    folder = tmp_path_factory.mktemp("dane-chain")
+    good = spki_sha256(world.good_cert)
+    wrong = spki_sha256(world.self_signed_cert)
+    zones, bogus_ds = _chain_zones(folder, good, wrong)
+    port = free_port([KNOT_CHAIN, RESOLVER_CHAIN])
+    signed = {f"{LAB}.", f"secure.{LAB}.", f"island.{LAB}."}
+    with start_zone_server(folder, KNOT_CHAIN, port, zones, signed=signed) as knot:
+        _delegate(knot, bogus_ds)
+        anchor = dnskey_anchors(KNOT_CHAIN, port, f"{LAB}.")
+        with run_unbound(RESOLVER_CHAIN, port, (KNOT_CHAIN, port), [f"{LAB}."], anchor) as unbound:
+            settings = world.settings.model_copy(
+                update={
+                    "dns": world.settings.dns.model_copy(update={"resolvers": [unbound.resolver]})
+                }
+            )
+            direct = settings.model_copy(
+                update={"dns": settings.dns.model_copy(update={"resolvers": [knot.resolver]})}
+            )
+            names = list(CHAIN_DOMAINS)
+            yield ChainWorld(
+                port, anchor, unbound, _scan_all(settings, names), _scan_all(direct, names)
+            )
+
+
+def dane_ids(result: FamilyResult) -> set[str]:
+    return {f.check_id for f in result.findings if f.check_id.startswith("mail.dane.")}
+
+
+@pytest.mark.network
+def test_validators_see_the_chain_as_designed(chain_world: ChainWorld) -> None:
+    # Given delv (validating from the parent's key, asking Knot) and Unbound's AD bit
+    def delv_says(name: str, rdtype: str = "TLSA") -> str:
+        return delv(KNOT_CHAIN, chain_world.port, chain_world.anchor, name, rdtype)
+
+    assert "; fully validated" in delv_says(f"_25._tcp.mx.secure.{LAB}")
+    assert "; fully validated" in delv_says(f"good.secure.{LAB}", "MX")
+    assert "; unsigned answer" in delv_says(f"_25._tcp.mx.island.{LAB}")
+    assert "resolution failed" in delv_says(f"_25._tcp.mx-badsig.bogus.{LAB}")
+    assert "resolution failed" in delv_says(f"_25._tcp.mx-expired.bogus.{LAB}")
+    assert "; fully validated" in delv_says(f"mx-badsig.bogus.{LAB}", "A")
+    # And Unbound agrees: AD on the secure TLSA, SERVFAIL on the bogus ones, no AD on the island
+    secure = dig(chain_world.unbound, f"_25._tcp.mx.secure.{LAB}", "TLSA")
+    assert " ad" in secure.split("flags:")[1].split(";")[0]
+    assert "SERVFAIL" in dig(chain_world.unbound, f"_25._tcp.mx-expired.bogus.{LAB}", "TLSA")
+    island = dig(chain_world.unbound, f"_25._tcp.mx.island.{LAB}", "TLSA")
+    assert "NOERROR" in island and " ad" not in island.split("flags:")[1].split(";")[0]
+
+
+@pytest.mark.network
+def test_dane_verdicts_follow_dnssec_validation(world: MailWorld, chain_world: ChainWorld) -> None:
+    # Given the verdicts delv and Unbound lead to (test above), and openssl's DANE check:
+    # the TLSA data of the bogus RRsets does match the server, only DNSSEC makes them unusable
+    rrdata = f"3 1 1 {spki_sha256(world.good_cert)}"
+    dane = starttls_client(
+        *(MX_GOOD, "-dane_tlsa_domain", f"mx-expired.bogus.{LAB}", "-dane_tlsa_rrdata", rrdata),
+        "-dane_ee_no_namechecks",  # SMTP's DANE-EE (RFC 7672 §3.1.1)
+    )
+    assert "Verify return code: 0 (ok)" in dane
+    # When vigie judged each domain through the validating resolver
+    # Then each gets exactly the verdict validation leads to
+    for domain, expected in CHAIN_DOMAINS.items():
+        assert dane_ids(chain_world.validated[domain]) == expected, domain
+        assert chain_world.validated[domain].complete, domain
+
+
+@pytest.mark.network
+def test_vigie_validates_alone_through_a_resolver_that_does_not(chain_world: ChainWorld) -> None:
+    # Given dig asking Knot directly: no AD bit ever
+    direct = Unbound(KNOT_CHAIN, chain_world.port)
+    answer = dig(direct, f"_25._tcp.mx.secure.{LAB}", "TLSA")
+    assert "RRSIG" in answer and " ad" not in answer.split("flags:")[1].split(";")[0]
+    # When vigie judged the same domains through Knot
+    # Then its own validation gives the same DANE verdicts as the validating path
+    for domain, expected in CHAIN_DOMAINS.items():
+        assert dane_ids(chain_world.direct[domain]) == expected, domain
+
+
+@pytest.mark.network
+def test_bogus_tlsa_evidence_says_why(chain_world: ChainWorld) -> None:
+    # Given delv's reasons: an expired signature, and one that does not verify
+    for domain, why in (
+        (f"expiredsig.secure.{LAB}", "expired"),
+        (f"badsig.secure.{LAB}", "does not verify"),
+    ):
+        for path in (chain_world.validated, chain_world.direct):
+            found = [f for f in path[domain].findings if f.check_id == "mail.dane.invalid"]
+            # Then vigie's finding names the bogus RRset and the reason
+            assert len(found) == 1 and "DNSSEC bogus" in found[0].evidence["reason"], domain
+            assert why in found[0].evidence["reason"], (domain, found[0].evidence)
+            assert found[0].evidence["zone"] == f"bogus.{LAB}"
+            assert found[0].evidence["tlsa_records"], domain  # also when Unbound said SERVFAIL

@@ -13,29 +13,50 @@ Every query goes through the configured resolvers (``ctx.resolver``), except
 the SOA and AXFR questions put to a zone's own name servers, which pass the
 scope guard first (a name server that is a configured resolver is
 infrastructure and always reachable).
+
+Other families use the names in ``__all__`` only: ``find_zone``,
+``sweep_state`` and ``MAX_NAMESERVERS`` (IPv6: a zone's name servers), and
+``lookup_validation`` / ``validate_rrset`` (mail: is an MX or TLSA RRset
+DNSSEC-secure, by the resolver's AD bit or by vigie's own validation of the
+signing zone's chain, see ``_validate``).
 """
 
 from __future__ import annotations
 
-from vigie.scanner.dns._dnssec import DnssecObservation, dnssec_findings
+from vigie.scanner.dns._dnssec import (
+    DnssecObservation,
+    Security,
+    Validation,
+    ZoneKeys,
+    dnssec_findings,
+    rrset_validation,
+    trusted_keys,
+)
 from vigie.scanner.dns._family import (
+    MAX_NAMESERVERS,
     DnsSweepState,
     ZoneReport,
     check_domain,
     find_zone,
     remember_registered_domains,
+    sweep_state,
     zone_report,
     zone_transfer_names,
 )
 from vigie.scanner.dns._mail import dmarc_findings, organisational_domain, parse_dmarc
 from vigie.scanner.dns._probes import transfer_zone
 from vigie.scanner.dns._spf import Sender, evaluate_spf, parse_spf, spf_findings
+from vigie.scanner.dns._validate import lookup_validation, validate_rrset, zone_keys
 from vigie.scanner.dns._zone import caa_findings, judge_soa_response, parse_caa
 
 __all__ = [
+    "MAX_NAMESERVERS",
     "DnsSweepState",
     "DnssecObservation",
+    "Security",
     "Sender",
+    "Validation",
+    "ZoneKeys",
     "ZoneReport",
     "caa_findings",
     "check_domain",
@@ -44,13 +65,19 @@ __all__ = [
     "evaluate_spf",
     "find_zone",
     "judge_soa_response",
+    "lookup_validation",
     "organisational_domain",
     "parse_caa",
     "parse_dmarc",
     "parse_spf",
     "remember_registered_domains",
+    "rrset_validation",
     "spf_findings",
+    "sweep_state",
     "transfer_zone",
+    "trusted_keys",
+    "validate_rrset",
+    "zone_keys",
     "zone_report",
     "zone_transfer_names",
 ]

@@ -21,6 +21,7 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import dns.name
 import dns.rdata
@@ -35,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from vigie.model import Finding
-from vigie.scanner.dns._common import bare
+from vigie.scanner.lookups import bare
 
 ZONE_KEY = 0x0100  # DNSKEY flags bit 7 (RFC 4034 §2.1.1)
 _RSA_HASHES: dict[int, type[hashes.HashAlgorithm]] = {
@@ -300,3 +301,99 @@ def _invalid(zone: str, reason: str, evidence: dict[str, object]) -> Finding:
     return Finding(
         check_id="dns.dnssec.invalid", domain=bare(zone), evidence={"reason": reason, **evidence}
     )
+
+
+# --- validating one RRset (for the families that need secure data: DANE) -------------------
+
+
+class Security(str, Enum):
+    """The four states of RFC 4035 §4.3, as vigie can tell them."""
+
+    SECURE = "secure"  # a chain of signatures from the DS at the parent validates it
+    INSECURE = "insecure"  # unsigned, or no DS at the parent (an island): DNSSEC does not apply
+    BOGUS = "bogus"  # the parent says the zone is signed, and validation fails
+    INDETERMINATE = "indeterminate"  # the answers needed could not be had
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Whether one RRset is DNSSEC-secure, who said so, and why not."""
+
+    security: Security
+    reason: str = ""
+    zone: str = ""  # the signing zone (absolute), when known
+    by: str = "vigie"  # "resolver" (its AD bit) or "vigie" (the chain checked here)
+    records: tuple[str, ...] = ()  # the RRset judged (presentation form), when vigie fetched it
+
+    @property
+    def secure(self) -> bool:
+        return self.security is Security.SECURE
+
+
+@dataclass(frozen=True)
+class ZoneKeys:
+    """The zone keys the link parent -> zone authenticates (empty unless SECURE)."""
+
+    zone: str
+    security: Security
+    keys: tuple[dns.rdtypes.ANY.DNSKEY.DNSKEY, ...] = ()
+    reason: str = ""
+
+
+def trusted_keys(observation: DnssecObservation, now: float | None = None) -> ZoneKeys:
+    """The DNSKEY RRset of a zone, authenticated from the DS RRset at its parent.
+
+    RFC 4035 §5.2: a DS record must match a DNSKEY of the zone (RFC 4034
+    §5.1.4) whose signature over the DNSKEY RRset verifies (RFC 4035 §5.3);
+    no DS at the parent (an island, or an unsigned zone) makes the zone
+    insecure, and so do only unknown digest types or algorithms (RFC 4035
+    §5.2, RFC 6840 §5.2). A DS matching nothing, or a DNSKEY RRset that does
+    not verify, is bogus. As in :func:`dnssec_findings`, only the link parent
+    -> zone is checked.
+    """
+    zone = observation.zone
+    moment = time.time() if now is None else now
+    keys = [k for k in (observation.dnskey or ()) if isinstance(k, dns.rdtypes.ANY.DNSKEY.DNSKEY)]
+    ds = list(observation.ds or ())
+    if not ds:
+        reason = (
+            "no DS record at the parent (unsigned, or an island of trust)"
+            if observation.ds_from_parent
+            else "the zone itself answered for its DS: the parent's link is unknown"
+        )
+        return ZoneKeys(zone, Security.INSECURE, reason=reason)
+    if not keys or not observation.dnskey_sigs:
+        return ZoneKeys(zone, Security.BOGUS, reason="DS at the parent, no signed DNSKEY set")
+    verdicts = [(k, ds_matches(zone, k, d)) for d in ds for k in keys]
+    if all(matched is None for _, matched in verdicts):
+        return ZoneKeys(zone, Security.INSECURE, reason="only DS digest types vigie does not know")
+    anchors = [k for k, matched in verdicts if matched]
+    if not anchors:
+        return ZoneKeys(zone, Security.BOGUS, reason="no DS at the parent matches a DNSKEY")
+    if not any(int(k.algorithm) in SUPPORTED_ALGORITHMS for k in anchors):
+        return ZoneKeys(zone, Security.INSECURE, reason="only algorithms vigie does not know")
+    assert observation.dnskey is not None
+    ok, problems = _validated_by(observation.dnskey, observation.dnskey_sigs, anchors, zone, moment)
+    if not ok:
+        reason = "the DNSKEY set is not validly signed by the DS key: " + "; ".join(problems[:4])
+        return ZoneKeys(zone, Security.BOGUS, reason=reason)
+    return ZoneKeys(zone, Security.SECURE, tuple(keys))
+
+
+def rrset_validation(
+    rrset: dns.rrset.RRset,
+    rrsigs: dns.rrset.RRset | None,
+    zone: ZoneKeys,
+    now: float | None = None,
+) -> Validation:
+    """RFC 4035 §5.3: an RRset of a secure zone is secure when one of its RRSIGs, by the
+    zone, verifies with an authenticated zone key inside its validity period; unsigned or
+    with no verifying signature it is bogus (§5.5). In an insecure zone it is insecure."""
+    if zone.security is not Security.SECURE:
+        return Validation(zone.security, f"zone {zone.zone}: {zone.reason}", zone.zone)
+    moment = time.time() if now is None else now
+    ok, problems = _validated_by(rrset, rrsigs, zone.keys, zone.zone, moment)
+    if ok:
+        return Validation(Security.SECURE, zone=zone.zone)
+    reason = f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}: " + "; ".join(problems[:4])
+    return Validation(Security.BOGUS, reason, zone.zone)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import dns.exception
 import dns.message
@@ -28,8 +29,7 @@ import dns.rrset
 
 from vigie.model import Family, FamilyResult, Finding, HostTarget
 from vigie.scanner.base import ProbeContext, run_checks
-from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
-from vigie.scanner.dns._dnssec import DnssecObservation, dnssec_findings
+from vigie.scanner.dns._dnssec import DnssecObservation, ZoneKeys, dnssec_findings
 from vigie.scanner.dns._mail import dmarc_findings, is_dmarc_record, organisational_domain
 from vigie.scanner.dns._probes import (
     ask_delegation,
@@ -47,9 +47,11 @@ from vigie.scanner.dns._zone import (
     nameserver_findings,
     ns_unresolvable_findings,
 )
+from vigie.scanner.lookups import bare, lookup_failed, probe_failed
 from vigie.scanner.resolve import Answer, Lookup, absolute_name
 
 SHARED_KEY = "dns"
+T = TypeVar("T")
 MAX_NAMESERVERS = 13  # more NS names than the root has is a broken zone; probe these
 MAX_PARENT_SERVERS = 4  # parent-zone servers asked for the delegation
 PROBLEM_IDS = frozenset({"scan.timeout", "scan.error"})
@@ -75,10 +77,12 @@ class DnsSweepState:
 
     registered: frozenset[str] | None = None  # every registered domain, when the engine told
     zones: dict[str, asyncio.Task[ZoneReport]] = field(default_factory=dict)
+    keys: dict[str, asyncio.Task[ZoneKeys]] = field(default_factory=dict)  # DNSSEC chains
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
-        pending = [t for t in self.zones.values() if not t.done() and t.get_loop() is loop]
+        tasks: list[asyncio.Task[Any]] = [*self.zones.values(), *self.keys.values()]
+        pending = [t for t in tasks if not t.done() and t.get_loop() is loop]
         for task in pending:
             task.cancel()
         for task in pending:
@@ -104,17 +108,23 @@ def remember_registered_domains(ctx: ProbeContext, domains: Iterable[str]) -> No
     sweep_state(ctx).registered = frozenset(bare(domain) for domain in domains)
 
 
-async def zone_report(ctx: ProbeContext, zone: str) -> ZoneReport:
-    """The zone checks of ``zone`` (absolute name), run at most once per sweep."""
-    state = sweep_state(ctx)
-    key = absolute_name(zone)
-    task = state.zones.get(key)
+async def once_per_sweep(
+    tasks: dict[str, asyncio.Task[T]], key: str, work: Callable[[], Coroutine[Any, Any, T]]
+) -> T:
+    """The result of ``work()`` for ``key``, started at most once per sweep and event loop."""
+    task = tasks.get(key)
     # A context reused across event loops (one asyncio.run per job) starts afresh.
     if task is None or task.get_loop() is not asyncio.get_running_loop():
-        task = asyncio.ensure_future(_check_zone(ctx, key))
-        state.zones[key] = task
-    # Shielded: a domain whose deadline passes must not cancel the zone for the others.
+        task = asyncio.ensure_future(work())
+        tasks[key] = task
+    # Shielded: a domain whose deadline passes must not cancel the work for the others.
     return await asyncio.shield(task)
+
+
+async def zone_report(ctx: ProbeContext, zone: str) -> ZoneReport:
+    """The zone checks of ``zone`` (absolute name), run at most once per sweep."""
+    key = absolute_name(zone)
+    return await once_per_sweep(sweep_state(ctx).zones, key, lambda: _check_zone(ctx, key))
 
 
 async def check_domain(ctx: ProbeContext, domain: str, mail_domain: bool) -> FamilyResult:
@@ -275,10 +285,10 @@ async def _caa_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
     return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
 
 
-def _rrsets(
+def rrset_and_signatures(
     response: dns.message.Message | None, zone: str, rdtype: dns.rdatatype.RdataType
 ) -> tuple[dns.rrset.RRset | None, dns.rrset.RRset | None]:
-    """The ``rdtype`` RRset at ``zone`` in an answer, and the RRSIGs covering it."""
+    """The ``rdtype`` RRset owned by ``zone`` (a name) in an answer, and its RRSIGs."""
     if response is None:
         return None, None
     name = dns.name.from_text(zone)
@@ -298,18 +308,29 @@ async def _dnssec_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
     """DNSKEY and SOA of the zone and DS at its parent, with signatures (RFC 4035 §5)."""
     if zone.count(".") < 2:
         return []  # a top-level domain: its DS is in the root zone, out of vigie's remit
+    observation, failure = await observe_dnssec(ctx, zone)
+    if observation is None:
+        assert failure is not None
+        return [lookup_failed(bare(zone), f"dns:{failure.rdtype.lower()}", failure)]
+    return run_checks(HostTarget(bare(zone), ""), (dnssec_findings, observation))
+
+
+async def observe_dnssec(
+    ctx: ProbeContext, zone: str
+) -> tuple[DnssecObservation | None, Lookup | None]:
+    """The zone's DNSKEY and SOA and the DS at its parent, with their RRSIGs (DO and CD
+    set), or the first lookup that failed."""
     answers = await asyncio.gather(
         *(ask_resolvers(ctx, zone, rdtype) for rdtype in ("DNSKEY", "SOA", "DS"))
     )
-    for (_, failure), probe in zip(answers, ("dns:dnskey", "dns:soa", "dns:ds"), strict=True):
+    for _, failure in answers:
         if failure is not None:
-            return [lookup_failed(bare(zone), probe, failure)]
-    dnskey, dnskey_sigs = _rrsets(answers[0][0], zone, dns.rdatatype.DNSKEY)
-    soa, soa_sigs = _rrsets(answers[1][0], zone, dns.rdatatype.SOA)
-    ds, _ = _rrsets(answers[2][0], zone, dns.rdatatype.DS)
+            return None, failure
+    dnskey, dnskey_sigs = rrset_and_signatures(answers[0][0], zone, dns.rdatatype.DNSKEY)
+    soa, soa_sigs = rrset_and_signatures(answers[1][0], zone, dns.rdatatype.SOA)
+    ds, _ = rrset_and_signatures(answers[2][0], zone, dns.rdatatype.DS)
     from_parent = ds is not None or not _answered_by_the_zone_itself(answers[2][0], zone)
-    observation = DnssecObservation(zone, dnskey, dnskey_sigs, soa, soa_sigs, ds, from_parent)
-    return run_checks(HostTarget(bare(zone), ""), (dnssec_findings, observation))
+    return DnssecObservation(zone, dnskey, dnskey_sigs, soa, soa_sigs, ds, from_parent), None
 
 
 def _answered_by_the_zone_itself(response: dns.message.Message | None, zone: str) -> bool:

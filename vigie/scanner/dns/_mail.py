@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from publicsuffixlist import PublicSuffixList
 
 from vigie.model import Finding
+from vigie.scanner.lookups import clip
 
-MAX_TEXT = 512  # records are untrusted text: evidence keeps this much
 DMARC_POLICIES = ("none", "quarantine", "reject")
 # RFC 7489 §6.4: dmarc-version = "v" *WSP "=" *WSP %x44 %x4d %x41 %x52 %x43 %x31 (case-sensitive).
 _VERSION = re.compile(r"^v[ \t]*=[ \t]*DMARC1[ \t]*(?:;|$)")
@@ -27,10 +27,6 @@ _LOOSE_VERSION = re.compile(r"(?:^|;)\s*v\s*=\s*dmarc", re.IGNORECASE)
 _PCT = re.compile(r"^[0-9]{1,3}$", re.ASCII)
 _RI = re.compile(r"^[0-9]{1,10}$", re.ASCII)
 _FO = re.compile(r"^[01ds](?:[ \t]*:[ \t]*[01ds])*$")
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,10 +105,10 @@ def parse_dmarc(text: str) -> DmarcRecord:
         name, sep, value = part.partition("=")
         name = name.strip().lower()
         if not sep or not name:
-            errors.append(f"'{_clip(part.strip())}' is not a tag=value pair")
+            errors.append(f"'{clip(part.strip())}' is not a tag=value pair")
             continue
         if name in tags:
-            errors.append(f"the '{_clip(name)}' tag appears twice")
+            errors.append(f"the '{clip(name)}' tag appears twice")
             continue
         tags[name] = value.strip()
     errors.extend(_tag_errors(tags))
@@ -123,19 +119,19 @@ def _tag_errors(tags: Mapping[str, str]) -> list[str]:
     errors: list[str] = []
     for name in ("p", "sp"):
         if name in tags and tags[name].lower() not in DMARC_POLICIES:
-            errors.append(f"{name}={_clip(tags[name])} is not none, quarantine or reject")
+            errors.append(f"{name}={clip(tags[name])} is not none, quarantine or reject")
     for name in ("adkim", "aspf"):
         if name in tags and tags[name].lower() not in ("r", "s"):
-            errors.append(f"{name}={_clip(tags[name])} is not r or s")
+            errors.append(f"{name}={clip(tags[name])} is not r or s")
     pct = tags.get("pct")
     if pct is not None and not (_PCT.match(pct) and int(pct) <= 100):
-        errors.append(f"pct={_clip(pct)} is not an integer from 0 to 100")
+        errors.append(f"pct={clip(pct)} is not an integer from 0 to 100")
     ri = tags.get("ri")
     if ri is not None and not _RI.match(ri):
-        errors.append(f"ri={_clip(ri)} is not a number of seconds")
+        errors.append(f"ri={clip(ri)} is not a number of seconds")
     fo = tags.get("fo")
     if fo is not None and not _FO.match(fo):
-        errors.append(f"fo={_clip(fo)} is not a list of 0, 1, d, s")
+        errors.append(f"fo={clip(fo)} is not a list of 0, 1, d, s")
     return errors
 
 
@@ -181,7 +177,7 @@ def _judge(domain: str, texts: list[str], where: str, *, subdomain: bool) -> lis
         return [_invalid(domain, reason, texts, where)]
     record = parse_dmarc(texts[0])
     policy = record.subdomain_policy if subdomain else record.policy
-    evidence: dict[str, object] = {"record": _clip(record.text), "source": where}
+    evidence: dict[str, object] = {"record": clip(record.text), "source": where}
     if subdomain:
         evidence["inherited"] = True
     if record.errors:
@@ -205,7 +201,7 @@ def _judge(domain: str, texts: list[str], where: str, *, subdomain: bool) -> lis
     evidence["policy"] = policy
     pct = record.pct
     if "pct" in record.tags:
-        evidence["pct"] = _clip(record.tags["pct"])
+        evidence["pct"] = clip(record.tags["pct"])
     if policy == "none" or (policy == "quarantine" and pct == 0):
         evidence["reason"] = (
             "p=none: receivers deliver mail that fails DMARC as usual"
@@ -223,10 +219,10 @@ def _judge(domain: str, texts: list[str], where: str, *, subdomain: bool) -> lis
 
 
 def _invalid(domain: str, reason: str, records: Sequence[str], where: str) -> Finding:
-    evidence = {"reason": reason, "records": [_clip(r) for r in records][:10], "source": where}
+    evidence = {"reason": reason, "records": [clip(r) for r in records][:10], "source": where}
     return Finding(check_id="dns.dmarc.invalid", domain=domain, evidence=evidence)
 
 
 def _missing(domain: str, reason: str, records: Sequence[str]) -> Finding:
-    evidence = {"reason": reason, "records": [_clip(r) for r in records][:10]}
+    evidence = {"reason": reason, "records": [clip(r) for r in records][:10]}
     return Finding(check_id="dns.dmarc.missing", domain=domain, evidence=evidence)

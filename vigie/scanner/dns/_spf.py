@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from vigie.model import Finding
+from vigie.scanner.lookups import clip
 from vigie.scanner.resolve import Answer, Lookup
 
-MAX_TEXT = 512  # records are untrusted text: evidence keeps this much
 MAX_SPF_LOOKUPS = 10  # RFC 7208 §4.6.4: more DNS-querying terms is a permerror
 MAX_VOID_LOOKUPS = 2  # RFC 7208 §4.6.4: more lookups answering nothing is a permerror
 MAX_MX_NAMES = 10  # RFC 7208 §4.6.4: an "mx" term with more MX names is a permerror
@@ -53,10 +53,6 @@ _MACRO = re.compile(
 )
 _MACRO_LETTERS = frozenset("slodiphv")  # "c", "r", "t": only in explanations (§7.2)
 _TOPLABEL = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$", re.ASCII)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
 
 
 # --- parsing ------------------------------------------------------------------------
@@ -114,7 +110,7 @@ def parse_spf(text: str) -> SpfPolicy:
         if not term:
             continue
         if not term.isascii() or not term.isprintable():
-            errors.append(f"'{_clip(term)}' has characters outside printable ASCII")
+            errors.append(f"'{clip(term)}' has characters outside printable ASCII")
             continue
         if _is_modifier(term):
             name, _, value = term.partition("=")
@@ -128,7 +124,7 @@ def parse_spf(text: str) -> SpfPolicy:
                 explanations += 1
             continue
         if all_qualifier is not None:
-            warnings.append(f"'{_clip(term)}' after 'all' is never evaluated")
+            warnings.append(f"'{clip(term)}' after 'all' is never evaluated")
         directive, problem = _directive(term)
         if directive is None:
             errors.append(problem)
@@ -164,10 +160,10 @@ def _is_modifier(term: str) -> bool:
 
 def _modifier_problem(name: str, value: str) -> str:
     if not _MODIFIER_NAME.match(name):
-        return f"'{_clip(name)}=' is not a valid modifier name"
+        return f"'{clip(name)}=' is not a valid modifier name"
     if name.lower() in ("redirect", "exp"):
         if not value:
-            return f"'{_clip(name)}=' without a domain"
+            return f"'{clip(name)}=' without a domain"
         return _domain_spec_problem(value, f"{name}={value}")
     return macro_problem(value, f"{name}={value}")
 
@@ -185,10 +181,10 @@ def _directive(term: str) -> tuple[Directive | None, str]:
     mechanism, rest = body[:name_end].lower(), body[name_end:]
     kind = _MECHANISMS.get(mechanism)
     if kind is None:
-        return None, f"unknown mechanism '{_clip(term)}'"
+        return None, f"unknown mechanism '{clip(term)}'"
     if mechanism == "all":
         if rest:
-            return None, f"'{_clip(term)}': 'all' takes no argument"
+            return None, f"'{clip(term)}': 'all' takes no argument"
         return Directive(qualifier, "all", None, text=term), ""
     if mechanism in ("ip4", "ip6"):
         return _network_directive(qualifier, mechanism, rest, term)
@@ -198,23 +194,23 @@ def _directive(term: str) -> tuple[Directive | None, str]:
     if mechanism in ("a", "mx"):
         match = _CIDR.match(rest)
         if match is None:  # pragma: no cover - the pattern matches any text
-            return None, f"'{_clip(term)}' has a malformed prefix length"
+            return None, f"'{clip(term)}' has a malformed prefix length"
         spec_part = match.group("spec")
         v4 = _prefix(match.group("v4"))
         v6 = _prefix(match.group("v6"))
         if (v4 is not None and v4 > 32) or (v6 is not None and v6 > 128):
-            return None, f"'{_clip(term)}' has a prefix length out of range"
+            return None, f"'{clip(term)}' has a prefix length out of range"
     else:
         spec_part = rest
     if spec_part:
         if not spec_part.startswith(":"):
-            return None, f"'{_clip(term)}' is malformed"
+            return None, f"'{clip(term)}' is malformed"
         spec = spec_part[1:]
         problem = _domain_spec_problem(spec, term)
         if problem:
             return None, problem
     elif kind == "required":
-        return None, f"'{_clip(term)}': '{mechanism}' needs a domain"
+        return None, f"'{clip(term)}': '{mechanism}' needs a domain"
     return Directive(qualifier, mechanism, spec, v4, v6, term), ""
 
 
@@ -233,7 +229,7 @@ def _network_directive(
     version = 4 if mechanism == "ip4" else 6
     argument = rest[1:] if rest.startswith(":") else ""
     address, slash, length = argument.partition("/")
-    bad = f"'{_clip(term)}' is not a valid IPv{version} network"
+    bad = f"'{clip(term)}' is not a valid IPv{version} network"
     if not address or (slash and not (length.isascii() and length.isdigit())) or len(length) > 3:
         return None, bad
     if slash and len(length) > 1 and length[0] == "0":
@@ -251,13 +247,13 @@ def macro_problem(text: str, term: str) -> str:
     """Why ``text`` is not a valid macro-string (RFC 7208 §7.1), "" when it is."""
     for match in _MACRO.finditer(text):
         if match.group("bad") is not None:
-            return f"'{_clip(term)}': '%' must start a macro (%{{x}}, %%, %_ or %-)"
+            return f"'{clip(term)}': '%' must start a macro (%{{x}}, %%, %_ or %-)"
         letter = match.group("letter")
         if letter is not None:
             if letter.lower() not in _MACRO_LETTERS:
-                return f"'{_clip(term)}': unknown macro letter '{letter}'"
+                return f"'{clip(term)}': unknown macro letter '{letter}'"
             if match.group("digits") and int(match.group("digits")[:4]) == 0:
-                return f"'{_clip(term)}': a macro transformer of 0 labels"
+                return f"'{clip(term)}': a macro transformer of 0 labels"
     return ""
 
 
@@ -270,7 +266,7 @@ def _domain_spec_problem(spec: str, term: str) -> str:
         return ""  # domain-end is a macro-expand
     last = spec.rstrip(".").rsplit(".", 1)
     if len(last) < 2 or not _TOPLABEL.match(last[1]):
-        return f"'{_clip(term)}': '{_clip(spec)}' does not end in a top-level label"
+        return f"'{clip(term)}': '{clip(spec)}' does not end in a top-level label"
     return ""
 
 
@@ -425,7 +421,7 @@ class _Evaluator:
             raise _Stop(
                 "permerror",
                 f"more than {MAX_SPF_LOOKUPS} DNS-querying terms across the include/redirect "
-                f"tree ('{_clip(term)}' is number {self.state.lookups}): receivers give up "
+                f"tree ('{clip(term)}' is number {self.state.lookups}): receivers give up "
                 "(RFC 7208 §4.6.4)",
             )
 
@@ -465,14 +461,14 @@ class _Evaluator:
         """RFC 7208 §4: the result for ``domain`` and the reason."""
         if not valid_domain(domain):
             if depth == 0:
-                return "none", f"'{_clip(domain)}' is not a valid domain name (RFC 7208 §4.3)"
-            raise _Stop("permerror", f"'{_clip(domain)}' is not a valid domain name")
+                return "none", f"'{clip(domain)}' is not a valid domain name (RFC 7208 §4.3)"
+            raise _Stop("permerror", f"'{clip(domain)}' is not a valid domain name")
         txt = await self.query(domain, "TXT", term=depth > 0)
         records = select_spf(txt.records)
         if depth == 0:
             self.state.top_record = records[0] if len(records) == 1 else None
         for record in records:
-            self.state.records.append(f"{domain}: {_clip(record)}")
+            self.state.records.append(f"{domain}: {clip(record)}")
         if not records:
             return "none", f"{domain} has no SPF record"
         if len(records) > 1:
@@ -487,13 +483,13 @@ class _Evaluator:
             matched, why = await self.matches(directive, domain, depth)
             if matched:
                 result = RESULTS[directive.qualifier]
-                return result, f"'{_clip(directive.text)}' at {domain}{why}"
+                return result, f"'{clip(directive.text)}' at {domain}{why}"
         if policy.redirect is not None:
             self.count(f"redirect={policy.redirect}")
             target = await self.target(policy.redirect, domain)
             if target is None:
                 raise _Stop(
-                    "unknown", f"'redirect={_clip(policy.redirect)}' needs the sender's data"
+                    "unknown", f"'redirect={clip(policy.redirect)}' needs the sender's data"
                 )
             result, reason = await self.check_host(target, depth + 1)
             if result == "none":
@@ -542,12 +538,12 @@ class _Evaluator:
     ) -> tuple[bool, str]:
         """RFC 7208 §5.2: pass matches; fail, softfail, neutral do not; none is a permerror."""
         if target is None:
-            raise _Stop("unknown", f"'{_clip(directive.text)}' needs the sender's data")
+            raise _Stop("unknown", f"'{clip(directive.text)}' needs the sender's data")
         result, reason = await self.check_host(target, depth + 1)
         if result == "none":
             raise _Stop(
                 "permerror",
-                f"'{_clip(directive.text)}': {target} has no SPF record (RFC 7208 §5.2)",
+                f"'{clip(directive.text)}': {target} has no SPF record (RFC 7208 §5.2)",
             )
         return result == "pass", f" ({target} gives pass: {reason})" if result == "pass" else ""
 
@@ -641,7 +637,7 @@ def spf_findings(evaluation: SpfEvaluation) -> list[Finding]:
         "void_lookups": evaluation.void_lookups,
     }
     if evaluation.warnings:
-        evidence["warnings"] = [_clip(w) for w in evaluation.warnings[:20]]
+        evidence["warnings"] = [clip(w) for w in evaluation.warnings[:20]]
     result = evaluation.result
     if result == "none":
         evidence["reason"] = "no SPF record (TXT 'v=spf1 ...')"

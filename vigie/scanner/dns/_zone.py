@@ -23,7 +23,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.CAA
 
 from vigie.model import Finding
-from vigie.scanner.dns._common import bare, clip, probe_failed
+from vigie.scanner.lookups import bare, clip, probe_failed
 from vigie.scanner.resolve import Answer, Lookup
 
 SAMPLE_NAMES = 20  # names of a leaked zone shown as evidence

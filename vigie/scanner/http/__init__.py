@@ -20,7 +20,8 @@ Layout: ``_model`` (the frozen :class:`HttpObservation` checks judge),
 (the exposed-path list, ``vigie/data/http_paths.toml`` plus
 ``http.paths_file``), ``_decode`` (bounded decompression), ``_client`` (the
 only module importing httpx: one pinned, bounded client per sweep) and
-``_family`` (which requests to send, in which order).
+``_family`` (which requests to send, in which order). Other families
+(mail: the MTA-STS policy fetch) reach one address through ``PinnedBackend``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from vigie.scanner.http._security_txt import (
     parse_security_txt,
     security_txt_findings,
 )
+from vigie.scanner.http._transport import PinnedBackend
 
 __all__ = [
     "DETECTORS",
@@ -82,6 +84,7 @@ __all__ = [
     "HttpObservation",
     "PageFacts",
     "PathProbe",
+    "PinnedBackend",
     "Site",
     "Subresource",
     "Visit",

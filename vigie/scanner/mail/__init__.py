@@ -14,9 +14,20 @@ implicit MX). Its MX hosts (``mail.max_mx_hosts``, each with
 ``mail.smtp_port``; after STARTTLS the TLS family's machinery enumerates
 protocols and suites and collects the certificate chains, judged against
 the MX host name. MTA-STS (RFC 8461), TLS-RPT (RFC 8460) and DANE (RFC 7672)
-are read through the configured resolvers. DANE counts when the MX and TLSA
-answers are DNSSEC-secure: validated by the resolver (AD bit), or, from a
-resolver that does not validate, signed (RRSIGs with the records).
+are read through the configured resolvers.
+
+DANE counts only for DNSSEC-validated data (RFC 7672 §2.1-§2.2, RFC 6698
+§4.1): the MX RRset and each ``_25._tcp.<mx>`` TLSA RRset are secure when the
+resolver set the AD bit, or else when vigie validates them itself with the
+DNS family's code (``vigie.scanner.dns.lookup_validation``: an RRSIG over the
+RRset verifies with a key of the signing zone that the DS at its parent
+authenticates). Signatures alone never count. An insecure MX RRset: DANE is
+not used (RFC 7672 §2.2.1), nothing is judged. With a secure MX RRset, an
+insecure TLSA RRset (unsigned zone, island without DS) is as good as none
+(``mail.dane.missing``); a bogus one (signed but not validating: bad or
+expired signature, stale DS) makes validating senders defer the mail
+(RFC 7672 §2.1.1): ``mail.dane.invalid``, with the validation failure as
+evidence.
 A domain that neither receives nor sends mail should say so (RFC 7505).
 """
 
@@ -24,7 +35,7 @@ from __future__ import annotations
 
 from vigie.model import Family, FamilyResult, Finding
 from vigie.scanner.base import ProbeContext
-from vigie.scanner.dns._common import bare, lookup_failed, probe_failed
+from vigie.scanner.lookups import bare, lookup_failed, probe_failed
 from vigie.scanner.mail._judge import mail_findings
 from vigie.scanner.mail._observe import MailObservation, observe_domain
 from vigie.scanner.mail._records import (

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpcore
 
 from vigie.scanner.base import ProbeContext
-from vigie.scanner.http._transport import PinnedBackend
+from vigie.scanner.http import PinnedBackend
 from vigie.scanner.resolve import Answer
 
 POLICY_PATH = "/.well-known/mta-sts.txt"

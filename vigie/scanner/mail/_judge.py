@@ -15,13 +15,13 @@ from cryptography import x509
 
 from vigie.model import Finding, HostTarget, Severity, utcnow
 from vigie.scanner.base import scan_problem
-from vigie.scanner.dns._common import clip, lookup_failed
+from vigie.scanner.dns import Security
+from vigie.scanner.lookups import bare, clip, lookup_failed
 from vigie.scanner.mail._observe import (
     AddressObservation,
     HostObservation,
     MailObservation,
     StsObservation,
-    dnssec_secure,
 )
 from vigie.scanner.mail._records import (
     DANE_EE,
@@ -34,9 +34,13 @@ from vigie.scanner.mail._records import (
     unlisted_hosts,
 )
 from vigie.scanner.resolve import Answer
-from vigie.scanner.tls._certificates import CertificatePolicy, _verdict_problems, describe
-from vigie.scanner.tls._model import Protocol
-from vigie.scanner.tls._suites import weakness_of
+from vigie.scanner.tls import (
+    CertificatePolicy,
+    Protocol,
+    certificate_problems,
+    describe,
+    weakness_of,
+)
 
 WEAK_PROTOCOLS = (Protocol.SSL_2_0, Protocol.SSL_3_0, Protocol.TLS_1_0, Protocol.TLS_1_1)
 # The certificate defects that make a verifying sender refuse the MX (RFC 8461 §4.2,
@@ -168,21 +172,66 @@ def _tlsa_records(host: HostObservation) -> list[Tlsa]:
 
 def dane_active(observation: MailObservation, host: HostObservation) -> bool:
     """RFC 7672 §2.2: DANE applies when the MX RRset and the host's TLSA RRset are both
-    DNSSEC-secure (see :func:`dnssec_secure`) and at least one TLSA record is usable."""
+    DNSSEC-secure (RFC 7672 §2.1, validated by the resolver or by vigie, see
+    :func:`~vigie.scanner.mail._observe.dnssec_security`) and a TLSA record is usable."""
     return (
         observation.mx_secure
         and host.tlsa.outcome is Answer.OK
-        and dnssec_secure(host.tlsa)
+        and host.tlsa_security.secure
         and any(r.usable for r in _tlsa_records(host))
     )
+
+
+def tlsa_findings(observation: MailObservation, host: HostObservation) -> list[Finding]:
+    """What the TLSA RRset of one MX host says before any certificate is seen.
+
+    RFC 7672 §2.2.1: with an insecure MX RRset, senders do not look for TLSA
+    records: nothing to judge. With a secure one (RFC 7672 §2.2, RFC 6698 §4.1):
+    - a bogus TLSA RRset (signed, the parent's DS says it must validate, and it
+      does not: bad or expired RRSIG, unsigned, stale DS) makes validating
+      senders defer the mail (RFC 7672 §2.1.1): ``mail.dane.invalid``;
+    - no TLSA RRset, or an insecure one (the host's zone unsigned or an island
+      without DS: RFC 7672 §2.2.2 treats its records as absent), means DANE
+      does not apply to the host: ``mail.dane.missing``, as internet.nl asks;
+    - a lookup that failed, or a validation vigie could not finish, is a scan
+      problem, never a verdict.
+    """
+    domain, security = observation.domain, host.tlsa_security
+    tlsa_name = f"_{observation.port}._tcp.{host.host}"
+    if not observation.mx_secure:
+        if host.tlsa.failed and security.security is not Security.BOGUS:
+            return [lookup_failed(domain, f"mail:tlsa {host.host}", host.tlsa)]
+        return []
+    base = {"mx_host": host.host, "tlsa_name": tlsa_name, "zone": bare(security.zone)}
+    if security.security is Security.BOGUS:
+        evidence = {
+            **base,
+            "tlsa_records": [clip(r) for r in host.tlsa.records or security.records],
+            "reason": f"the TLSA RRset does not validate (DNSSEC bogus): {security.reason}",
+            "validated_by": security.by,
+        }
+        return [_finding(domain, "mail.dane.invalid", evidence, discriminator=host.host)]
+    if host.tlsa.failed:
+        return [lookup_failed(domain, f"mail:tlsa {host.host}", host.tlsa)]
+    if host.tlsa.outcome is not Answer.OK:
+        reason = "the domain is DNSSEC-signed but this MX host publishes no TLSA record"
+        evidence = {"mx_host": host.host, "tlsa_name": tlsa_name, "reason": reason}
+        return [_finding(domain, "mail.dane.missing", evidence, discriminator=host.host)]
+    if security.security is Security.INSECURE:
+        reason = f"the TLSA records are not DNSSEC-secure, senders ignore them: {security.reason}"
+        evidence = {**base, "tlsa_records": [clip(r) for r in host.tlsa.records], "reason": reason}
+        return [_finding(domain, "mail.dane.missing", evidence, discriminator=host.host)]
+    if security.security is Security.INDETERMINATE:
+        detail = f"DNSSEC validation of {tlsa_name} TLSA: {security.reason}"
+        return [_problem(domain, "scan.error", f"mail:tlsa {host.host}", detail)]
+    return []
 
 
 def host_findings(
     observation: MailObservation, host: HostObservation, enforced: bool
 ) -> list[Finding]:
-    """Findings of one MX host: ``mail.dane.missing`` when the domain is DNSSEC-signed and
-    the host has no TLSA RRset at ``_25._tcp`` (RFC 7672 §2.2.3, as internet.nl asks),
-    then each address (:func:`address_findings`)."""
+    """Findings of one MX host: its TLSA RRset (:func:`tlsa_findings`), then each address
+    (:func:`address_findings`)."""
     domain = observation.domain
     findings: list[Finding] = []
     if host.resolution.failed:
@@ -194,15 +243,7 @@ def host_findings(
                 host.resolution.detail or host.resolution.outcome.value,
             )
         )
-    if host.tlsa.failed:
-        findings.append(lookup_failed(domain, f"mail:tlsa {host.host}", host.tlsa))
-    elif observation.mx_secure and host.tlsa.outcome is not Answer.OK:
-        evidence = {
-            "mx_host": host.host,
-            "tlsa_name": f"_25._tcp.{host.host}",
-            "reason": "the domain is DNSSEC-signed but this MX host publishes no TLSA record",
-        }
-        findings.append(_finding(domain, "mail.dane.missing", evidence, discriminator=host.host))
+    findings += tlsa_findings(observation, host)
     dane = dane_active(observation, host)
     records = _tlsa_records(host) if dane else []
     reached = any(not a.dialogue.error for a in host.addresses if a.in_scope)
@@ -331,7 +372,7 @@ def _certificate_findings(
     under_dane_ta = False
     for verdict in address.verdicts:
         usage = _dane_usage(tlsa, verdict.sent) if tlsa else None
-        for check_id, _ in _verdict_problems(verdict, policy):
+        for check_id, _ in certificate_problems(verdict, policy):
             if check_id not in CERT_PROBLEMS:
                 continue
             if not enforced and usage == DANE_EE:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from vigie.model import utcnow
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.dns import Security, Validation, lookup_validation
 from vigie.scanner.mail._fetch import PolicyFetch, fetch_policy
 from vigie.scanner.mail._records import (
     StsPolicy,
@@ -26,13 +27,22 @@ from vigie.scanner.mail._records import (
 )
 from vigie.scanner.mail._smtp import SmtpDialogue, ehlo_dialogue
 from vigie.scanner.resolve import Answer, Lookup, Resolution
-from vigie.scanner.tls._certificates import ChainVerdict, evaluate_chain
-from vigie.scanner.tls._family import _CountingRunner
-from vigie.scanner.tls._model import Endpoint, EndpointObservation, ProbeProblem, StartTls
-from vigie.scanner.tls._probe import enumerate_by_elimination, problem_from, server_location
-from vigie.scanner.tls._sweep import sweep_of
+from vigie.scanner.tls import (
+    ChainVerdict,
+    CountingRunner,
+    Endpoint,
+    EndpointObservation,
+    ProbeProblem,
+    StartTls,
+    enumerate_by_elimination,
+    evaluate_chain,
+    problem_from,
+    server_location,
+    sweep_of,
+)
 
 SHARED_KEY = "mail"
+NOT_JUDGED = Validation(Security.INSECURE, "no records to validate")
 PROBE_SHARE = 0.75  # of scan.host_deadline_s, for the MX probes of one domain
 DANE_PORT = 25  # RFC 7672 §2.2.3: TLSA records of an MX host live under _25._tcp
 
@@ -56,6 +66,7 @@ class HostObservation:
     resolution: Resolution
     tlsa: Lookup
     addresses: tuple[AddressObservation, ...] = ()
+    tlsa_security: Validation = NOT_JUDGED  # of the TLSA RRset (see ``dnssec_security``)
 
 
 @dataclass(frozen=True)
@@ -80,18 +91,12 @@ class MailObservation:
     port: int = DANE_PORT
     skipped_hosts: tuple[str, ...] = ()  # MX hosts past ``mail.max_mx_hosts``
 
+    mx_security: Validation = NOT_JUDGED
+
     @property
     def mx_secure(self) -> bool:
-        """The MX RRset is DNSSEC-signed: the precondition of DANE (RFC 7672 §2.2.1)."""
-        return dnssec_secure(self.mx)
-
-
-def dnssec_secure(lookup: Lookup) -> bool:
-    """A validating resolver's AD bit (RFC 4035 §3.2.3); from a resolver that does not
-    validate (AD never set), signatures that came with the records, as the DNS family
-    reads them (``dns.dnssec.missing``). Bogus data never gets here: a validating
-    resolver answers SERVFAIL, which is a failed lookup."""
-    return lookup.authenticated or lookup.signed
+        """The MX RRset is DNSSEC-secure: the precondition of DANE (RFC 7672 §2.2.1)."""
+        return self.mx_security.secure
 
 
 # --- MTA-STS and TLS-RPT ----------------------------------------------------------------------
@@ -144,10 +149,27 @@ async def observe_host(ctx: ProbeContext, host: str, deadline: float) -> HostObs
         ctx.resolver.lookup(f"_{DANE_PORT}._tcp.{host}", "TLSA", dnssec=True),
     )
     cap = ctx.settings.mail.max_addresses_per_host
-    addresses = await asyncio.gather(
-        *(_shared_probe(ctx, host, ip, deadline) for ip in resolution.addresses[:cap])
+    security, addresses = await asyncio.gather(
+        dnssec_security(ctx, tlsa),
+        asyncio.gather(
+            *(_shared_probe(ctx, host, ip, deadline) for ip in resolution.addresses[:cap])
+        ),
     )
-    return HostObservation(host, resolution, tlsa, tuple(addresses))
+    return HostObservation(host, resolution, tlsa, tuple(addresses), security)
+
+
+async def dnssec_security(ctx: ProbeContext, lookup: Lookup) -> Validation:
+    """Is the RRset of ``lookup`` DNSSEC-secure (RFC 7672 §2.1, RFC 4035 §4.3)?
+
+    The resolver's AD bit, or else vigie's own validation (the DNS family's
+    ``lookup_validation``): the RRSIG over the RRset must verify with a key of
+    the signing zone that the DS at its parent authenticates. Asked only of
+    records (and of a SERVFAIL, which a validating resolver answers for bogus
+    data); NODATA and NXDOMAIN are not judged.
+    """
+    if lookup.outcome is not Answer.OK and not lookup.failed:
+        return NOT_JUDGED
+    return await lookup_validation(ctx, lookup)
 
 
 async def _shared_probe(
@@ -190,7 +212,7 @@ async def _starttls_tls(
     """Protocols, suites and certificate chains after STARTTLS, by the TLS family's elimination."""
     endpoint = Endpoint(ctx.settings.mail.smtp_port, StartTls.SMTP)
     sweep = sweep_of(ctx)
-    runner = _CountingRunner(ctx, sweep, ip)
+    runner = CountingRunner(ctx, sweep, ip)
     try:
         location, network = server_location(host, ip, endpoint, ctx.settings)
     except (UnicodeError, ValueError) as error:
@@ -217,7 +239,8 @@ async def observe_domain(
     """
     cap = ctx.settings.mail.max_mx_hosts
     deadline = asyncio.get_running_loop().time() + ctx.settings.scan.host_deadline_s * PROBE_SHARE
-    sts, tlsrpt, observed = await asyncio.gather(
+    mx_security, sts, tlsrpt, observed = await asyncio.gather(
+        dnssec_security(ctx, mx),
         observe_sts(ctx, domain),
         ctx.resolver.lookup(f"_smtp._tls.{domain}", "TXT"),
         asyncio.gather(*(observe_host(ctx, host, deadline) for host in hosts[:cap])),
@@ -230,6 +253,7 @@ async def observe_domain(
         tlsrpt=tlsrpt,
         port=ctx.settings.mail.smtp_port,
         skipped_hosts=tuple(hosts[cap:]),
+        mx_security=mx_security,
     )
 
 

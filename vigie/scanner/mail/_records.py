@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_public_key,
 )
 
-from vigie.scanner.tls._certificates import issued_by
+from vigie.scanner.tls import issued_by
 
 # --- MX ------------------------------------------------------------------------------------
 

@@ -20,6 +20,12 @@ pool and the trust anchors (``ctx.shared["tls"]``), never each other's
 certificates: a host gets the same verdicts alone or in a sweep. See
 ``_sweep`` and ``_probe`` for how suites are enumerated with few connections,
 ``_certificates`` and ``_verify`` for chain trust, ``_names`` for host names.
+
+Other families (mail: TLS after STARTTLS on MX hosts) use only the names in
+``__all__``: the endpoint model, ``sweep_of`` and ``CountingRunner`` to run
+handshakes on the sweep's pool, ``server_location``, ``enumerate_by_elimination``
+and ``problem_from`` to enumerate an endpoint, ``evaluate_chain``,
+``certificate_problems``, ``describe`` and ``issued_by`` to judge certificates.
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ from vigie.scanner.tls._certificates import (
     Trust,
     TrustAnchors,
     certificate_findings,
+    certificate_problems,
+    describe,
     evaluate_chain,
+    issued_by,
 )
-from vigie.scanner.tls._family import check_tls, endpoint_findings
+from vigie.scanner.tls._family import CountingRunner, check_tls, endpoint_findings
 from vigie.scanner.tls._mail import MailExchangers, lookup_exchangers
 from vigie.scanner.tls._model import (
     Endpoint,
@@ -45,7 +54,12 @@ from vigie.scanner.tls._model import (
 )
 from vigie.scanner.tls._names import covers_hostname, is_public_suffix, name_matches, to_ace
 from vigie.scanner.tls._ports import endpoints_to_scan, tls_missing_findings
-from vigie.scanner.tls._probe import EQUIVALENT_SSLYZE_COMMANDS
+from vigie.scanner.tls._probe import (
+    EQUIVALENT_SSLYZE_COMMANDS,
+    enumerate_by_elimination,
+    problem_from,
+    server_location,
+)
 from vigie.scanner.tls._suites import (
     cipher_findings,
     dh_findings,
@@ -62,6 +76,7 @@ __all__ = [
     "CertificateIndex",
     "CertificatePolicy",
     "ChainVerdict",
+    "CountingRunner",
     "Endpoint",
     "EndpointObservation",
     "MailExchangers",
@@ -73,19 +88,25 @@ __all__ = [
     "TrustAnchors",
     "Vulnerabilities",
     "certificate_findings",
+    "certificate_problems",
     "check_tls",
     "cipher_findings",
     "covers_hostname",
+    "describe",
     "dh_findings",
     "endpoint_findings",
     "endpoints_to_scan",
+    "enumerate_by_elimination",
     "evaluate_chain",
     "has_forward_secrecy",
     "is_public_suffix",
+    "issued_by",
     "load_trust",
     "lookup_exchangers",
     "name_matches",
+    "problem_from",
     "protocol_findings",
+    "server_location",
     "sweep_of",
     "tls_missing_findings",
     "to_ace",

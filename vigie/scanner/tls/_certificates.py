@@ -508,7 +508,7 @@ def _validity_problem(
     return None
 
 
-def _verdict_problems(
+def certificate_problems(
     verdict: ChainVerdict, policy: CertificatePolicy
 ) -> list[tuple[str, dict[str, Any]]]:
     """(check ID, extra evidence) for each defect of one chain."""
@@ -567,7 +567,7 @@ def certificate_findings(
     grouped: dict[str, list[dict[str, Any]]] = {}
     extras: dict[str, dict[str, Any]] = {}
     for verdict in verdicts:
-        for check_id, extra in _verdict_problems(verdict, policy):
+        for check_id, extra in certificate_problems(verdict, policy):
             grouped.setdefault(check_id, []).append(describe(verdict.leaf))
             extras.setdefault(check_id, extra)
     findings = []

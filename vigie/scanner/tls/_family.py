@@ -48,7 +48,7 @@ from vigie.scanner.tls._vulns import vulnerability_findings
 T = TypeVar("T")
 
 
-class _CountingRunner:
+class CountingRunner:
     """The sweep's runner for one endpoint, counting the jobs (connections) it starts."""
 
     def __init__(self, ctx: ProbeContext, sweep: TlsSweep, ip: str) -> None:
@@ -157,7 +157,7 @@ async def check_tls(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort]
         return result
     sweep = sweep_of(ctx)
     material = await sweep.trust()
-    runners = {e: _CountingRunner(ctx, sweep, target.ip) for e in endpoints}
+    runners = {e: CountingRunner(ctx, sweep, target.ip) for e in endpoints}
     enumerated = await asyncio.gather(*(_enumerate(ctx, target, e, runners[e]) for e in endpoints))
     skip_known = ctx.settings.tls.suite_enumeration == "elimination"
     vulnerability_probes = [

@@ -1,4 +1,11 @@
-"""Small helpers the DNS family's modules share."""
+"""DNS names and lookups as findings show them, shared by the DNS, mail and IPv6 families.
+
+- :func:`bare`: the form names take in findings (lower case, no trailing dot);
+- :func:`clip`: evidence keeps at most ``MAX_TEXT`` characters of what a server sent;
+- :func:`probe_failed` and :func:`lookup_failed`: the ``scan.timeout`` or
+  ``scan.error`` finding of a DNS probe that got no usable answer (a failure is
+  never read as a negative answer).
+"""
 
 from __future__ import annotations
 
