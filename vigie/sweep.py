@@ -37,10 +37,7 @@ from vigie.errors import NotFoundError, SweepInterrupted, SweepLocked, UsageErro
 from vigie.model import (
     SCANNABLE_FAMILIES,
     Family,
-    FamilyResult,
-    Finding,
     HostResult,
-    HostTarget,
     utcnow,
 )
 from vigie.targets.importer import normalise_domain
@@ -216,7 +213,7 @@ def plan_sweep(
     request: SweepRequest,
     done: dict[str, set[str]],
 ) -> _Plan:
-    from vigie.scanner.engine import DomainJob
+    from vigie.scanner.engine import DomainJob, not_authorised_result
 
     agencies = {a.id: a for a in session.exec(select(Agency))}
     now = utcnow()
@@ -229,13 +226,15 @@ def plan_sweep(
         mandate = active_mandate(session, domain.agency_id, domain.name, now.date())
         if settings.scope.require_mandate:
             if mandate is None:
-                plan.refused.append(_not_authorised(domain.name, agency_name, "no valid mandate"))
+                plan.refused.append(
+                    not_authorised_result(domain.name, agency_name, "no valid mandate")
+                )
                 continue
             if mandate.intrusiveness == "passive":
                 families = families & {Family.DNS}
                 if not families:
                     plan.refused.append(
-                        _not_authorised(
+                        not_authorised_result(
                             domain.name, agency_name, "mandate allows passive checks only"
                         )
                     )
@@ -256,19 +255,6 @@ def plan_sweep(
             )
         )
     return plan
-
-
-def _not_authorised(domain: str, agency: str, reason: str) -> HostResult:
-    target = HostTarget(domain=domain, ip="", agency=agency)
-    finding = Finding(
-        check_id="scan.not_authorised",
-        domain=domain,
-        evidence={"reason": reason},
-    )
-    result = HostResult(target=target)
-    result.families[Family.SCAN] = FamilyResult(family=Family.SCAN, findings=[finding])
-    result.finished_at = utcnow()
-    return result
 
 
 # --- running ----------------------------------------------------------------

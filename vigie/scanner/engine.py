@@ -408,6 +408,17 @@ def out_of_scope_result(target: HostTarget, decision: ScopeDecision) -> HostResu
     return result
 
 
+def not_authorised_result(domain: str, agency: str, reason: str) -> HostResult:
+    """``scan.not_authorised``: the planner refused the domain (no valid mandate), so
+    nothing was sent; the result goes to the store like any other."""
+    target = HostTarget(domain=domain, ip="", agency=agency)
+    finding = Finding(check_id="scan.not_authorised", domain=domain, evidence={"reason": reason})
+    result = HostResult(target=target)
+    result.families[Family.SCAN] = FamilyResult(family=Family.SCAN, findings=[finding])
+    result.finished_at = utcnow()
+    return result
+
+
 def unreachable(target: HostTarget, scan: PortScan) -> Finding:
     return Finding(
         check_id=UNREACHABLE,
