@@ -33,7 +33,7 @@ def test_a_check_that_raises_becomes_a_scan_error_and_the_others_are_kept(
     # Given an HTTPS front page without HSTS (RFC 6797 §7.1: an HTTPS answer should carry it)
     visit = front_page([("Content-Type", "text/html"), ("Set-Cookie", "sid=1; Path=/")])
 
-    def cookie_findings(*_: object) -> list[object]:
+    def cookie_findings(*_: object, **__: object) -> list[object]:
         raise ValueError("invalid literal for int() with base 10: '³'")
 
     # And a cookie check that raises on what the server sent

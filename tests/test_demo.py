@@ -32,6 +32,7 @@ import dns.rdatatype
 import httpx
 import pytest
 import redis
+import trustme
 from click.testing import CliRunner
 
 from tests.servers import require_program
@@ -201,7 +202,7 @@ def test_site_redirects_traces_and_reflects_origins_only_when_built_to() -> None
 def test_demo_configuration_allows_exactly_the_demo_addresses(tmp_path: Path) -> None:
     world = _world(PortPlan.unprivileged())
     ca_file = tmp_path / "ca.pem"
-    ca_file.write_text("placeholder")
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
     config = tmp_path / "vigie.toml"
     config.write_text(demo_config_text(world, tmp_path, ca_file))
     settings = load_settings(config, environ={})
