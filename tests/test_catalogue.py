@@ -58,13 +58,6 @@ NOT_YET_IMPLEMENTED: frozenset[str] = frozenset(
         "ipv6.web.missing",
         "ipv6.web.unreachable",
         "ipv6.ns.missing",
-        "vuln.known_exploited",
-        "vuln.cve",
-        "vuln.cve_unconfirmed",
-        "software.end_of_life",
-        "software.identified",
-        "software.edge_device.exposed",
-        "software.cms.outdated",
     }
 )
 

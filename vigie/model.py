@@ -85,7 +85,14 @@ class Family(str, Enum):
     SCAN = "scan"
 
 
-SCANNABLE_FAMILIES: tuple[Family, ...] = (Family.SERVICE, Family.TLS, Family.HTTP, Family.DNS)
+SCANNABLE_FAMILIES: tuple[Family, ...] = (
+    Family.SERVICE,
+    Family.TLS,
+    Family.HTTP,
+    Family.DNS,
+    Family.SOFTWARE,
+    Family.VULN,
+)
 
 
 def family_of(check_id: str) -> Family:
@@ -175,6 +182,9 @@ class FamilyResult:
     family: Family
     findings: list[Finding] = field(default_factory=list)
     complete: bool = True
+    # Raw observations (HTTP responses, identified software) kept for the host's
+    # derived families (software, vuln); never stored, gone with the host result.
+    observed: list[object] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)

@@ -539,7 +539,9 @@ class RichSweepProgress(SweepProgress):
 @click.option("--agency", default=None, help="Every active domain of this agency.")
 @click.option("--all", "all_domains", is_flag=True, help="Every active domain in the registry.")
 @click.option(
-    "--checks", default=None, help="Families to run: service,tls,http,dns (default: all)."
+    "--checks",
+    default=None,
+    help="Families to run: service,tls,http,dns,software,vuln (default: all).",
 )
 @click.option(
     "--resume", is_flag=True, help="Finish the unfinished hosts of the interrupted sweep."
@@ -624,6 +626,8 @@ def scan(
             console.print(f"not authorised (no valid mandate): {', '.join(summary.not_authorised)}")
         if summary.postponed:
             console.print(f"postponed (quiet hours): {', '.join(summary.postponed)}")
+        if summary.vulns_note:
+            console.print(f"[yellow]warning:[/] {summary.vulns_note}", highlight=False)
         with session_scope(settings) as session:
             views = query_findings(session, FindingFilter(agency=agency))
         selected = {d.lower().rstrip(".") for d in domains}
@@ -1107,3 +1111,8 @@ def demo(state: State, output_dir: Path) -> None:
         highlight=False,
         markup=False,
     )
+
+
+from vigie.cli.vulns import vulns as _vulns_group  # noqa: E402
+
+main.add_command(_vulns_group)

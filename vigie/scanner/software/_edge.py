@@ -1,0 +1,147 @@
+"""Edge appliances (VPN gateways, application delivery controllers) and Exchange/OWA,
+recognised from their login pages: pure functions.
+
+Each appliance serves its login page at a fixed path (the vendors' own
+documentation and their security advisories name these paths); a page counts
+only when it carries the vendor's own markers as well, so that a server
+answering every path with 200 is not mistaken for one. Exchange's OWA pages
+carry its build number in their resource paths (``/owa/auth/15.2.1118/...``)
+and in the ``X-OWA-Version`` header.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vigie.scanner.software._identify import Identification, _ident
+
+
+@dataclass(frozen=True)
+class EdgeFingerprint:
+    product: str
+    paths: tuple[str, ...]  # login paths (the first is requested when probing)
+    markers: tuple[re.Pattern[str], ...]  # any one in the body or headers proves it
+    version: re.Pattern[str] | None = None
+
+
+def _any(*patterns: str) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+
+
+EDGE_DEVICES: tuple[EdgeFingerprint, ...] = (
+    EdgeFingerprint(
+        "fortios",
+        ("/remote/login",),
+        _any(
+            r"fgt_lang",
+            r"/remote/login\?lang=",
+            r"ftnt-fortinet-grid",
+            r"FortiGate",
+            r"/sslvpn/js/login\.js",
+            r"/remote/fgt_lang",
+        ),
+    ),
+    EdgeFingerprint(
+        "citrix_adc",
+        ("/vpn/index.html", "/logon/LogonPoint/index.html"),
+        _any(
+            r"Citrix Gateway",
+            r"NetScaler Gateway",
+            r"/vpn/resources/",
+            r"ctxs\.",
+            r"LogonPoint",
+            r"NSC_TMAS",
+            r"citrix-transactionid",
+        ),
+    ),
+    EdgeFingerprint(
+        "ivanti_connect_secure",
+        ("/dana-na/auth/url_default/welcome.cgi",),
+        _any(
+            r"/dana-na/",
+            r"Pulse Connect Secure",
+            r"Ivanti Connect Secure",
+            r"DSSignInURL",
+            r"welcome\.cgi\?p=logo",
+        ),
+    ),
+    EdgeFingerprint(
+        "panos",
+        ("/global-protect/login.esp",),
+        _any(r"GlobalProtect Portal", r"global-protect/portal/", r"/global-protect/", r"pan_gp_"),
+        re.compile(r"global-protect/portal/[^\"']*\?v=(?P<version>\d+\.\d+\.\d+)"),
+    ),
+    EdgeFingerprint(
+        "bigip",
+        ("/tmui/login.jsp", "/my.policy"),
+        _any(
+            r"BIG-IP",
+            r"F5 Networks",
+            r"/tmui/",
+            r"BIGipServer",
+            r"MRHSession",
+            r"LastMRH_Session",
+            r"/public/include/js/agent_common\.js",
+        ),
+    ),
+    EdgeFingerprint(
+        "sonicos",
+        ("/cgi-bin/welcome", "/sslvpnLogin.html"),
+        _any(r"SonicWall", r"SonicWALL", r"sonicui", r"SSL-VPN Web Server", r"/sslvpnLogin"),
+        re.compile(r"SonicOS(?: Enhanced)? (?P<version>\d+\.\d+\.\d+(?:\.\d+)?)", re.I),
+    ),
+)
+EDGE_PATHS: tuple[tuple[str, str], ...] = tuple(
+    (device.product, path) for device in EDGE_DEVICES for path in device.paths[:1]
+)
+OWA_PATH = "/owa/auth/logon.aspx"
+_OWA_BUILD = re.compile(r"/owa/(?:auth/)?(?P<build>\d{2}\.\d+\.\d+(?:\.\d+)?)/")
+_OWA_MARK = re.compile(r"/owa/auth/|Outlook Web App|Outlook Web Access|X-OWA-Version", re.I)
+# OWA build number -> Exchange version (major.minor): 15.2 is 2019, 15.1 2016, 15.0 2013.
+
+
+def identify_edge(path: str, body: str, headers: dict[str, str]) -> list[Identification]:
+    """An edge appliance's login page at ``path`` (or anywhere its markers show)."""
+    text = body[:65536] + "\n" + "\n".join(f"{k}: {v}" for k, v in headers.items())
+    found: list[Identification] = []
+    for device in EDGE_DEVICES:
+        on_path = any(path.startswith(p) for p in device.paths)
+        markers = [m for m in device.markers if m.search(text)]
+        # Its own login path plus one marker, or two markers anywhere.
+        if not markers or (not on_path and len(markers) < 2):
+            continue
+        version = ""
+        if device.version is not None:
+            matched = device.version.search(text)
+            version = matched["version"] if matched else ""
+        seen_in = "path" if on_path else "page"
+        source = f"login page {path}" if on_path else f"page {path}"
+        found.append(
+            _ident(
+                device.product,
+                version,
+                seen_in,
+                source,
+                markers[0].pattern,
+                confidence="high" if on_path else "medium",
+            )
+        )
+    return found
+
+
+def identify_owa(path: str, body: str, headers: dict[str, str]) -> list[Identification]:
+    """Exchange from OWA: ``X-OWA-Version: 15.2.1118.40`` or ``/owa/auth/15.2.1118/`` paths."""
+    header = headers.get("x-owa-version", "").strip()
+    if re.match(r"^\d{2}\.\d+\.\d+", header):
+        return [
+            _ident("exchange", header, "header", "X-OWA-Version header", f"X-OWA-Version: {header}")
+        ]
+    build = _OWA_BUILD.search(body)
+    if build and _OWA_MARK.search(body):
+        return [_ident("exchange", build["build"], "page", f"OWA page {path}", build.group(0))]
+    if path.startswith("/owa") and _OWA_MARK.search(body):
+        return [
+            _ident("exchange", "", "path", f"OWA page {path}", "/owa/auth/", confidence="medium")
+        ]
+    return []
