@@ -309,18 +309,28 @@ def match(index: MatchIndex, installed: Installed) -> list[CveMatch]:
     return sorted(found.values(), key=lambda m: m.cve_id)
 
 
+def _names_product(entry: CveEntry, installed: Installed) -> bool:
+    return any(
+        _cpe(match[0])[1:3] in installed.cpes
+        for _, _, nodes in entry.configurations
+        for _, _, matches in nodes
+        for match in matches
+    )
+
+
 def _distro_only(index: MatchIndex, installed: Installed, found: dict[str, CveMatch]) -> None:
-    """CVEs the distribution data says this package revision still has, NVD or not."""
+    """CVEs the distribution data says this package revision still has, that the NVD
+    data does not rule on for this product (no record, or one naming other products)."""
     package = installed.package
     assert package is not None
     for name in installed.packages:
         for cve_id in index.distro.get((package.distro, name), {}):
-            if cve_id in found:
+            entry = index.cve_by_id.get(cve_id)
+            if cve_id in found or (entry is not None and _names_product(entry, installed)):
                 continue
             verdict, fixed, where, reason = _distro_decision(index, installed, cve_id)
             if verdict is not Verdict.AFFECTED:
                 continue
-            entry = index.cve_by_id.get(cve_id)
             found[cve_id] = CveMatch(
                 cve_id,
                 verdict,
