@@ -172,7 +172,7 @@ def test_truncated_json_and_bad_csv_are_refused(settings: Settings, tmp_path: Pa
     epss = tmp_path / "epss-bad.csv"
     epss.write_text(EPSS.read_text().replace("0.9384", "9.384"), encoding="utf-8")
     # Then both are refused whole, each naming where
-    with pytest.raises(VulnDataError, match="nvd-truncated.json: record"):
+    with pytest.raises(VulnDataError, match=r"nvd-truncated\.json: record"):
         import_files(settings, [truncated])
     with pytest.raises(VulnDataError, match=r"epss-bad.csv: line 3 \(CVE-2011-2523\)"):
         import_files(settings, [epss])
