@@ -176,6 +176,7 @@ def test_and_configuration_with_a_platform(index: MatchIndex) -> None:
     # that says nothing of its platform matches (the platform cannot be seen)
     assert "CVE-2099-10001" in cves("Apache/2.4.57 (Win64)")
     assert "CVE-2099-10001" not in cves("Apache/2.4.57 (Debian)")
+    assert "CVE-2099-10001" not in cves("Apache/2.4.57 (Unix)")
     assert "CVE-2099-10001" in cves("Apache/2.4.57")
 
 

@@ -212,6 +212,9 @@ PLATFORMS: dict[str, tuple[str, str]] = {
     "centos": ("centos", "centos"),
     "red hat": ("redhat", "enterprise_linux"),
     "freebsd": ("freebsd", "freebsd"),
+    # "(Unix)": some Unix, surely not Windows; no CPE names it, so it rules out only
+    # configurations that need a named OS.
+    "unix": ("", "unix"),
 }
 
 

@@ -131,6 +131,8 @@ def platform_of(comment: str) -> str:
             return name
     if "win32" in lowered or "win64" in lowered or "windows" in lowered:
         return "windows"
+    if "unix" in lowered or "linux" in lowered:
+        return "unix"
     return ""
 
 
