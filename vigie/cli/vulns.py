@@ -62,9 +62,10 @@ def vulns_import(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> No
             f"{summary.path}: {summary.kind}, {summary.records} records, data of {when}{again}",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         for note in summary.notes:
-            console.print(f"  note: {note}", highlight=False, markup=False)
+            console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 @vulns.command(name="status")

@@ -287,31 +287,25 @@ def _read_nvd(data: DataFile) -> Iterator[CveRecord]:
     index = -1
     cve_id = ""
     try:
+        # The header (format, timestamp) comes before the records in NVD files.
         with _open_binary(data.path) as stream:
-            builder: Any = None
-            for prefix, event, value in ijson.parse(stream, use_float=True):
-                if builder is not None:
-                    if prefix == "vulnerabilities.item" and event == "end_map":
-                        item = builder.value
-                        builder = None
-                        record = _nvd_record(data, index, item)
-                        cve_id = record.cve_id
-                        data.data_date = data.data_date or None
-                        yield record
-                    else:
-                        builder.event(event, value)
-                    continue
-                if prefix == "vulnerabilities.item" and event == "start_map":
-                    index += 1
-                    cve_id = ""
-                    builder = ijson.ObjectBuilder()
-                    builder.event(event, value)
-                elif prefix == "timestamp" and event == "string":
+            for prefix, event, value in ijson.parse(stream):
+                if prefix == "timestamp" and event == "string":
                     data.data_date = _parse_datetime(value)
                 elif prefix == "format" and event == "string" and value != "NVD_CVE":
                     raise _bad(data, "header", f"format is {value!r}, not NVD_CVE")
+                elif prefix == "vulnerabilities" and event == "start_array":
+                    break
+        # Records are built by ijson's C backend, one at a time.
+        with _open_binary(data.path) as stream:
+            for index, item in enumerate(
+                ijson.items(stream, "vulnerabilities.item", use_float=True)
+            ):
+                record = _nvd_record(data, index, item)
+                cve_id = record.cve_id
+                yield record
     except ijson.JSONError as exc:
-        where = f"record {index + 1} (after {cve_id})" if cve_id else f"record {index}"
+        where = f"record {index + 1} (after {cve_id})" if cve_id else f"record {index + 1}"
         raise _json_error(data, where, exc) from None
     if index < 0:
         raise _bad(data, "vulnerabilities", "no CVE record")

@@ -381,14 +381,36 @@ def vuln_findings(
 # --- the families --------------------------------------------------------------------
 
 
+# A front page that names one of these with its version is a general web server or an
+# application, not an appliance's portal: its endpoint is not asked for login paths.
+NOT_APPLIANCES = frozenset(
+    {"nginx", "apache", "iis", "lighttpd", "tomcat", "wordpress", "joomla", "drupal", "exchange"}
+)
+
+
+def settled_ports(identifications: Iterable[Identification]) -> set[int]:
+    """Web ports whose front page already said what serves them."""
+    return {
+        i.port
+        for i in identifications
+        if i.port is not None
+        and (i.info.edge or (i.product in NOT_APPLIANCES and (i.version or i.info.cms)))
+    }
+
+
 async def probe_edge_paths(
-    ctx: ProbeContext, target: HostTarget, ports: list[OpenPort], visited: set[str]
+    ctx: ProbeContext,
+    target: HostTarget,
+    ports: list[OpenPort],
+    visited: set[str],
+    settled: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[list[Identification], list[Finding]]:
-    """One GET per edge login path (and OWA) on each web endpoint: bounded, read-only."""
+    """One GET per edge login path (and OWA) on each web endpoint whose front page did not
+    already say what it is: bounded, read-only."""
     from vigie.scanner.http._client import FetchRequest, http_client
     from vigie.scanner.http._family import web_endpoints
 
-    endpoints = web_endpoints(ports)[:MAX_EDGE_ENDPOINTS]
+    endpoints = [e for e in web_endpoints(ports) if e.port not in settled][:MAX_EDGE_ENDPOINTS]
     if not endpoints:
         return [], []
     client = http_client(ctx)
@@ -434,7 +456,8 @@ async def check_software(
     visited = {
         str(getattr(r, "url", "")) for r in getattr(results.get(Family.HTTP), "observed", [])
     }
-    edge, problems = await probe_edge_paths(ctx, target, ports, visited)
+    settled = settled_ports(identifications)
+    edge, problems = await probe_edge_paths(ctx, target, ports, visited, settled)
     identifications = best([*identifications, *edge])
     result.observed.extend(identifications)
     result.extend(software_findings(target, identifications, match_index(ctx), utcnow().date()))
