@@ -91,6 +91,10 @@ ALL_TOOLS = (
     "nmap-ssl-enum",
     "testssl",
 )
+# Asked for by name only: every family but the derived ones (software, vuln), to measure
+# what those add to a sweep.
+EXTRA_TOOLS = ("vigie-classic",)
+CLASSIC_CHECKS = "service,tls,http,dns"
 
 
 # --- the namespace -------------------------------------------------------------------
@@ -502,7 +506,7 @@ def specs_for(
     if tool == "vigie":
         return vigie_spec(tool, None, config, work, hosts, run, args.vigie_env)
     if tool.startswith("vigie-"):
-        checks = tool.removeprefix("vigie-")
+        checks = CLASSIC_CHECKS if tool == "vigie-classic" else tool.removeprefix("vigie-")
         return vigie_spec(tool, checks, config, work, hosts, run, args.vigie_env)
     if tool == "sslyze":
         commands, _ = vigie_tls_commands()
@@ -742,7 +746,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         overrides[key] = value
     args.vigie_env = overrides
     args.tools = [t.strip() for t in args.tools.split(",")] if args.tools else list(ALL_TOOLS)
-    unknown = set(args.tools) - set(ALL_TOOLS)
+    unknown = set(args.tools) - set(ALL_TOOLS) - set(EXTRA_TOOLS)
     if unknown:
         parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
     return args

@@ -218,9 +218,18 @@ ssh = ["SSH-2.0-OpenSSH_7.4", "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3",
 servers = ["Apache/2.4.49 (Unix)", "Apache/2.4.57 (Debian)", "nginx/1.22.1", "nginx/1.18.0",
            "Apache/2.4.62 (Ubuntu)", "Microsoft-IIS/10.0", "nginx"]
 powered = ["PHP/7.4.33", "PHP/8.2.7", "", ""]
+today = date(2026, 12, 3)
+# Cold: each distinct identification matched once against the whole index (no memo).
+distinct = [i.at(22) for b in ssh for i in identify_ssh(b)]
+distinct += [i.at(443) for v in servers for i in identify_server(v)]
+distinct += [i.at(443) for v in powered if v for i in identify_powered_by(v)]
+cold_cpu = time.process_time()
+for ident in distinct:
+    vuln_findings(HostTarget("cold.example.gov.ml", "192.0.2.1"), [ident], index)
+cold = (time.process_time() - cold_cpu) / len(distinct)
+index.memo.clear()
 cpu = time.process_time()
 findings = 0
-today = date(2026, 12, 3)
 for n in range(hosts):
     target = HostTarget(f"h{n}.example.gov.ml", f"192.0.2.{n % 250}")
     ids = [i.at(22) for i in identify_ssh(rng.choice(ssh))]
@@ -231,7 +240,8 @@ for n in range(hosts):
     findings += len(software_findings(target, ids, index, today))
     findings += len(vuln_findings(target, ids, index))
 spent = time.process_time() - cpu
-print(f"{loaded:.2f} {rss:.1f} {spent / hosts * 1000:.3f} {findings} {len(index.cve_by_id)}")
+print(f"{loaded:.2f} {rss:.1f} {spent / hosts * 1000:.3f} {findings} {len(index.cve_by_id)} "
+      f"{cold * 1000:.3f} {len(distinct)}")
 """
 
 
@@ -280,6 +290,10 @@ def main() -> None:
     print(
         f"matching: {per_host_ms:.3f} ms CPU per host over {args.hosts} hosts "
         f"({match[3]} findings); a full sweep: {SWEEP_CPU_S_PER_HOST * 1000:.0f} ms CPU per host"
+    )
+    print(
+        f"cold: {float(match[5]):.3f} ms CPU per distinct identification "
+        f"({match[6]} distinct), before the sweep's memo holds it"
     )
     index_share = load_s / (SWEEP_CPU_S_PER_HOST * args.hosts)
     print(f"index load over a {args.hosts}-host sweep: {index_share:.4f} of its CPU")

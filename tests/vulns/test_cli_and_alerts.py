@@ -84,6 +84,13 @@ def test_sweep_summary_says_when_the_data_is_old(tmp_path: Path) -> None:
     # And fresh data says nothing
     fresh = load_match_index(settings)
     assert fresh.stale_note(utcnow() - timedelta(days=29), 8) == ""
+    # And the agency report says it too, in the agency's language
+    from vigie.reports import render_agency_report
+
+    agency = register(settings, "Douanes", ["douanes.gouv.ml"])
+    with session_scope(settings) as session:
+        html = render_agency_report(session, settings, agency.name, record=False).decode()
+    assert "données vieilles de 30 jours (limite : 8 jours)" in html
 
 
 @pytest.fixture(scope="module")

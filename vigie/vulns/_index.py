@@ -77,6 +77,8 @@ class MatchIndex:
     distro: dict[tuple[str, str], dict[str, list[DistroVerdict]]] = field(default_factory=dict)
     eol: dict[str, list[EolCycle]] = field(default_factory=dict)
     sources: list[SourceInfo] = field(default_factory=list)
+    # Verdicts already worked out in this sweep: hosts share a few dozen versions.
+    memo: dict[Installed, list[CveMatch]] = field(default_factory=dict, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -272,8 +274,24 @@ def _distro_decision(
     return Verdict.UNCONFIRMED, fixed, where, f"the {where} data does not settle this revision"
 
 
+MEMO_LIMIT = 50_000
+
+
 def match(index: MatchIndex, installed: Installed) -> list[CveMatch]:
-    """Every CVE that affects ``installed`` (or may: ``UNCONFIRMED``), by CVE ID."""
+    """Every CVE that affects ``installed`` (or may: ``UNCONFIRMED``), by CVE ID.
+
+    Remembered per sweep: the same product, version and platforms get the same answer.
+    """
+    known = index.memo.get(installed)
+    if known is not None:
+        return known
+    found = _match(index, installed)
+    if len(index.memo) < MEMO_LIMIT:
+        index.memo[installed] = found
+    return found
+
+
+def _match(index: MatchIndex, installed: Installed) -> list[CveMatch]:
     found: dict[str, CveMatch] = {}
     seen: set[str] = set()
     for key in installed.cpes:

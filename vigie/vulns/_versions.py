@@ -36,6 +36,7 @@ def _upstream_key(version: str) -> DebianVersion | tuple[int, ...]:
         return tuple(int(n) for n in _NUMBERS.findall(text))
 
 
+@functools.lru_cache(maxsize=262_144)
 def compare_upstream(left: str, right: str) -> int:
     """-1, 0 or 1 as upstream version ``left`` is older, the same or newer than ``right``."""
     a, b = _upstream_key(left), _upstream_key(right)

@@ -102,8 +102,18 @@ _OWA_MARK = re.compile(r"/owa/auth/|Outlook Web App|Outlook Web Access|X-OWA-Ver
 
 
 def identify_edge(path: str, body: str, headers: dict[str, str]) -> list[Identification]:
-    """An edge appliance's login page at ``path`` (or anywhere its markers show)."""
-    text = body[:65536] + "\n" + "\n".join(f"{k}: {v}" for k, v in headers.items())
+    """An edge appliance's login page at ``path`` (or anywhere its markers show).
+
+    The path asked for is blanked out of the page first and redirect targets are not
+    read: a server that echoes the request ("/tmui/login.jsp not found", a redirect
+    to the same path over HTTPS) proves nothing.
+    """
+    echoed = {path, path.split("?", 1)[0]} - {"", "/"}
+    page = body[:65536]
+    for text_of_path in echoed:
+        page = page.replace(text_of_path, " ")
+    kept = {k: v for k, v in headers.items() if k.lower() not in ("location", "content-location")}
+    text = page + "\n" + "\n".join(f"{k}: {v}" for k, v in kept.items())
     found: list[Identification] = []
     for device in EDGE_DEVICES:
         on_path = any(path.startswith(p) for p in device.paths)

@@ -425,8 +425,8 @@ async def probe_edge_paths(
             port = urlsplit(url).port
             problems.append(scan_problem(target, check_id, "software:edge", str(exc), port))
             return []
-        if not 200 <= response.status < 400:
-            return []
+        if not 200 <= response.status < 300:
+            return []  # a login page is a page: a redirect or an error proves nothing
         return identify_response(url, response.headers, response.text)
 
     urls = [
