@@ -284,13 +284,12 @@ def identify_server(value: str, header: str = "Server") -> list[Identification]:
         product = _SERVER_PRODUCTS.get(token["name"].lower())
         if not product:
             continue
-        version = token["version"] or ""
-        version = version if _VERSIONED.match(version) else ""
-        package = (
-            PackageVersion(platform, version)
-            if platform in ("debian", "ubuntu") and version
-            else None
-        )
+        # "PHP/8.1.2-1ubuntu2.14": the upstream version, then the package revision.
+        upstream, _, rest = (token["version"] or "").partition("-")
+        version = upstream if _VERSIONED.match(upstream) else ""
+        package = distro_package(version, rest) if version and rest else None
+        if package is None and platform in ("debian", "ubuntu") and version:
+            package = PackageVersion(platform, version)
         found.append(
             _ident(
                 product,
