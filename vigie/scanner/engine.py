@@ -5,7 +5,7 @@ the scope guard on every address before any packet (out of scope: a
 ``scan.out_of_scope`` result and nothing sent); the port stage (nmap, many
 addresses per run, then a light identification of each open port); the
 host families (service, TLS, HTTP) concurrently under one per-host
-deadline; the DNS family once per domain. Each host's result goes to the
+deadline, then the derived families (software, vuln) on their results; the DNS family once per domain. Each host's result goes to the
 observer as soon as it is finished and is not kept, so memory stays flat
 however many hosts a sweep has.
 
@@ -142,14 +142,12 @@ class SweepEngine:
         derived_families: Mapping[Family, DerivedCheck] | None = None,
     ) -> None:
         self.ctx = ctx
-        if derived_families is None:
-            from vigie.scanner.families import DERIVED_FAMILIES, DERIVED_INPUTS
+        from vigie.scanner.families import DERIVED_FAMILIES, DERIVED_INPUTS
 
+        if derived_families is None:
             derived_families = DERIVED_FAMILIES if host_families is None else {}
-            self._derived_inputs = DERIVED_INPUTS
-        else:
-            self._derived_inputs = frozenset()
         self._derived_families = dict(derived_families)
+        self._derived_inputs = DERIVED_INPUTS
         if host_families is None:
             from vigie.scanner.families import HOST_FAMILIES
 

@@ -21,91 +21,70 @@ from vigie.scanner.software._identify import Identification, _ident
 class EdgeFingerprint:
     product: str
     paths: tuple[str, ...]  # login paths (the first is requested when probing)
-    markers: tuple[re.Pattern[str], ...]  # any one in the body or headers proves it
+    # Lower-case substrings of the page or headers: "strong" ones are the appliance's own
+    # asset paths, element ids and cookie names; "weak" ones its brand names.
+    strong: tuple[str, ...]
+    weak: tuple[str, ...] = ()
     version: re.Pattern[str] | None = None
-
-
-def _any(*patterns: str) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
 
 
 EDGE_DEVICES: tuple[EdgeFingerprint, ...] = (
     EdgeFingerprint(
         "fortios",
         ("/remote/login",),
-        _any(
-            r"fgt_lang",
-            r"/remote/login\?lang=",
-            r"ftnt-fortinet-grid",
-            r"FortiGate",
-            r"/sslvpn/js/login\.js",
-            r"/remote/fgt_lang",
-            r"Fortinet",
-            r"FortiClient",
-            r"/remote/logincheck",
+        strong=(
+            "fgt_lang",
+            "/remote/login?lang=",
+            "ftnt-fortinet-grid",
+            "/sslvpn/js/login.js",
+            "/remote/logincheck",
         ),
+        weak=("fortinet", "forticlient", "fortigate"),
     ),
     EdgeFingerprint(
         "citrix_adc",
         ("/vpn/index.html", "/logon/LogonPoint/index.html", "/logon/LogonPoint/tmindex.html"),
-        _any(
-            r"Citrix Gateway",
-            r"NetScaler Gateway",
-            r"/vpn/resources/",
-            r"ctxs\.",
-            r"LogonPoint",
-            r"NSC_TMAS",
-            r"citrix-transactionid",
-            r"Citrix",
-            r"NetScaler",
-            r"/vpn/js/",
+        strong=(
+            "/vpn/resources/",
+            "/vpn/js/",
+            "ctxs.",
+            "logonpoint",
+            "nsc_tmas",
+            "citrix-transactionid",
         ),
+        weak=("citrix gateway", "netscaler gateway", "citrix", "netscaler"),
     ),
     EdgeFingerprint(
         "ivanti_connect_secure",
         ("/dana-na/auth/url_default/welcome.cgi",),
-        _any(
-            r"/dana-na/",
-            r"Pulse Connect Secure",
-            r"Ivanti Connect Secure",
-            r"DSSignInURL",
-            r"welcome\.cgi\?p=logo",
-            r"Pulse Secure",
-            r"Ivanti",
-            r"/dana/",
-        ),
+        strong=("/dana-na/", "dssigninurl", "welcome.cgi?p=logo", "/dana/"),
+        weak=("pulse connect secure", "ivanti connect secure", "pulse secure", "ivanti"),
     ),
     EdgeFingerprint(
         "panos",
         ("/global-protect/login.esp",),
-        _any(
-            r"GlobalProtect Portal",
-            r"global-protect/portal/",
-            r"/global-protect/",
-            r"pan_gp_",
-            r"GlobalProtect",
-            r"Palo Alto Networks",
-        ),
-        re.compile(r"global-protect/portal/[^\"']*\?v=(?P<version>\d+\.\d+\.\d+)"),
+        strong=("global-protect/portal/", "/global-protect/", "pan_gp_"),
+        weak=("globalprotect portal", "globalprotect", "palo alto networks"),
+        version=re.compile(r"global-protect/portal/[^\"']*\?v=(?P<version>\d+\.\d+\.\d+)"),
     ),
     EdgeFingerprint(
         "bigip",
         ("/tmui/login.jsp", "/my.policy"),
-        _any(
-            r"BIG-IP",
-            r"F5 Networks",
-            r"/tmui/",
-            r"BIGipServer",
-            r"MRHSession",
-            r"LastMRH_Session",
-            r"/public/include/js/agent_common\.js",
+        strong=(
+            "/tmui/",
+            "bigipserver",
+            "mrhsession",
+            "lastmrh_session",
+            "/public/include/js/agent_common.js",
         ),
+        weak=("big-ip", "f5 networks"),
     ),
     EdgeFingerprint(
         "sonicos",
         ("/cgi-bin/welcome", "/sslvpnLogin.html"),
-        _any(r"SonicWall", r"SonicWALL", r"sonicui", r"SSL-VPN Web Server", r"/sslvpnLogin"),
-        re.compile(r"SonicOS(?: Enhanced)? (?P<version>\d+\.\d+\.\d+(?:\.\d+)?)", re.I),
+        strong=("sonicui", "/sslvpnlogin", "ssl-vpn web server"),
+        weak=("sonicwall",),
+        version=re.compile(r"SonicOS(?: Enhanced)? (?P<version>\d+\.\d+\.\d+(?:\.\d+)?)", re.I),
     ),
 )
 EDGE_PATHS: tuple[tuple[str, str], ...] = tuple(
@@ -125,17 +104,20 @@ def identify_edge(path: str, body: str, headers: dict[str, str]) -> list[Identif
     to the same path over HTTPS) proves nothing.
     """
     echoed = {path, path.split("?", 1)[0]} - {"", "/"}
-    page = body[:65536]
+    page = body[:32768]
     for text_of_path in echoed:
         page = page.replace(text_of_path, " ")
     kept = {k: v for k, v in headers.items() if k.lower() not in ("location", "content-location")}
     text = page + "\n" + "\n".join(f"{k}: {v}" for k, v in kept.items())
+    lowered = text.lower()
     found: list[Identification] = []
     for device in EDGE_DEVICES:
         on_path = any(path.startswith(p) for p in device.paths)
-        markers = [m for m in device.markers if m.search(text)]
-        # Its own login path plus one marker, or two markers anywhere.
-        if not markers or (not on_path and len(markers) < 2):
+        strong = [m for m in device.strong if m in lowered]
+        weak = [m for m in device.weak if m in lowered] if on_path or strong else []
+        # On its own login path one marker will do; elsewhere two of its own, one strong.
+        enough = len(strong) + len(weak) >= (1 if on_path else 2)
+        if not enough or not (on_path or strong):
             continue
         version = ""
         if device.version is not None:
@@ -149,7 +131,7 @@ def identify_edge(path: str, body: str, headers: dict[str, str]) -> list[Identif
                 version,
                 seen_in,
                 source,
-                markers[0].pattern,
+                (strong or weak)[0],
                 confidence="high" if on_path else "medium",
             )
         )
