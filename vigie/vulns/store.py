@@ -300,25 +300,33 @@ def load_match_index(settings: Settings) -> MatchIndex:
     return index
 
 
-def _entry(row: VulnCve) -> CveEntry:
-    return CveEntry(
-        row.cve_id, row.cvss, row.cvss_version, row.summary, tuple(row.configurations or ())
-    )
+def _cve_rows(session: Session, ids: Sequence[str]) -> Iterable[Any]:
+    """(cve_id, cvss, cvss_version, summary, configurations) rows, through SQLAlchemy Core."""
+    table = VulnCve.__table__  # type: ignore[attr-defined]
+    columns = (table.c.cve_id, table.c.cvss, table.c.cvss_version, table.c.summary)
+    for chunk in _chunks(ids):
+        query = sa.select(*columns, table.c.configurations).where(table.c.cve_id.in_(chunk))
+        yield from session.connection().execute(query)
+
+
+def _entry(row: Any) -> CveEntry:
+    return CveEntry(row[0], row[1], row[2], row[3], tuple(row[4] or ()))
 
 
 def _load_cves(session: Session, index: MatchIndex) -> None:
-    pairs = all_cpe_products()
-    vendors = sorted({vendor for vendor, _ in pairs})
+    pairs = sorted(all_cpe_products())
+    cpe = VulnCpe.__table__  # type: ignore[attr-defined]
     by_cve: dict[str, set[tuple[str, str]]] = {}
-    for cpe in session.exec(select(VulnCpe).where(col(VulnCpe.vendor).in_(vendors))):
-        if (cpe.vendor, cpe.product) in pairs:
-            by_cve.setdefault(cpe.cve_id, set()).add((cpe.vendor, cpe.product))
-    for chunk in _chunks(sorted(by_cve)):
-        for row in session.exec(select(VulnCve).where(col(VulnCve.cve_id).in_(chunk))):
-            entry = _entry(row)
-            index.cve_by_id[row.cve_id] = entry
-            for pair in by_cve[row.cve_id]:
-                index.cves.setdefault(pair, []).append(entry)
+    query = sa.select(cpe.c.cve_id, cpe.c.vendor, cpe.c.product).where(
+        sa.tuple_(cpe.c.vendor, cpe.c.product).in_(pairs)
+    )
+    for cve_id, vendor, product in session.connection().execute(query):
+        by_cve.setdefault(cve_id, set()).add((vendor, product))
+    for row in _cve_rows(session, sorted(by_cve)):
+        entry = _entry(row)
+        index.cve_by_id[entry.cve_id] = entry
+        for pair in by_cve[entry.cve_id]:
+            index.cves.setdefault(pair, []).append(entry)
 
 
 def _load_distro(session: Session, index: MatchIndex) -> None:
@@ -331,6 +339,5 @@ def _load_distro(session: Session, index: MatchIndex) -> None:
         )
         if fix.cve_id not in index.cve_by_id:
             missing.add(fix.cve_id)
-    for chunk in _chunks(sorted(missing)):
-        for row in session.exec(select(VulnCve).where(col(VulnCve.cve_id).in_(chunk))):
-            index.cve_by_id[row.cve_id] = _entry(row)
+    for row in _cve_rows(session, sorted(missing)):
+        index.cve_by_id[row[0]] = _entry(row)

@@ -381,21 +381,27 @@ def vuln_findings(
 # --- the families --------------------------------------------------------------------
 
 
-# A front page that names one of these with its version is a general web server or an
-# application, not an appliance's portal: its endpoint is not asked for login paths.
-NOT_APPLIANCES = frozenset(
-    {"nginx", "apache", "iis", "lighttpd", "tomcat", "wordpress", "joomla", "drupal", "exchange"}
-)
+# A web server of these makes, or a CMS, answering its front page with a page: a website
+# is there, not an appliance's portal (appliances run their own servers; IIS is left out:
+# Exchange's OWA runs on it).
+GENERAL_SERVERS = frozenset({"nginx", "apache", "lighttpd", "tomcat"})
 
 
-def settled_ports(identifications: Iterable[Identification]) -> set[int]:
-    """Web ports whose front page already said what serves them."""
-    return {
-        i.port
-        for i in identifications
-        if i.port is not None
-        and (i.info.edge or (i.product in NOT_APPLIANCES and (i.version or i.info.cms)))
-    }
+def settled_ports(
+    identifications: Iterable[Identification], observed: Iterable[object] = ()
+) -> set[int]:
+    """Web ports whose front page already said what serves them: no login path is asked."""
+    pages: set[int] = set()
+    for response in observed:
+        url, status = getattr(response, "url", None), getattr(response, "status", 0)
+        if isinstance(url, str) and isinstance(status, int) and 200 <= status < 300:
+            parts = urlsplit(url)
+            pages.add(parts.port or (443 if parts.scheme == "https" else 80))
+    appliance = {i.port for i in identifications if i.info.edge or i.product == "exchange"}
+    website = {
+        i.port for i in identifications if i.product in GENERAL_SERVERS or i.info.cms
+    } & pages
+    return {port for port in appliance | website if port is not None}
 
 
 async def probe_edge_paths(
@@ -453,10 +459,9 @@ async def check_software(
     """Every ``software.*`` check on one (domain, address), after its other families."""
     result = FamilyResult(family=Family.SOFTWARE)
     identifications = identify_host(results, ports)
-    visited = {
-        str(getattr(r, "url", "")) for r in getattr(results.get(Family.HTTP), "observed", [])
-    }
-    settled = settled_ports(identifications)
+    observed = getattr(results.get(Family.HTTP), "observed", [])
+    visited = {str(getattr(r, "url", "")) for r in observed}
+    settled = settled_ports(identifications, observed)
     edge, problems = await probe_edge_paths(ctx, target, ports, visited, settled)
     identifications = best([*identifications, *edge])
     result.observed.extend(identifications)
