@@ -200,3 +200,13 @@ def test_end_of_life_and_outdated_cms(index: MatchIndex) -> None:
     checks = {f.check_id: f for f in software_findings(TARGET, wordpress, index, today)}
     assert checks["software.cms.outdated"].evidence["fixed_version"] == "6.7.1"
     assert "software.end_of_life" not in checks
+
+
+def test_revision_without_release_is_judged_by_the_release_shipping_that_upstream(
+    index: MatchIndex,
+) -> None:
+    # Given Debian's original bookworm revision (no +debNN suffix): the tracker fixed
+    # CVE-2024-6387 in bookworm's 1:9.2p1-2+deb12u3 and says bullseye (8.4p1) was not affected
+    findings = vuln_findings(TARGET, _ssh("SSH-2.0-OpenSSH_9.2p1 Debian-2"), index)
+    # Then bookworm's verdict, the release that ships 9.2p1, decides: affected
+    assert "CVE-2024-6387" in _cves(findings, "vuln.cve")

@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any
 
 from vigie.vulns._formats import split_cpe
-from vigie.vulns._versions import PackageVersion, compare_upstream, installed_vs_fix
+from vigie.vulns._versions import PackageVersion, compare_upstream, installed_vs_fix, upstream_of
 
 
 @dataclass(frozen=True)
@@ -253,6 +253,14 @@ def _distro_decision(
                 verdicts.append(verdict)
     if not verdicts:
         return Verdict.UNCONFIRMED, "", "", f"no {package.distro} data for this CVE and package"
+    if not package.release:
+        # The release that ships this upstream version is the one whose fix has it too.
+        same = [
+            v
+            for v in verdicts
+            if v.fixed and v.fixed != "0" and upstream_of(v.fixed) == package.upstream
+        ]
+        verdicts = same or verdicts
     outcomes: set[str] = set()
     fixed_versions = []
     for verdict in verdicts:
