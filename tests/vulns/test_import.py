@@ -196,3 +196,23 @@ def test_match_index_holds_the_identifiable_products(settings: Settings) -> None
     assert {c.cycle for c in index.eol["php"]} == {"8.4", "7.4"}
     bookworm = index.distro[("debian", "openssh")]["CVE-2024-6387"]
     assert {(v.release, v.fixed) for v in bookworm} >= {("12", "1:9.2p1-2+deb12u3"), ("11", "0")}
+
+
+def test_osv_zip_and_gzip_files_import(tmp_path: Path) -> None:
+    # Given the OSV records as osv.dev publishes them (a zip of one JSON file per record)
+    # and the NVD file gzip-compressed, as the NVD feeds come
+    import zipfile
+
+    archive = tmp_path / "Debian.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for record in json.loads(OSV.read_text(encoding="utf-8")):
+            out.writestr(f"{record['id']}.json", json.dumps(record))
+    packed = tmp_path / "nvdcve-2.0-fixture.json.gz"
+    packed.write_bytes(gzip.compress(NVD.read_bytes()))
+    config = Settings.model_validate({"database": {"url": f"sqlite:///{tmp_path}/v.db"}})
+    ensure_database(config)
+    # When they are imported
+    summaries = import_files(config, [archive, packed])
+    # Then every record came in, as from the plain files
+    assert [s.kind for s in summaries] == ["osv", "nvd"]
+    assert summaries[0].records == 7 and summaries[1].records == 12

@@ -79,6 +79,8 @@ class MatchIndex:
     sources: list[SourceInfo] = field(default_factory=list)
     # Verdicts already worked out in this sweep: hosts share a few dozen versions.
     memo: dict[Installed, list[CveMatch]] = field(default_factory=dict, repr=False)
+    # The same for what the scanner builds on them (its findings' evidence).
+    derived: dict[object, object] = field(default_factory=dict, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -163,7 +165,7 @@ def _join(values: Iterable[Tri], operator: str) -> Tri:
     return Tri.UNKNOWN if Tri.UNKNOWN in values else Tri.FALSE
 
 
-@functools.lru_cache(maxsize=131_072)
+@functools.lru_cache(maxsize=32_768)
 def _cpe(criteria: str) -> tuple[str, str, str, str, str]:
     parts = split_cpe(criteria) + ["*"] * 13
     return parts[2], parts[3], parts[4], parts[5], parts[6]

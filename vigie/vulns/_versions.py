@@ -23,7 +23,7 @@ _NUMBERS = re.compile(r"\d+")
 _NOT_DPKG = re.compile(r"[^A-Za-z0-9.+~]")
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8_192)
 def _upstream_key(version: str) -> DebianVersion | tuple[int, ...]:
     text = version.strip().lower().lstrip("v")
     text = _PRERELEASE.sub(lambda m: "~" + m.group(1), text)
@@ -36,7 +36,6 @@ def _upstream_key(version: str) -> DebianVersion | tuple[int, ...]:
         return tuple(int(n) for n in _NUMBERS.findall(text))
 
 
-@functools.lru_cache(maxsize=262_144)
 def compare_upstream(left: str, right: str) -> int:
     """-1, 0 or 1 as upstream version ``left`` is older, the same or newer than ``right``."""
     a, b = _upstream_key(left), _upstream_key(right)
@@ -49,7 +48,7 @@ def _numbers(version: str) -> tuple[int, ...]:
     return tuple(int(n) for n in _NUMBERS.findall(version))
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8_192)
 def _package_key(version: str) -> DebianVersion | None:
     try:
         return DebianVersion(version.strip())

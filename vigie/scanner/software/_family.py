@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +37,15 @@ from vigie.scanner.software._identify import (
     identify_server,
     identify_ssh,
 )
-from vigie.vulns._index import CveMatch, Installed, MatchIndex, Verdict, life_cycle, match
+from vigie.vulns._index import (
+    MEMO_LIMIT,
+    CveMatch,
+    Installed,
+    MatchIndex,
+    Verdict,
+    life_cycle,
+    match,
+)
 from vigie.vulns.products import PLATFORMS, PRODUCTS
 
 INDEX_KEY = "vulns.index"
@@ -303,13 +312,71 @@ def _upgrade_to(matches: list[CveMatch]) -> str:
     return top
 
 
+@dataclass(frozen=True)
+class _Verdicts:
+    """What a product at a version gets: evidence parts and severity, worked out once per
+    sweep (hosts share a few dozen versions) and shared by every finding that cites it."""
+
+    parts: dict[str, dict[str, Any]]  # check ID -> evidence beyond the identification
+    severity: Severity | None = None
+
+
+def _verdicts(index: MatchIndex, installed: Installed) -> _Verdicts:
+    key = ("findings", installed)
+    known = index.derived.get(key)
+    if isinstance(known, _Verdicts):
+        return known
+    matches = match(index, installed)
+    affected = [m for m in matches if m.verdict is Verdict.AFFECTED]
+    unsettled = [m for m in matches if m.verdict is Verdict.UNCONFIRMED]
+    dates = index.data_dates()
+    parts: dict[str, dict[str, Any]] = {}
+    severity = None
+    if affected:
+        scored = [m.cvss for m in affected if m.cvss is not None]
+        severity = cvss_severity(max(scored) if scored else None)
+        parts[CVE] = {
+            "cves": [_cve_evidence(m) for m in affected],
+            "count": len(affected),
+            "max_cvss": max(scored) if scored else None,
+            "max_epss": max((m.epss[0] for m in affected if m.epss), default=None),
+            "fixed_version": _upgrade_to(affected),
+            "data": dates,
+        }
+        exploited = [m for m in affected if m.kev is not None]
+        if exploited:
+            parts[KNOWN_EXPLOITED] = {
+                "cves": [
+                    {
+                        **_cve_evidence(m),
+                        "kev_added": m.kev.date_added if m.kev else "",
+                        "kev_due": m.kev.due_date if m.kev else "",
+                        "name": m.kev.name if m.kev else "",
+                    }
+                    for m in exploited
+                ],
+                "fixed_version": _upgrade_to(exploited),
+                "data": dates,
+            }
+    if unsettled:
+        parts[CVE_UNCONFIRMED] = {
+            "cves": [_cve_evidence(m) for m in unsettled],
+            "count": len(unsettled),
+            "fixed_version": _upgrade_to(unsettled),
+            "data": dates,
+        }
+    verdicts = _Verdicts(parts, severity)
+    if len(index.derived) < MEMO_LIMIT:
+        index.derived[key] = verdicts
+    return verdicts
+
+
 def vuln_findings(
     target: HostTarget, identifications: list[Identification], index: MatchIndex
 ) -> list[Finding]:
     """One ``vuln.cve`` per product and port listing its CVEs; KEV ones also as
     ``vuln.known_exploited``; undecided distribution revisions as ``vuln.cve_unconfirmed``."""
     platforms = frozenset(PLATFORMS[i.platform] for i in identifications if i.platform in PLATFORMS)
-    dates = index.data_dates()
     findings: list[Finding] = []
     for ident in identifications:
         if not ident.version:
@@ -318,63 +385,15 @@ def vuln_findings(
         installed = Installed(
             product.cpes, ident.version, ident.package, product.packages, platforms
         )
-        matches = match(index, installed)
-        affected = [m for m in matches if m.verdict is Verdict.AFFECTED]
-        unsettled = [m for m in matches if m.verdict is Verdict.UNCONFIRMED]
+        verdicts = _verdicts(index, installed)
+        if not verdicts.parts:
+            continue
         base = describe(ident)
-        if affected:
-            top = max((m.cvss or 0.0) for m in affected)
-            scored = [m.cvss for m in affected if m.cvss is not None]
-            evidence = {
-                **base,
-                "cves": [_cve_evidence(m) for m in affected],
-                "count": len(affected),
-                "max_cvss": max(scored) if scored else None,
-                "max_epss": max((m.epss[0] for m in affected if m.epss), default=None),
-                "fixed_version": _upgrade_to(affected),
-                "data": dates,
-            }
-            findings.append(
-                _finding(target, CVE, ident, evidence, cvss_severity(top if scored else None))
-            )
-            exploited = [m for m in affected if m.kev is not None]
-            if exploited:
-                findings.append(
-                    _finding(
-                        target,
-                        KNOWN_EXPLOITED,
-                        ident,
-                        {
-                            **base,
-                            "cves": [
-                                {
-                                    **_cve_evidence(m),
-                                    "kev_added": m.kev.date_added if m.kev else "",
-                                    "kev_due": m.kev.due_date if m.kev else "",
-                                    "name": m.kev.name if m.kev else "",
-                                }
-                                for m in exploited
-                            ],
-                            "fixed_version": _upgrade_to(exploited),
-                            "data": dates,
-                        },
-                    )
-                )
-        if unsettled:
-            findings.append(
-                _finding(
-                    target,
-                    CVE_UNCONFIRMED,
-                    ident,
-                    {
-                        **base,
-                        "cves": [_cve_evidence(m) for m in unsettled],
-                        "count": len(unsettled),
-                        "fixed_version": _upgrade_to(unsettled),
-                        "data": dates,
-                    },
-                )
-            )
+        for check_id in (CVE, KNOWN_EXPLOITED, CVE_UNCONFIRMED):
+            part = verdicts.parts.get(check_id)
+            if part is not None:
+                severity = verdicts.severity if check_id == CVE else None
+                findings.append(_finding(target, check_id, ident, {**base, **part}, severity))
     return findings
 
 
