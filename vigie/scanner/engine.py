@@ -343,6 +343,8 @@ class SweepEngine:
                             self.ctx, target, ports, dict(result.families)
                         )
                         result.families[family] = await run_family(family, target, check, deadline)
+                for family_result in result.families.values():
+                    family_result.observed.clear()  # read; not kept with the result
             if not identified:
                 detail = "identifying the open ports used up its share of the host deadline"
                 scan_family.add(scan_problem(target, TIMEOUT, "identify", detail))
