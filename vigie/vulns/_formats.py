@@ -526,10 +526,19 @@ def _load_small_json(stream: IO[bytes]) -> Any:
 
 
 def _product_from_name(path: Path) -> str:
-    name = path.name
+    """The product an endoflife.date file is about: its name (``nginx.json``), or the
+    longest product vigie knows that the name contains (``eol-nginx-2026-12-01.json``)."""
+    from vigie.vulns.products import all_eol_names
+
+    name = path.name.lower()
     for suffix in (".gz", ".json"):
         name = name.removesuffix(suffix)
-    return name.lower()
+    known = all_eol_names()
+    if name in known:
+        return name
+    words = re.split(r"[^a-z0-9.]+", name)
+    found = [k for k in known if k in name and all(w in words for w in re.split(r"[^a-z0-9.]+", k))]
+    return max(found, key=len) if found else name
 
 
 def _eol_text(value: Any) -> str:
@@ -617,11 +626,18 @@ class _Prefixed(io.RawIOBase):
         return len(chunk)
 
 
+_CVE_IN = re.compile(r"CVE-\d{4}-\d{4,19}")
+
+
 def _osv_cves(record: dict[str, Any]) -> list[str]:
+    """The CVEs an OSV record is about: its ID (``DEBIAN-CVE-2024-6387`` too), aliases,
+    upstream and related IDs."""
     names = [record.get("id", "")]
     for key in ("aliases", "upstream", "related"):
         names += [n for n in record.get(key) or [] if isinstance(n, str)]
-    return sorted({n for n in names if isinstance(n, str) and CVE_ID.match(n)})
+    return sorted(
+        {m.group(0) for n in names if isinstance(n, str) for m in [_CVE_IN.search(n)] if m}
+    )
 
 
 def _osv_record(data: DataFile, record: Any, where: str) -> Iterator[DistroFixRecord]:
@@ -640,7 +656,11 @@ def _osv_record(data: DataFile, record: Any, where: str) -> Iterator[DistroFixRe
         if ecosystem is None:
             continue  # other ecosystems (PyPI, npm...) say nothing of servers' packages
         distro = ecosystem.group(1).lower()
-        release = (ecosystem.group(2) or "").split(":", 1)[0]
+        # "Debian:12", "Ubuntu:22.04:LTS", "Ubuntu:Pro:18.04:LTS": the release number.
+        numbers = [
+            p for p in (ecosystem.group(2) or "").split(":") if re.match(r"^\d+(\.\d+)?$", p)
+        ]
+        release = numbers[0] if numbers else ""
         fixed: str | None = None
         status = "open"
         for version_range in affected.get("ranges") or []:
