@@ -216,3 +216,20 @@ def test_osv_zip_and_gzip_files_import(tmp_path: Path) -> None:
     # Then every record came in, as from the plain files
     assert [s.kind for s in summaries] == ["osv", "nvd"]
     assert summaries[0].records == 7 and summaries[1].records == 12
+
+
+def test_a_folder_stands_for_its_data_files(tmp_path: Path) -> None:
+    # Given a folder of OSV records, one file each, as an extracted osv.dev dump
+    folder = tmp_path / "osv"
+    folder.mkdir()
+    for record in json.loads(OSV.read_text(encoding="utf-8")):
+        (folder / f"{record['id']}.json").write_text(json.dumps(record), encoding="utf-8")
+    (folder / "README.txt").write_text("not data")
+    config = Settings.model_validate({"database": {"url": f"sqlite:///{tmp_path}/v.db"}})
+    ensure_database(config)
+    # When the folder is imported, Then each record file came in, the rest was left
+    summaries = import_files(config, [folder])
+    assert sorted(s.path.name for s in summaries) == sorted(
+        f"{r['id']}.json" for r in json.loads(OSV.read_text(encoding="utf-8"))
+    )
+    assert sum(s.records for s in summaries) == 7

@@ -26,7 +26,8 @@ def vulns() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def vulns_import(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
-    """Import data files (format recognised from the content; .gz and OSV .zip read too).
+    """Import data files or folders of them (format recognised from the content; .gz and
+    OSV .zip read too).
 
     Each file is imported whole in one transaction, or not at all; importing a
     file of the same name again replaces what it brought.

@@ -231,12 +231,29 @@ def _row(record: Record, source_id: int) -> dict[str, Any]:
     }
 
 
+DATA_SUFFIXES = (".json", ".json.gz", ".csv", ".csv.gz", ".zip", ".gz")
+
+
+def expand(paths: Sequence[Path]) -> list[Path]:
+    """Files as given; a folder stands for the data files under it, sorted by name."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = [
+                p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(DATA_SUFFIXES)
+            ]
+            files += sorted(found)
+        else:
+            files.append(path)
+    return files
+
+
 def import_files(
     settings: Settings, paths: Sequence[Path], progress: Callable[[Path, int], None] | None = None
 ) -> list[ImportSummary]:
-    """Import each file in turn (each its own transaction)."""
+    """Import each file in turn (each its own transaction); a folder's data files too."""
     summaries = []
-    for path in paths:
+    for path in expand(paths):
         report: Progress | None = None
         if progress is not None:
 
