@@ -68,7 +68,10 @@ _PRODUCTS = (
     ),
     Product("lighttpd", "lighttpd", (("lighttpd", "lighttpd"),), packages=("lighttpd",)),
     Product(
-        "iis", "Microsoft IIS", (("microsoft", "internet_information_services"),), eol=("iis",)
+        "iis",
+        "Microsoft IIS",
+        (("microsoft", "internet_information_services"), ("microsoft", "iis")),
+        eol=("iis",),
     ),
     Product(
         "tomcat",
@@ -110,7 +113,7 @@ _PRODUCTS = (
     Product(
         "mysql",
         "MySQL",
-        (("oracle", "mysql"), ("mysql", "mysql")),
+        (("oracle", "mysql"), ("oracle", "mysql_server"), ("mysql", "mysql")),
         eol=("mysql",),
         packages=("mysql-8.0", "mysql-5.7"),
     ),
@@ -166,6 +169,8 @@ _PRODUCTS = (
             ("citrix", "netscaler_gateway"),
             ("citrix", "application_delivery_controller_firmware"),
             ("citrix", "gateway_firmware"),
+            ("citrix", "application_delivery_controller"),
+            ("citrix", "gateway"),
         ),
         eol=("citrix-adc", "netscaler"),
         edge=True,
