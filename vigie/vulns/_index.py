@@ -394,6 +394,13 @@ def cycle_of(cycles: Iterable[EolCycle], version: str) -> EolCycle | None:
     return best
 
 
+def _without_zeros(version: str) -> str:
+    """``6.7.0`` -> ``6.7``: WordPress calls its first release of 6.7 both."""
+    while version.endswith(".0") and version.count(".") > 1:
+        version = version[:-2]
+    return version
+
+
 def life_cycle(
     index: MatchIndex, names: Iterable[str], version: str, today: date
 ) -> LifeCycle | None:
@@ -413,6 +420,9 @@ def life_cycle(
                 ended = date.fromisoformat(cycle.eol[:10]) <= today
             except ValueError:
                 ended = False
-        outdated = bool(cycle.latest) and compare_upstream(version, cycle.latest) < 0
+        outdated = (
+            bool(cycle.latest)
+            and compare_upstream(_without_zeros(version), _without_zeros(cycle.latest)) < 0
+        )
         return LifeCycle(name, cycle, ended, outdated)
     return None
