@@ -210,3 +210,12 @@ def test_revision_without_release_is_judged_by_the_release_shipping_that_upstrea
     findings = vuln_findings(TARGET, _ssh("SSH-2.0-OpenSSH_9.2p1 Debian-2"), index)
     # Then bookworm's verdict, the release that ships 9.2p1, decides: affected
     assert "CVE-2024-6387" in _cves(findings, "vuln.cve")
+
+
+def test_one_finding_per_product_version_on_the_host(index: MatchIndex) -> None:
+    # Given Apache 2.4.49 answering on 80 and on 443
+    idents = [i.at(port) for port in (443, 80) for i in identify_server("Apache/2.4.49 (Unix)")]
+    findings = vuln_findings(TARGET, idents, index)
+    # Then one vuln.cve and one vuln.known_exploited, each naming both ports
+    assert sorted(f.check_id for f in findings) == ["vuln.cve", "vuln.known_exploited"]
+    assert all(f.evidence["ports"] == [80, 443] and f.port == 80 for f in findings)

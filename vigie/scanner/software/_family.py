@@ -211,17 +211,33 @@ def describe(ident: Identification) -> dict[str, Any]:
     return evidence
 
 
+def per_product(
+    identifications: Iterable[Identification],
+) -> list[tuple[Identification, list[int]]]:
+    """One entry per product version on the host (the lowest port's identification),
+    with every port it was seen on: one old server is one finding, not one per port."""
+    groups: dict[tuple[object, ...], tuple[Identification, list[int]]] = {}
+    for ident in sorted(identifications, key=lambda i: (i.port or 0, i.product)):
+        key = (ident.product, ident.version, ident.package)
+        _, ports = groups.setdefault(key, (ident, []))
+        if ident.port is not None and ident.port not in ports:
+            ports.append(ident.port)
+    return list(groups.values())
+
+
 def software_findings(
     target: HostTarget, identifications: list[Identification], index: MatchIndex | None, today: date
 ) -> list[Finding]:
-    """``software.identified`` for each, plus edge appliances, end of life and old CMS."""
+    """``software.identified`` and edge appliances per port where seen; end of life and
+    old CMS once per product version on the host."""
     findings: list[Finding] = []
     for ident in identifications:
         evidence = describe(ident)
         findings.append(_finding(target, IDENTIFIED, ident, evidence))
-        product = ident.info
-        if product.edge:
+        if ident.info.edge:
             findings.append(_finding(target, EDGE_EXPOSED, ident, evidence))
+    for ident, ports in per_product(identifications):
+        product = ident.info
         if index is None or not ident.version:
             continue
         if ident.package is not None:
@@ -230,7 +246,8 @@ def software_findings(
         if cycle is None:
             continue
         life = {
-            **evidence,
+            **describe(ident),
+            "ports": ports,
             "cycle": cycle.cycle.cycle,
             "eol": cycle.cycle.eol,
             "latest": cycle.cycle.latest,
@@ -378,7 +395,7 @@ def vuln_findings(
     ``vuln.known_exploited``; undecided distribution revisions as ``vuln.cve_unconfirmed``."""
     platforms = frozenset(PLATFORMS[i.platform] for i in identifications if i.platform in PLATFORMS)
     findings: list[Finding] = []
-    for ident in identifications:
+    for ident, ports in per_product(identifications):
         if not ident.version:
             continue
         product = PRODUCTS[ident.product]
@@ -388,7 +405,7 @@ def vuln_findings(
         verdicts = _verdicts(index, installed)
         if not verdicts.parts:
             continue
-        base = describe(ident)
+        base = {**describe(ident), "ports": ports}
         for check_id in (CVE, KNOWN_EXPLOITED, CVE_UNCONFIRMED):
             part = verdicts.parts.get(check_id)
             if part is not None:
