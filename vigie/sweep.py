@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     # The scanner (sslyze, nmap, httpx) loads only when a sweep really runs,
     # so that every other command starts fast.
     from vigie.scanner.engine import DomainJob
+    from vigie.vulns._index import MatchIndex
 
 log = logging.getLogger("vigie.sweep")
 
@@ -548,7 +549,7 @@ def plan_distributed_run(settings: Settings, request: SweepRequest) -> tuple[int
 
 def vulnerability_index(
     settings: Settings, jobs: list[DomainJob], summary: SweepSummary
-) -> object | None:
+) -> MatchIndex | None:
     """The read-only match index the vuln and software families use, loaded once per
     sweep (None when no job asks for them); its age goes on the summary."""
     if not any(job.families & {Family.SOFTWARE, Family.VULN} for job in jobs):
@@ -583,6 +584,9 @@ def _run_engine(
             session.exec(select(Domain.name).where(Domain.status == DomainStatus.ACTIVE))
         )
     index = vulnerability_index(settings, jobs, summary or SweepSummary(run_id=0))
+    if index is not None and index.empty:
+        # No data: the vuln family is not run (and resolves nothing) until some is imported.
+        jobs = [replace(job, families=job.families - {Family.VULN}) for job in jobs]
 
     async def main() -> None:
         ctx = ProbeContext.from_settings(settings)

@@ -495,9 +495,12 @@ async def check_software(
     """Every ``software.*`` check on one (domain, address), after its other families."""
     result = FamilyResult(family=Family.SOFTWARE)
     identifications = identify_host(results, ports)
-    observed = getattr(results.get(Family.HTTP), "observed", [])
+    web = results.get(Family.HTTP)
+    observed = web.observed if web is not None else []
     visited = {str(getattr(r, "url", "")) for r in observed}
     settled = settled_ports(identifications, observed)
+    # A port the HTTP family gave up on (timeout, error) costs no more requests.
+    settled |= {f.port for f in (web.findings if web else []) if f.family is Family.SCAN and f.port}
     edge, problems = await probe_edge_paths(ctx, target, ports, visited, settled)
     identifications = best([*identifications, *edge])
     result.observed.extend(identifications)
