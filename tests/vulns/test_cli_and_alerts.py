@@ -133,3 +133,13 @@ def test_known_exploited_goes_out_as_an_urgent_alert(tmp_path: Path, smtp: SmtpS
     assert message["Subject"].startswith("URGENT")
     assert "vulnérabilité activement exploitée" in text
     dispose_engines()
+
+
+def test_without_data_the_sweep_says_vuln_checks_were_skipped(tmp_path: Path) -> None:
+    settings = Settings.model_validate({"database": {"url": f"sqlite:///{tmp_path}/v.db"}})
+    ensure_database(settings)
+    summary = SweepSummary(run_id=1)
+    jobs = [DomainJob("www.example.gov.ml", families=frozenset({Family.VULN}))]
+    index = vulnerability_index(settings, jobs, summary)
+    assert index is not None and index.empty
+    assert "no vulnerability data imported" in summary.vulns_note
