@@ -564,6 +564,8 @@ def vulnerability_index(
             )
     else:
         summary.vulns_note = index.stale_note(utcnow(), settings.vulns.max_age_days)
+    if summary.vulns_note:
+        log.warning(summary.vulns_note)  # the scheduler's and the workers' sweeps say it too
     return index
 
 
