@@ -91,6 +91,10 @@ ALL_TOOLS = (
     "nmap-ssl-enum",
     "testssl",
 )
+# Asked for by name only: every family but the derived ones (software, vuln), to measure
+# what those add to a sweep.
+EXTRA_TOOLS = ("vigie-classic",)
+CLASSIC_CHECKS = "service,tls,http,dns"
 
 
 # --- the namespace -------------------------------------------------------------------
@@ -220,8 +224,11 @@ def write_registry(folder: Path, hosts: list[FarmHost]) -> Path:
     return path
 
 
-def prepare_vigie(folder: Path, farm: Farm, notes: list[str]) -> Path:
-    """A template database with the farm registered; each vigie run gets a copy."""
+def prepare_vigie(
+    folder: Path, farm: Farm, notes: list[str], vulns_data: Sequence[Path] = ()
+) -> Path:
+    """A template database with the farm registered (and the vulnerability data files
+    given, imported); each vigie run gets a copy."""
     folder.mkdir(parents=True, exist_ok=True)
     config = write_vigie_config(folder, farm)
     registry = write_registry(folder, farm.hosts)
@@ -239,6 +246,10 @@ def prepare_vigie(folder: Path, farm: Farm, notes: list[str]) -> Path:
         check=True,
         capture_output=True,
     )
+    if vulns_data:
+        argv = [vigie, "--config", str(config), "vulns", "import", "-q", *map(str, vulns_data)]
+        subprocess.run(argv, check=True, capture_output=True)
+        notes.append(f"vulnerability data imported: {', '.join(p.name for p in vulns_data)}")
     return config
 
 
@@ -502,7 +513,7 @@ def specs_for(
     if tool == "vigie":
         return vigie_spec(tool, None, config, work, hosts, run, args.vigie_env)
     if tool.startswith("vigie-"):
-        checks = tool.removeprefix("vigie-")
+        checks = CLASSIC_CHECKS if tool == "vigie-classic" else tool.removeprefix("vigie-")
         return vigie_spec(tool, checks, config, work, hosts, run, args.vigie_env)
     if tool == "sslyze":
         commands, _ = vigie_tls_commands()
@@ -531,7 +542,7 @@ def run_size(
     notes: list[str] = []
     try:
         work = folder / "runs"
-        config = prepare_vigie(work, farm, notes)
+        config = prepare_vigie(work, farm, notes, args.vulns_data)
         commands, origin = vigie_tls_commands()
         notes.append(f"sslyze commands ({origin}): {','.join(commands)}")
         rows: dict[str, Measurement] = {}
@@ -709,6 +720,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--tool-timeout", type=float, default=3600.0, help="seconds before a tool is killed"
     )
     parser.add_argument(
+        "--vulns-data",
+        type=Path,
+        action="append",
+        default=[],
+        help="vulnerability data file imported into the template database (repeatable)",
+    )
+    parser.add_argument(
         "--vigie-env",
         action="append",
         default=[],
@@ -742,7 +760,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         overrides[key] = value
     args.vigie_env = overrides
     args.tools = [t.strip() for t in args.tools.split(",")] if args.tools else list(ALL_TOOLS)
-    unknown = set(args.tools) - set(ALL_TOOLS)
+    unknown = set(args.tools) - set(ALL_TOOLS) - set(EXTRA_TOOLS)
     if unknown:
         parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
     return args

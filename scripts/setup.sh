@@ -24,6 +24,7 @@ test_pkgs+=(inetutils-telnetd inetutils-inetd)  # tests/scanner/test_service_dae
 test_pkgs+=(dovecot-imapd dovecot-pop3d)  # tests/scanner/test_service_daemons.py: IMAP/POP3 with and without STARTTLS
 test_pkgs+=(postfix)  # tests/scanner/test_service_daemons.py: submission (587) with and without STARTTLS
 test_pkgs+=(chromium chromium-driver)  # browser tests and screenshots of the web console (Selenium)
+test_pkgs+=(dovecot-imapd dovecot-pop3d mariadb-server)  # software family: real Dovecot greetings, MariaDB handshake
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")

@@ -32,17 +32,7 @@ PUBLISHED = REPO / "tests" / "data" / "published_check_ids.txt"
 SCANNER_DIR = REPO / "vigie" / "scanner"
 
 # Published IDs whose checks are still being built; this set only ever shrinks.
-NOT_YET_IMPLEMENTED: frozenset[str] = frozenset(
-    {
-        "vuln.known_exploited",
-        "vuln.cve",
-        "vuln.cve_unconfirmed",
-        "software.end_of_life",
-        "software.identified",
-        "software.edge_device.exposed",
-        "software.cms.outdated",
-    }
-)
+NOT_YET_IMPLEMENTED: frozenset[str] = frozenset()
 
 
 def published_rows() -> dict[str, str]:

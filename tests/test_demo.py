@@ -391,8 +391,12 @@ def test_the_well_configured_application_grades_well_and_is_not_flagged(
     demo_run: DemoRun,
 ) -> None:
     good = "finances.gouv.example"
-    # Nothing above info, and the only info is the inventory of its two open ports.
-    assert {(v.check_id, v.port) for v in demo_run.views if v.domain == good} == {
+    # Nothing above info, and the only info is the inventory of its two open ports (and
+    # of the software it runs: an unversioned nginx).
+    inventory = {"software.identified"}
+    shown = {(v.check_id, v.port) for v in demo_run.views if v.domain == good}
+    assert {v.severity for v in demo_run.views if v.domain == good} == {Severity.INFO}
+    assert {s for s in shown if s[0] not in inventory} == {
         ("service.open_port", demo_run.world.ports.http),
         ("service.open_port", demo_run.world.ports.https),
     }

@@ -290,6 +290,11 @@ class LogSettings(_Section):
     json_format: bool = Field(default=False, alias="json")
 
 
+class VulnsSettings(_Section):
+    # A sweep whose imported vulnerability data is older than this says so on its summary.
+    max_age_days: int = Field(default=8, ge=1)
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     dns: DnsSettings = Field(default_factory=DnsSettings)
@@ -307,6 +312,7 @@ class Settings(_Section):
     celery: CelerySettings = Field(default_factory=CelerySettings)
     web: WebSettings = Field(default_factory=WebSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    vulns: VulnsSettings = Field(default_factory=VulnsSettings)
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets masked."""

@@ -83,3 +83,7 @@ class DeliveryError(VigieError):
     def __init__(self, message: str, *, permanent: bool) -> None:
         self.permanent = permanent
         super().__init__(message)
+
+
+class VulnDataError(UsageError):
+    """A vulnerability data file that cannot be imported (names the file and the record)."""

@@ -94,6 +94,8 @@ SCANNABLE_FAMILIES: tuple[Family, ...] = (
     Family.DNS,
     Family.MAIL,
     Family.IPV6,
+    Family.SOFTWARE,
+    Family.VULN,
 )
 
 
@@ -197,6 +199,9 @@ class FamilyResult:
     family: Family
     findings: list[Finding] = field(default_factory=list)
     complete: bool = True
+    # Raw observations (HTTP responses, identified software) kept for the host's
+    # derived families (software, vuln); never stored, gone with the host result.
+    observed: list[object] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     # The scanner (sslyze, nmap, httpx) loads only when a sweep really runs,
     # so that every other command starts fast.
     from vigie.scanner.engine import DomainJob
+    from vigie.vulns._index import MatchIndex
 
 log = logging.getLogger("vigie.sweep")
 
@@ -83,6 +84,8 @@ class SweepSummary:
     postponed: list[str] = field(default_factory=list)
     status: str = RunStatus.COMPLETED
     elapsed_s: float = 0.0
+    # Why the vulnerability data is not to be trusted (too old, none), or "".
+    vulns_note: str = ""
 
 
 class SweepProgress:
@@ -602,7 +605,7 @@ def execute_jobs(
     try:
         for result in refused or []:
             observer.host_done(result)
-        _run_engine(settings, jobs, observer)
+        _run_engine(settings, jobs, observer, summary)
     finally:
         observer.flush()
     return summary
@@ -638,7 +641,34 @@ def plan_distributed_run(settings: Settings, request: SweepRequest) -> tuple[int
     return run_id, plan
 
 
-def _run_engine(settings: Settings, jobs: list[DomainJob], observer: _StoringObserver) -> None:
+def vulnerability_index(
+    settings: Settings, jobs: list[DomainJob], summary: SweepSummary
+) -> MatchIndex | None:
+    """The read-only match index the vuln and software families use, loaded once per
+    sweep (None when no job asks for them); its age goes on the summary."""
+    if not any(job.families & {Family.SOFTWARE, Family.VULN} for job in jobs):
+        return None
+    from vigie.vulns.store import load_match_index
+
+    index = load_match_index(settings)
+    if index.empty:
+        if any(Family.VULN in job.families for job in jobs):
+            summary.vulns_note = (
+                "no vulnerability data imported: vuln checks were skipped ('vigie vulns import')"
+            )
+    else:
+        summary.vulns_note = index.stale_note(utcnow(), settings.vulns.max_age_days)
+    if summary.vulns_note:
+        log.warning(summary.vulns_note)  # the scheduler's and the workers' sweeps say it too
+    return index
+
+
+def _run_engine(
+    settings: Settings,
+    jobs: list[DomainJob],
+    observer: _StoringObserver,
+    summary: SweepSummary | None = None,
+) -> None:
     if not jobs:
         return
     from vigie.scanner.base import ProbeContext
@@ -649,9 +679,15 @@ def _run_engine(settings: Settings, jobs: list[DomainJob], observer: _StoringObs
         registered = list(
             session.exec(select(Domain.name).where(Domain.status == DomainStatus.ACTIVE))
         )
+    index = vulnerability_index(settings, jobs, summary or SweepSummary(run_id=0))
+    if index is not None and index.empty:
+        # No data: the vuln family is not run (and resolves nothing) until some is imported.
+        jobs = [replace(job, families=job.families - {Family.VULN}) for job in jobs]
 
     async def main() -> None:
         ctx = ProbeContext.from_settings(settings)
+        if index is not None:
+            ctx.shared["vulns.index"] = index  # read-only, shared by every host
         # Zone findings go under the zone's apex when the apex is registered.
         remember_registered_domains(ctx, registered)
         task = asyncio.current_task()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from vigie import __version__
-from vigie.cli import admin, demo, findings, notify, report, scan, targets, web
+from vigie.cli import admin, demo, findings, notify, report, scan, targets, vulns, web
 from vigie.cli._common import State, VigieGroup
 
 
@@ -52,3 +52,4 @@ main.add_command(notify.schedule)
 main.add_command(demo.demo)
 main.add_command(web.serve)
 main.add_command(web.users)
+main.add_command(vulns.vulns)

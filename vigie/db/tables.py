@@ -491,3 +491,106 @@ class SeverityOverride(SQLModel, table=True):
     revoked_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
     )
+
+
+# --- offline vulnerability data (vigie vulns import) ---------------------------
+
+
+class VulnSource(SQLModel, table=True):
+    """One imported data file: what it is, how old its data is, when it came in."""
+
+    __tablename__ = "vuln_source"
+    __table_args__ = (sa.UniqueConstraint("kind", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)  # nvd, kev, epss, eol, osv, debian
+    name: str  # the file name (re-importing a file of that name replaces its records)
+    data_date: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    imported_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    records: int = 0
+    sha256: str = ""
+
+
+class VulnCve(SQLModel, table=True):
+    """An NVD CVE record: its score and its CPE applicability (compact JSON)."""
+
+    __tablename__ = "vuln_cve"
+
+    cve_id: str = Field(primary_key=True)
+    source_id: int = Field(index=True)
+    published: str = ""
+    last_modified: str = ""
+    cvss: float | None = None
+    cvss_version: str = ""
+    summary: str = ""
+    configurations: list[Any] = _json([])
+
+
+class VulnCpe(SQLModel, table=True):
+    """Which products a CVE names as vulnerable: the lookup key of the match index."""
+
+    __tablename__ = "vuln_cpe"
+    __table_args__ = (sa.Index("ix_vuln_cpe_product", "vendor", "product"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cve_id: str = Field(index=True)
+    source_id: int = Field(index=True)
+    vendor: str
+    product: str
+
+
+class VulnKev(SQLModel, table=True):
+    """An entry of CISA's Known Exploited Vulnerabilities catalogue."""
+
+    __tablename__ = "vuln_kev"
+
+    cve_id: str = Field(primary_key=True)
+    source_id: int = Field(index=True)
+    date_added: str = ""
+    due_date: str = ""
+    name: str = ""
+    ransomware: str = ""
+
+
+class VulnEpss(SQLModel, table=True):
+    """FIRST EPSS: the probability of exploitation in the next 30 days."""
+
+    __tablename__ = "vuln_epss"
+
+    cve_id: str = Field(primary_key=True)
+    source_id: int = Field(index=True)
+    epss: float
+    percentile: float
+
+
+class VulnEol(SQLModel, table=True):
+    """A release cycle of a product (endoflife.date shape)."""
+
+    __tablename__ = "vuln_eol"
+    __table_args__ = (sa.UniqueConstraint("product", "cycle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(index=True)
+    product: str = Field(index=True)
+    cycle: str
+    eol: str = ""  # "true", "false" or an ISO date
+    latest: str = ""
+    release_date: str = ""
+
+
+class VulnDistroFix(SQLModel, table=True):
+    """A distribution's verdict on a CVE for one source package and release."""
+
+    __tablename__ = "vuln_distro_fix"
+    __table_args__ = (sa.Index("ix_vuln_distro_fix_package", "distro", "package"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(index=True)
+    distro: str  # debian, ubuntu
+    release: str  # "12", "22.04"
+    package: str
+    cve_id: str
+    fixed: str | None = None  # the first fixed package version; None: not fixed yet
+    status: str = ""

@@ -181,7 +181,19 @@ def prepare(output_dir: Path) -> tuple[DemoWorld, Settings, Path, DemoNetwork]:
     registry_file = output_dir / REGISTRY_NAME
     registry_file.write_text(registry_csv(world), encoding="utf-8")
     _import(settings, registry_file)
+    _import_vulnerability_data(settings)
     return world, settings, config_file, DemoNetwork(world, pki)
+
+
+def _import_vulnerability_data(settings: Settings) -> None:
+    """A few real CVEs (NVD 2.0) and end-of-life cycles (endoflife.date), as a CERT
+    would import them with 'vigie vulns import'."""
+    from importlib.resources import files
+
+    from vigie.vulns.store import import_files
+
+    folder = Path(str(files("vigie") / "data" / "demo_vulns"))
+    import_files(settings, sorted(folder.glob("*.json")))
 
 
 def _import(settings: Settings, registry_file: Path) -> None:

@@ -58,6 +58,18 @@ def _common_context(settings: Settings, language: str, generated_at: datetime) -
     }
 
 
+def _vulns_stale(settings: Settings, now: datetime) -> dict[str, int] | None:
+    """The age of the oldest vulnerability data when past ``vulns.max_age_days``."""
+    from vigie.vulns.store import sources
+
+    dates = [s.data_date or s.imported_at for s in sources(settings)]
+    if not dates:
+        return None
+    age = (now - min(dates)).days
+    limit = settings.vulns.max_age_days
+    return {"age": age, "limit": limit} if age > limit else None
+
+
 def _output(html: str, fmt: ReportFormat) -> bytes:
     return html_to_pdf(html) if fmt == "pdf" else html.encode("utf-8")
 
@@ -84,7 +96,10 @@ def render_agency_report(
     now = now or utcnow()
     chosen = report_language(language or find_agency(session, agency).language)
     report = build_agency_report(session, settings, agency, language=chosen, today=today, now=now)
-    context = _common_context(settings, chosen, now) | {"report": report}
+    context = _common_context(settings, chosen, now) | {
+        "report": report,
+        "vulns_stale": _vulns_stale(settings, now),
+    }
     output = _output(_render("reports/agency.html.j2", chosen, context), fmt)
     if record:
         record_agency_report(session, report)

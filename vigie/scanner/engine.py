@@ -5,7 +5,7 @@ the scope guard on every address before any packet (out of scope: a
 ``scan.out_of_scope`` result and nothing sent); the port stage (nmap, many
 addresses per run, then a light identification of each open port); the
 host families (service, TLS, HTTP) concurrently under one per-host
-deadline; the DNS family once per domain. Each host's result goes to the
+deadline, then the derived families (software, vuln) on their results; the DNS family once per domain. Each host's result goes to the
 observer as soon as it is finished and is not kept, so memory stays flat
 however many hosts a sweep has.
 
@@ -68,6 +68,11 @@ PORT_SCAN_AHEAD_BATCHES = 2
 
 HostCheck = Callable[[ProbeContext, HostTarget, list[OpenPort]], Awaitable[FamilyResult]]
 DomainCheck = Callable[[ProbeContext, str, bool], Awaitable[FamilyResult]]
+# A derived family runs after the host families, on what they found (software, vuln).
+DerivedCheck = Callable[
+    [ProbeContext, HostTarget, list[OpenPort], Mapping[Family, FamilyResult]],
+    Awaitable[FamilyResult],
+]
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,15 @@ class SweepEngine:
         domain_families: Mapping[Family, DomainCheck] | None = None,
         domain_check: DomainCheck | None = None,
         port_stage: PortStage | None = None,
+        derived_families: Mapping[Family, DerivedCheck] | None = None,
     ) -> None:
         self.ctx = ctx
+        from vigie.scanner.families import DERIVED_FAMILIES, DERIVED_INPUTS
+
+        if derived_families is None:
+            derived_families = DERIVED_FAMILIES if host_families is None else {}
+        self._derived_families = dict(derived_families)
+        self._derived_inputs = DERIVED_INPUTS
         if host_families is None:
             from vigie.scanner.families import HOST_FAMILIES
 
@@ -193,7 +205,10 @@ class SweepEngine:
         own_part = "" not in job.done_hosts
         if own_part:
             observer.hosts_planned(1)
-        families = [f for f in self._host_families if f in job.families]
+        derived = [f for f in self._derived_families if f in job.families]
+        inputs = self._derived_inputs if derived else frozenset()
+        families = [f for f in self._host_families if f in job.families or f in inputs]
+        families += derived
         async with asyncio.TaskGroup() as group:
             domain_tasks: dict[Family, asyncio.Task[FamilyResult]] = {}
             if own_part:
@@ -318,9 +333,18 @@ class SweepEngine:
                         deadline,
                     )
                     for family in families
+                    if family in self._host_families
                 ]
                 for family_result in await asyncio.gather(*checks):
                     result.families[family_result.family] = family_result
+                for family in families:
+                    if family in self._derived_families:
+                        check = self._derived_families[family](
+                            self.ctx, target, ports, dict(result.families)
+                        )
+                        result.families[family] = await run_family(family, target, check, deadline)
+                for family_result in result.families.values():
+                    family_result.observed.clear()  # read; not kept with the result
             if not identified:
                 detail = "identifying the open ports used up its share of the host deadline"
                 scan_family.add(scan_problem(target, TIMEOUT, "identify", detail))

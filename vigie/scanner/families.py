@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, cast
 
 from vigie.model import Family, FamilyResult, HostTarget, OpenPort
-from vigie.scanner import base, dns, engine, http, ipv6, mail, service, tls
+from vigie.scanner import base, dns, engine, http, ipv6, mail, service, software, tls
 from vigie.scanner.base import ProbeContext
 from vigie.scanner.checks_table import ChecksTable
 from vigie.scanner.dns.checks import CHECKS as DNS_CHECKS
@@ -24,15 +24,21 @@ from vigie.scanner.http.checks import CHECKS as HTTP_CHECKS
 from vigie.scanner.ipv6.checks import CHECKS as IPV6_CHECKS
 from vigie.scanner.mail.checks import CHECKS as MAIL_CHECKS
 from vigie.scanner.service.checks import CHECKS as SERVICE_CHECKS
+from vigie.scanner.software.checks import SOFTWARE_CHECKS, VULN_CHECKS
 from vigie.scanner.tls.checks import CHECKS as TLS_CHECKS
 
 HostCheck = Callable[[ProbeContext, HostTarget, list[OpenPort]], Awaitable[FamilyResult]]
 DomainCheck = Callable[[ProbeContext, str, bool], Awaitable[FamilyResult]]
+DerivedCheck = Callable[
+    [ProbeContext, HostTarget, list[OpenPort], Mapping[Family, FamilyResult]],
+    Awaitable[FamilyResult],
+]
 
 
 class RunsPer(str, Enum):
     HOST = "host"  # once per (domain, address), after the port stage
     DOMAIN = "domain"  # once per registered domain
+    HOST_RESULTS = "host-results"  # once per host, after the host families, on their results
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,12 @@ FAMILIES: tuple[FamilyEntry, ...] = (
     FamilyEntry(Family.DNS, RunsPer.DOMAIN, dns.check_domain, DNS_CHECKS),
     FamilyEntry(Family.MAIL, RunsPer.DOMAIN, mail.check_mail, MAIL_CHECKS),
     FamilyEntry(Family.IPV6, RunsPer.DOMAIN, ipv6.check_ipv6, IPV6_CHECKS),
+    # In this order: the vulnerabilities are those of the software identified.
+    FamilyEntry(Family.SOFTWARE, RunsPer.HOST_RESULTS, software.check_software, SOFTWARE_CHECKS),
+    FamilyEntry(Family.VULN, RunsPer.HOST_RESULTS, software.check_vulns, VULN_CHECKS),
 )
+# What the families run on host results read: asking for one runs these too.
+DERIVED_INPUTS: frozenset[Family] = frozenset({Family.SERVICE, Family.HTTP})
 
 HOST_FAMILIES: dict[Family, HostCheck] = {
     entry.family: cast(HostCheck, entry.observe)
@@ -70,6 +81,11 @@ DOMAIN_FAMILIES: dict[Family, DomainCheck] = {
     entry.family: cast(DomainCheck, entry.observe)
     for entry in FAMILIES
     if entry.runs_per is RunsPer.DOMAIN
+}
+DERIVED_FAMILIES: dict[Family, DerivedCheck] = {
+    entry.family: cast(DerivedCheck, entry.observe)
+    for entry in FAMILIES
+    if entry.runs_per is RunsPer.HOST_RESULTS
 }
 
 

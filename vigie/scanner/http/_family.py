@@ -512,6 +512,8 @@ async def check_http(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort
     for part in later:
         findings += part
     result.extend(unique(findings))
+    # The front pages, for the software family (headers, generator tags).
+    result.observed.extend(response for visit in visits for response in visit.responses)
     result.extend(list(scan.problems.values()))
     failed_checks = any(f.discriminator.startswith("http:check:") for f in result.findings)
     result.complete = not scan.problems and not failed_checks
