@@ -89,10 +89,10 @@ class BoundedCache(Generic[K, V]):
 
 def host_health(ctx: ProbeContext, ip: str) -> HostHealth:
     """The back-off state of ``ip`` for this sweep (shared by every probe of the host)."""
-    table = ctx.shared.get("service.health")
+    table = ctx.shared.get("connection.health")
     if not isinstance(table, BoundedCache):
         table = BoundedCache[str, HostHealth](MAX_TRACKED_HOSTS)
-        ctx.shared["service.health"] = table
+        ctx.shared["connection.health"] = table
     health = table.get(ip)
     if health is None:
         health = HostHealth(limit=ctx.settings.scan.backoff_after_failures)
