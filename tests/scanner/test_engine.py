@@ -25,6 +25,7 @@ from tests.scanner.service_servers import redis
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, OpenPort
 from vigie.scanner.base import ProbeContext, RateLimiter, scan_problem
+from vigie.scanner.connection import host_health
 from vigie.scanner.engine import (
     PORT_SCAN_AHEAD_BATCHES,
     DomainJob,
@@ -36,7 +37,6 @@ from vigie.scanner.ports import NMAP_PARALLEL_RUNS, PortScan
 from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.scope import ScopeGuard
 from vigie.scanner.service import check_services
-from vigie.scanner.service._wire import host_health
 
 IN_SCOPE = "127.0.2.10"
 ALSO_IN_SCOPE = "127.0.2.11"

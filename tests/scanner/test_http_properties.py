@@ -48,7 +48,7 @@ from vigie.scanner.http._headers import (
     version_findings,
 )
 from vigie.scanner.http._security_txt import parse_expires, registrable_domain
-from vigie.scanner.service._http import _response_complete, parse_response
+from vigie.scanner.http_wire import parse_response, response_complete
 
 TARGET = HostTarget("agence.vigie-http.test", "127.0.23.1")
 SITE = Site(TARGET, 443)
@@ -269,7 +269,7 @@ def test_the_service_http_reader_never_raises(
         + rest
     )
     for cut in (len(raw), len(raw) // 2):
-        assert isinstance(_response_complete(raw[:cut]), bool)
+        assert isinstance(response_complete(raw[:cut]), bool)
         parse_response(raw[:cut])
 
 

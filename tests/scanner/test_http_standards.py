@@ -22,7 +22,7 @@ from vigie.scanner.http import (
     referrer_policy_findings,
     sri_findings,
 )
-from vigie.scanner.service._http import _response_complete, build_request, parse_response
+from vigie.scanner.http_wire import build_request, parse_response, response_complete
 
 SITE = Site(HostTarget("agence.vigie-http.test", "127.0.23.1"), 443)
 PAGE_URL = "https://agence.vigie-http.test/accueil/"
@@ -49,7 +49,7 @@ def test_content_length_with_a_non_ascii_digit_is_refused_not_raised() -> None:
     raw = b"HTTP/1.1 200 OK\r\nContent-Length: \xb3\r\n\r\nab"
     # When the reader decides whether the response is complete and parses it
     # Then nothing raises: h11 (RFC 9110 §8.6: 1*DIGIT) refuses the framing
-    assert _response_complete(raw) is True
+    assert response_complete(raw) is True
     assert parse_response(raw) is None
 
 
@@ -90,8 +90,8 @@ def test_responses_framed_by_an_h11_server_are_read_whole(framing: list[tuple[st
         wire += server.send(h11.Data(data=part)) or b""
     wire += server.send(h11.EndOfMessage()) or b""
     # Then vigie's reader stops at the end of the message and gets the same body
-    assert _response_complete(wire)
-    assert not _response_complete(wire[:-3])
+    assert response_complete(wire)
+    assert not response_complete(wire[:-3])
     response = parse_response(wire)
     assert response is not None and response.json() == {"couchdb": "Welcome"}
     assert response.header("server") == "CouchDB"
@@ -102,7 +102,7 @@ def test_a_body_delimited_by_the_close_is_kept_as_it_came() -> None:
     response = parse_response(raw)
     assert response is not None and response.body == b"partial body"
     assert parse_response(b"SSH-2.0-OpenSSH_9.2\r\n") is None
-    assert _response_complete(b"SSH-2.0")  # not HTTP: stop reading at once
+    assert response_complete(b"SSH-2.0")  # not HTTP: stop reading at once
 
 
 # --- what a page declares, compared with a WHATWG HTML parser ----------------------------
@@ -385,5 +385,5 @@ def test_cross_domain_policies(detector: str, document: str, fires: bool) -> Non
 def test_nothing_received_is_not_a_complete_answer() -> None:
     # h11 reads b"" as the end of the stream: before any byte, the reader must keep waiting
     # (a silent server is a scan.timeout, not an empty answer)
-    assert _response_complete(b"") is False
+    assert response_complete(b"") is False
     assert parse_response(b"") is None

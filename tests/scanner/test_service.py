@@ -25,15 +25,20 @@ import pytest
 from tests.scanner import service_servers as servers
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, OpenPort
+from vigie.scanner.banners import (
+    classify_ping_reply,
+    classify_reply,
+    product_version,
+    ssh_software_version,
+)
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.connection import printable
+from vigie.scanner.http_wire import parse_response
 from vigie.scanner.ports import identify_port
-from vigie.scanner.service import _bson, check_services, classify_ping_reply, classify_reply
+from vigie.scanner.service import _bson, check_services
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail
 from vigie.scanner.service import _remote as remote
-from vigie.scanner.service._banners import product_version, ssh_software_version
-from vigie.scanner.service._http import parse_response
-from vigie.scanner.service._wire import printable
 
 TARGET = HostTarget("app.gouv.ml", "127.0.3.1", "Agence")
 SERVICE_IDS = {

@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 
 from vigie.errors import ProbeError
 from vigie.model import Finding, HostTarget
-from vigie.scanner.service import _banners as banners
+from vigie.scanner import banners
+from vigie.scanner.connection import printable
+from vigie.scanner.http_wire import HttpResponse
 from vigie.scanner.service import _bson
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail
 from vigie.scanner.service import _remote as remote
-from vigie.scanner.service._http import HttpResponse
-from vigie.scanner.service._wire import printable
 
 TARGET = HostTarget("app.gouv.ml", "127.0.26.1")
 SETTINGS = settings(max_examples=100, deadline=None)

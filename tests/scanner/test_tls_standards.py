@@ -56,9 +56,9 @@ from tests.servers import require_program
 from vigie.config import Settings
 from vigie.model import FamilyResult, HostTarget, OpenPort
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.connection import probe_tls_context
 from vigie.scanner.http._family import web_endpoints
 from vigie.scanner.ports import answers_in_tls, identify_port
-from vigie.scanner.service._wire import probe_tls_context
 from vigie.scanner.tls import (
     CertificateIndex,
     Trust,

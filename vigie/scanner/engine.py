@@ -33,7 +33,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from vigie.model import (
@@ -47,11 +47,11 @@ from vigie.model import (
     utcnow,
 )
 from vigie.scanner.base import ProbeContext, scan_problem
+from vigie.scanner.connection import host_health
 from vigie.scanner.ports import NMAP_PARALLEL_RUNS, NmapPortStage, PortScan, fallback_ports
 from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.scope import ScopeDecision
-from vigie.scanner.service._common import open_port_findings
-from vigie.scanner.service._wire import host_health
+from vigie.scanner.service import open_port_findings
 
 log = logging.getLogger("vigie.scanner.engine")
 
@@ -467,12 +467,9 @@ def include_open_ports(
     service: FamilyResult, target: HostTarget, ports: list[OpenPort], scan: PortScan
 ) -> None:
     """The port inventory, even when the service probes failed, with nmap's line as evidence."""
-    inventory = {f.fingerprint: f for f in open_port_findings(target, ports)}
+    inventory = {f.fingerprint: f for f in open_port_findings(target, ports, scan.excerpt)}
     kept = [f for f in service.findings if f.fingerprint not in inventory]
-    for finding in inventory.values():
-        evidence = {**finding.evidence, "nmap": scan.excerpt(finding.port or 0)}
-        kept.append(replace(finding, evidence=evidence))
-    service.findings = kept
+    service.findings = kept + list(inventory.values())
 
 
 def finalised(result: HostResult) -> HostResult:

@@ -38,11 +38,16 @@ import nmap
 from vigie.config import Settings
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.model import OpenPort
+from vigie.scanner.banners import (
+    Opening,
+    PortHint,
+    classify_ping_reply,
+    classify_reply,
+    hint_for,
+    is_tls_record,
+)
 from vigie.scanner.base import ProbeContext, RateLimiter
-from vigie.scanner.service import Opening, classify_ping_reply, classify_reply
-from vigie.scanner.service._banners import PortHint, hint_for, is_tls_record
-from vigie.scanner.service._http import build_request
-from vigie.scanner.service._wire import (
+from vigie.scanner.connection import (
     BoundedCache,
     NotTls,
     Stream,
@@ -51,6 +56,7 @@ from vigie.scanner.service._wire import (
     printable,
     probe_tls_context,
 )
+from vigie.scanner.http_wire import build_request
 
 log = logging.getLogger("vigie.scanner.ports")
 

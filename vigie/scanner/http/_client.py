@@ -24,7 +24,6 @@ runs under connect/read timeouts plus an overall ``asyncio.timeout``.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import httpx
 from vigie.config import HttpSettings
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.connection import lenient_tls_context
 from vigie.scanner.http._decode import BodyDecodeError, BoundedDecoder, content_codings
 from vigie.scanner.http._model import HttpObservation
 from vigie.scanner.http._transport import PinnedBackend
@@ -44,18 +44,6 @@ from vigie.scanner.scope import ScopeGuard
 SHARED_KEY = "http"
 ACCEPT_ENCODING = "gzip, deflate"  # the codings BoundedDecoder can bound
 KEEPALIVE_EXPIRY_S = 5.0
-
-
-def _lenient_tls_context() -> ssl.SSLContext:
-    """Talk TLS to anything, old servers included: certificates are another family's job."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with suppress(ValueError, ssl.SSLError):
-        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    with suppress(ssl.SSLError):
-        context.set_ciphers("ALL:@SECLEVEL=0")
-    return context
 
 
 @dataclass
@@ -70,7 +58,7 @@ class AddressPools:
     def __init__(self, connections: int, scope: ScopeGuard) -> None:
         self._connections = connections
         self._scope = scope
-        self._tls = _lenient_tls_context()
+        self._tls = lenient_tls_context()  # its own: httpcore sets ALPN on it
         self._leases: dict[str, _Lease] = {}
 
     def _new_pool(self, address: str) -> httpcore.AsyncConnectionPool:

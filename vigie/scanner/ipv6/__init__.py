@@ -20,7 +20,6 @@ could not be made.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import ipaddress
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 from vigie.errors import ScopeViolation
 from vigie.model import Family, FamilyResult, Finding, HostTarget
 from vigie.scanner.base import ProbeContext, scan_problem
+from vigie.scanner.connection import close_quietly
 from vigie.scanner.dns import MAX_NAMESERVERS, find_zone, sweep_state
 from vigie.scanner.lookups import bare, lookup_failed
 from vigie.scanner.resolve import Lookup
@@ -63,10 +63,7 @@ async def connect(ip: str, port: int, timeout_s: float) -> PortAttempt:
         if exc.errno in NO_LOCAL_ROUTE:
             return PortAttempt(port, "no route")
         return PortAttempt(port, f"{type(exc).__name__}: {exc}"[:200])
-    writer.close()
-    with contextlib.suppress(OSError, TimeoutError):
-        async with asyncio.timeout(1.0):
-            await writer.wait_closed()
+    await close_quietly(writer)
     return PortAttempt(port, "open")
 
 

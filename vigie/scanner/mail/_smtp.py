@@ -13,6 +13,8 @@ import contextlib
 import errno
 from dataclasses import dataclass
 
+from vigie.scanner.connection import close_quietly
+
 # The scanner has no route for this address family: says nothing about the MX host.
 NO_LOCAL_ROUTE = frozenset({errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 MAX_REPLY_LINES = 64
@@ -85,7 +87,4 @@ async def ehlo_dialogue(ip: str, port: int, helo_name: str, timeout_s: float) ->
         return SmtpDialogue(greeting, error=f"{type(exc).__name__}: {exc}"[:300], no_route=no_route)
     finally:
         if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await writer.wait_closed()
+            await close_quietly(writer)

@@ -8,30 +8,23 @@ Check IDs: ``service.open_port``, ``service.database.exposed``,
 ``scan.timeout`` / ``scan.error`` for a probe that could not be made (the
 family is then incomplete, so nothing is resolved on its strength).
 
-Modules: ``_banners`` (port hints, what a first answer proves, versions in
-banners), ``_databases``, ``_remote`` (SSH, FTP, Telnet, VNC, RDP, SMB, X11,
-WinRM), ``_mail`` (SMTP, POP3, IMAP), ``_wire`` (bounded connections, the
-per-host back-off), ``_family`` (which probes each port gets).
+Modules: ``_databases``, ``_remote`` (SSH, FTP, Telnet, VNC, RDP, SMB, X11,
+WinRM), ``_mail`` (SMTP, POP3, IMAP), ``_common`` (check IDs, the port
+finding builders), ``_family`` (which probes each port gets). Bounded
+connections and the per-host back-off are the scanner's
+(``vigie.scanner.connection``), as are port hints and banner reading
+(``vigie.scanner.banners``) and the small HTTP/1.1 exchange
+(``vigie.scanner.http_wire``).
 """
 
 from __future__ import annotations
 
-from vigie.scanner.service._banners import (
-    PORT_HINTS,
-    Opening,
-    PortHint,
-    classify_ping_reply,
-    classify_reply,
-)
+from vigie.scanner.service._common import open_port_findings
 from vigie.scanner.service._family import PROBES, check_services, probe_host
 
 __all__ = [
-    "PORT_HINTS",
     "PROBES",
-    "Opening",
-    "PortHint",
     "check_services",
-    "classify_ping_reply",
-    "classify_reply",
+    "open_port_findings",
     "probe_host",
 ]

@@ -42,20 +42,29 @@ def port_finding(
     )
 
 
-def open_port_findings(target: HostTarget, ports: list[OpenPort]) -> list[Finding]:
-    """The inventory: one ``service.open_port`` per open port."""
-    return [
-        port_finding(
-            target,
-            OPEN_PORT,
-            port.port,
-            {
-                "port": port.port,
-                "protocol": "tcp",
-                "service": port.service,
-                "tls": port.tls,
-                "banner": port.banner,
-            },
-        )
-        for port in ports
-    ]
+def open_port_findings(
+    target: HostTarget,
+    ports: list[OpenPort],
+    nmap_excerpt: Callable[[int], str] | None = None,
+) -> list[Finding]:
+    """The inventory: one ``service.open_port`` per open port (the only builder of it).
+
+    ``nmap_excerpt``, when the port stage ran nmap, gives nmap's own line for
+    a port number; it is added to the evidence as ``nmap``.
+    """
+    return [_open_port_finding(target, port, nmap_excerpt) for port in ports]
+
+
+def _open_port_finding(
+    target: HostTarget, port: OpenPort, nmap_excerpt: Callable[[int], str] | None
+) -> Finding:
+    evidence: dict[str, Any] = {
+        "port": port.port,
+        "protocol": "tcp",
+        "service": port.service,
+        "tls": port.tls,
+        "banner": port.banner,
+    }
+    if nmap_excerpt is not None:
+        evidence["nmap"] = nmap_excerpt(port.port)
+    return port_finding(target, OPEN_PORT, port.port, evidence)

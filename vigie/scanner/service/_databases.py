@@ -22,6 +22,8 @@ from typing import Any
 from vigie.errors import ProbeError
 from vigie.model import Finding, HostTarget, OpenPort
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.connection import Stream, open_stream, printable
+from vigie.scanner.http_wire import HttpResponse, http_exchange
 from vigie.scanner.service import _bson
 from vigie.scanner.service._common import (
     DATABASE_EXPOSED,
@@ -29,8 +31,6 @@ from vigie.scanner.service._common import (
     VERSION_DISCLOSED,
     port_finding,
 )
-from vigie.scanner.service._http import HttpResponse, http_exchange
-from vigie.scanner.service._wire import Stream, open_stream, printable
 
 # The names shown in evidence.
 REDIS = "Redis"

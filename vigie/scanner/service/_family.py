@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort
+from vigie.scanner.banners import WINRM_PORTS
 from vigie.scanner.base import ProbeContext, check_failed, scan_problem
+from vigie.scanner.connection import BoundedCache, HostGaveUp, cancel_pending
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail
 from vigie.scanner.service import _remote as remote
-from vigie.scanner.service._banners import WINRM_PORTS
 from vigie.scanner.service._common import Probe, open_port_findings
-from vigie.scanner.service._wire import BoundedCache, HostGaveUp, cancel_pending
 
 # Canonical protocol name (as the port stage sets OpenPort.service) -> its probes.
 PROBES: dict[str, tuple[tuple[str, Probe], ...]] = {

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from vigie.model import Finding, HostTarget, OpenPort
 from vigie.scanner.base import ProbeContext
+from vigie.scanner.connection import Stream, open_stream, printable
 from vigie.scanner.service._common import CLEARTEXT_MAIL, port_finding
 from vigie.scanner.service._remote import banner_version, reply_code, reply_complete
-from vigie.scanner.service._wire import Stream, open_stream, printable
 
 EHLO_NAME = "vigie.invalid"
 SMTP_SUBMISSION_PORTS = frozenset({587, 2525})

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.model import Finding, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext
-from vigie.scanner.service._banners import (
+from vigie.scanner.banners import (
     product_version,
     ssh_identification,
     ssh_software_version,
 )
+from vigie.scanner.base import ProbeContext
+from vigie.scanner.connection import HostGaveUp, Stream, host_health, open_stream, printable
+from vigie.scanner.http_wire import HttpResponse, http_exchange
 from vigie.scanner.service._common import (
     FTP_ANONYMOUS,
     FTP_EXPOSED,
@@ -37,8 +39,6 @@ from vigie.scanner.service._common import (
     port_finding,
 )
 from vigie.scanner.service._databases import http_host
-from vigie.scanner.service._http import HttpResponse, http_exchange
-from vigie.scanner.service._wire import HostGaveUp, Stream, host_health, open_stream, printable
 
 if TYPE_CHECKING:
     import asyncssh

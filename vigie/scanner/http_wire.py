@@ -1,6 +1,7 @@
 """One HTTP/1.1 exchange over a bounded stream, for fingerprinting services that
-speak HTTP (Elasticsearch, CouchDB, WinRM). Web checks proper belong to the
-HTTP family; this reads one small response and nothing more.
+speak HTTP (Elasticsearch, CouchDB, WinRM) and for the port stage's sniffing
+of plain HTTP. Web checks proper belong to the HTTP family (httpx); this
+reads one small response and nothing more.
 
 The wire format is h11's (RFC 9112), not a hand-written reader: the request is
 serialised by h11 and the response parsed by it, so framing (Content-Length of
@@ -17,7 +18,7 @@ from typing import Any
 
 import h11
 
-from vigie.scanner.service._wire import Stream
+from vigie.scanner.connection import Stream
 
 MAX_RESPONSE_BYTES = 65_536
 USER_AGENT = "vigie/0.1 (CERT exposure scan)"
@@ -122,7 +123,7 @@ def parse_response(data: bytes, method: str = "GET") -> HttpResponse | None:
     )
 
 
-def _response_complete(data: bytes) -> bool:
+def response_complete(data: bytes) -> bool:
     """Stop reading once h11 has the whole message, or refuses it, or it is not HTTP."""
     if not b"HTTP/".startswith(data[:5]):
         return True
@@ -134,5 +135,5 @@ async def http_exchange(
 ) -> tuple[bytes, HttpResponse | None]:
     """Send one request; the raw answer (bounded) and its parse (None if not HTTP)."""
     await stream.send(build_request(method, host, path, extra))
-    raw = await stream.read_until(_response_complete, MAX_RESPONSE_BYTES, accept_partial=True)
+    raw = await stream.read_until(response_complete, MAX_RESPONSE_BYTES, accept_partial=True)
     return raw, parse_response(raw, method)

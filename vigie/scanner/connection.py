@@ -5,6 +5,10 @@ cap and a deadline, and a host that keeps failing is given up on.
 A server may accept and never answer, drip its banner a byte at a time or
 send an endless one: none of that may hold a probe longer than its timeout or
 make it keep more than a few kilobytes.
+
+Scanner-wide: the port stage, the engine (whether a host was given up on)
+and the service family's probes all connect through ``open_stream`` and share
+one ``host_health`` per address for the sweep.
 """
 
 from __future__ import annotations
@@ -85,10 +89,10 @@ class BoundedCache(Generic[K, V]):
 
 def host_health(ctx: ProbeContext, ip: str) -> HostHealth:
     """The back-off state of ``ip`` for this sweep (shared by every probe of the host)."""
-    table = ctx.shared.get("service.health")
+    table = ctx.shared.get("connection.health")
     if not isinstance(table, BoundedCache):
         table = BoundedCache[str, HostHealth](MAX_TRACKED_HOSTS)
-        ctx.shared["service.health"] = table
+        ctx.shared["connection.health"] = table
     health = table.get(ip)
     if health is None:
         health = HostHealth(limit=ctx.settings.scan.backoff_after_failures)
@@ -96,20 +100,36 @@ def host_health(ctx: ProbeContext, ip: str) -> HostHealth:
     return health
 
 
-@cache
-def probe_tls_context() -> ssl.SSLContext:
-    """A client context that completes a handshake with anything, old or misconfigured.
+def lenient_tls_context() -> ssl.SSLContext:
+    """A new client context that completes a handshake with anything, old or misconfigured.
 
-    It only tells whether a port speaks TLS and carries the probes; judging
-    the TLS configuration is the TLS family's work.
+    It only tells whether a port speaks TLS and carries the probes and the
+    HTTP family's requests; judging the TLS configuration (certificates,
+    versions, suites) is the TLS family's work. A new one each call, for a
+    user that configures it further (httpcore sets ALPN on its own).
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    with contextlib.suppress(ValueError, ssl.SSLError):
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     with contextlib.suppress(ssl.SSLError):
         context.set_ciphers("ALL:@SECLEVEL=0")
     return context
+
+
+@cache
+def probe_tls_context() -> ssl.SSLContext:
+    """The one lenient context of the raw probes (port stage, service probes): never altered."""
+    return lenient_tls_context()
+
+
+async def close_quietly(writer: asyncio.StreamWriter) -> None:
+    """Close a connection, waiting at most a second for the peer; errors are moot by now."""
+    writer.close()
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(1.0):
+            await writer.wait_closed()
 
 
 def printable(data: bytes | str, limit: int = EVIDENCE_CHARS) -> str:
@@ -271,10 +291,7 @@ async def open_stream(
                 await _start_tls(writer, health, timeout, where)
             yield Stream(reader, writer, health, timeout, where)
         finally:
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await writer.wait_closed()
+            await close_quietly(writer)
 
 
 async def _start_tls(

@@ -2,6 +2,11 @@
 
 The port number is only a hint (it picks the first probe to try); the
 protocol is named from what the server actually sent.
+
+This is the scanner's, not one family's: the port stage (``vigie.scanner.ports``)
+names every open port from its banner before any family runs, and the name it
+writes in ``OpenPort.service`` is what the families (service, HTTP, TLS) read.
+The service family also reads product versions out of banners here.
 """
 
 from __future__ import annotations
