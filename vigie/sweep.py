@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     # The scanner (sslyze, nmap, httpx) loads only when a sweep really runs,
     # so that every other command starts fast.
     from vigie.scanner.engine import DomainJob
-    from vigie.vulns._index import MatchIndex
+    from vigie.vulns import MatchIndex
 
 log = logging.getLogger("vigie.sweep")
 

@@ -9,15 +9,26 @@ Import the store explicitly: this package's top level stays free of the database
 
 from __future__ import annotations
 
-from vigie.vulns._index import Installed, MatchIndex, Verdict, match
+from vigie.vulns._index import (
+    MEMO_LIMIT,
+    CveMatch,
+    Installed,
+    MatchIndex,
+    Verdict,
+    life_cycle,
+    match,
+)
 from vigie.vulns._versions import PackageVersion, compare_package, compare_upstream
 
 __all__ = [
+    "MEMO_LIMIT",
+    "CveMatch",
     "Installed",
     "MatchIndex",
     "PackageVersion",
     "Verdict",
     "compare_package",
     "compare_upstream",
+    "life_cycle",
     "match",
 ]

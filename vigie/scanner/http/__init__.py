@@ -26,6 +26,7 @@ only module importing httpx: one pinned, bounded client per sweep) and
 
 from __future__ import annotations
 
+from vigie.scanner.http._client import FetchRequest, HttpClient, http_client
 from vigie.scanner.http._content import (
     DETECTORS,
     exposure_findings,
@@ -80,7 +81,9 @@ __all__ = [
     "BodyDecodeError",
     "BoundedDecoder",
     "Endpoint",
+    "FetchRequest",
     "Hop",
+    "HttpClient",
     "HttpObservation",
     "PageFacts",
     "PathProbe",
@@ -99,6 +102,7 @@ __all__ = [
     "frame_options_findings",
     "graded_sites",
     "hsts_findings",
+    "http_client",
     "listing_findings",
     "load_path_list",
     "looks_like_baseline",

@@ -37,7 +37,7 @@ from vigie.scanner.software._identify import (
     identify_server,
     identify_ssh,
 )
-from vigie.vulns._index import (
+from vigie.vulns import (
     MEMO_LIMIT,
     CveMatch,
     Installed,
@@ -265,7 +265,7 @@ def software_findings(
 
 def _newest_supported(index: MatchIndex, names: tuple[str, ...]) -> str:
     """The latest release of the newest supported cycle: the upgrade path."""
-    from vigie.vulns._versions import compare_upstream
+    from vigie.vulns import compare_upstream
 
     today = utcnow().date().isoformat()
     for name in names:
@@ -314,7 +314,7 @@ def _cve_evidence(found: CveMatch) -> dict[str, Any]:
 
 def _upgrade_to(matches: list[CveMatch]) -> str:
     """The version that fixes them all: the highest fix among them."""
-    from vigie.vulns._versions import compare_package, compare_upstream
+    from vigie.vulns import compare_package, compare_upstream
 
     fixes = [m.fixed for m in matches if m.fixed and not m.fixed.startswith(">")]
     if not fixes:
@@ -449,8 +449,7 @@ async def probe_edge_paths(
 ) -> tuple[list[Identification], list[Finding]]:
     """One GET per edge login path (and OWA) on each web endpoint whose front page did not
     already say what it is: bounded, read-only."""
-    from vigie.scanner.http._client import FetchRequest, http_client
-    from vigie.scanner.http._family import web_endpoints
+    from vigie.scanner.http import FetchRequest, http_client, web_endpoints
 
     endpoints = [e for e in web_endpoints(ports) if e.port not in settled][:MAX_EDGE_ENDPOINTS]
     if not endpoints:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vigie.vulns._versions import PackageVersion
+from vigie.vulns import PackageVersion
 from vigie.vulns.products import PRODUCTS, Product
 
 EVIDENCE_CHARS = 200
