@@ -13,6 +13,7 @@ runtime_pkgs=(nmap ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0
 test_pkgs=(nginx redis-server openssh-server vsftpd memcached knot knot-dnsutils postgresql
            poppler-utils openssl iproute2 testssl.sh sslscan procps apache2-bin
            bind9-dnsutils nftables)
+test_pkgs+=(e2fsprogs util-linux)  # chattr and mount: tests/test_database_faults.py makes the database read-only or its disk full mid-sweep
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")
