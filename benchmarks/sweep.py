@@ -100,15 +100,16 @@ CLASSIC_CHECKS = "service,tls,http,dns"
 # --- the namespace -------------------------------------------------------------------
 
 
-def reexec_in_netns(argv: Sequence[str]) -> int:
-    """Run this script again inside a fresh network namespace (loopback only)."""
+def reexec_in_netns(argv: Sequence[str], script: Path | None = None) -> int:
+    """Run this script (or ``script``) again inside a fresh network namespace (loopback only)."""
     unshare = shutil.which("unshare")
     if unshare is None:
         raise SystemExit(
             "unshare (util-linux) is needed: the tools must run in a loopback-only netns"
         )
     env = {**os.environ, NETNS_MARK: "1"}
-    command = [unshare, "--net", "--", sys.executable, str(Path(__file__).resolve()), *argv]
+    target = script or Path(__file__).resolve()
+    command = [unshare, "--net", "--", sys.executable, str(target), *argv]
     return subprocess.run(command, env=env).returncode
 
 

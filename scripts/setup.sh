@@ -25,6 +25,7 @@ test_pkgs+=(dovecot-imapd dovecot-pop3d)  # tests/scanner/test_service_daemons.p
 test_pkgs+=(postfix)  # tests/scanner/test_service_daemons.py: submission (587) with and without STARTTLS
 test_pkgs+=(chromium chromium-driver)  # browser tests and screenshots of the web console (Selenium)
 test_pkgs+=(dovecot-imapd dovecot-pop3d mariadb-server)  # software family: real Dovecot greetings, MariaDB handshake
+test_pkgs+=(e2fsprogs util-linux)  # chattr and mount: tests/test_database_faults.py makes the database read-only or its disk full mid-sweep
 
 missing=()
 pkgs=("${runtime_pkgs[@]}")

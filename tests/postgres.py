@@ -6,6 +6,7 @@ user (PostgreSQL refuses to run as root), with a throw-away data directory.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -32,36 +33,39 @@ def _pg_bin(name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """Start PostgreSQL; yield a base URL without database name."""
-    root = Path(tempfile.mkdtemp(prefix="vigie-pg-"))
+@contextlib.contextmanager
+def running_postgres(address: str, port: int, root: Path | None = None) -> Iterator[str]:
+    """A PostgreSQL server on ``address:port`` with a throw-away data directory (or the one
+    under ``root``, kept, so that a test can stop and start it again); yields its base URL."""
+    keep = root is not None
+    root = root or Path(tempfile.mkdtemp(prefix="vigie-pg-"))
     data = root / "data"
     run_as = None
     if os.geteuid() == 0:
         run_as = "postgres"
         shutil.chown(root, user="postgres")
-    subprocess.run(
-        [
-            _pg_bin("initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "vigie",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-        user=run_as,
-    )
+    if not data.exists():
+        subprocess.run(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "vigie",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            user=run_as,
+        )
     argv = [
         _pg_bin("postgres"),
         "-D", str(data),
-        "-h", PG_ADDRESS,
-        "-p", str(PG_PORT),
+        "-h", address,
+        "-p", str(port),
         "-k", str(root),
         "-c", "fsync=off",
         "-c", "synchronous_commit=off",
@@ -70,11 +74,19 @@ def postgres_server() -> Iterator[str]:
     ]  # fmt: skip
     try:
         with running(
-            argv, listen=(PG_ADDRESS, PG_PORT), log=root / "postgres.log", user=run_as, timeout_s=30
+            argv, listen=(address, port), log=root / "postgres.log", user=run_as, timeout_s=30
         ):
-            yield f"postgresql://vigie@{PG_ADDRESS}:{PG_PORT}"
+            yield f"postgresql://vigie@{address}:{port}"
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """Start PostgreSQL; yield a base URL without database name."""
+    with running_postgres(PG_ADDRESS, PG_PORT) as url:
+        yield url
 
 
 _database_counter = iter(range(1_000_000))

@@ -71,6 +71,13 @@ class SweepLocked(VigieError):
     exit_code = 75
 
 
+class StorageError(VigieError):
+    """The database refused a sweep's results (read-only, out of space, unreachable):
+    exit status 74 (EX_IOERR). What was stored is kept; ``--resume`` finishes the run."""
+
+    exit_code = 74
+
+
 class SweepInterrupted(VigieError):
     """SIGTERM stopped a sweep; what finished is stored and the rest resumes later."""
 

@@ -48,7 +48,7 @@ from sqlmodel import col, select
 from vigie.config import Settings
 from vigie.db.session import get_engine, session_scope
 from vigie.db.tables import RunStatus, ScanRun
-from vigie.errors import ConfigError, SweepLocked, UsageError
+from vigie.errors import ConfigError, StorageError, SweepLocked, UsageError
 from vigie.logs import configure_logging
 
 log = logging.getLogger("vigie.scheduler")
@@ -189,6 +189,9 @@ def _sweep_child(settings: Settings) -> None:
     except KeyboardInterrupt:
         # The daemon's stop request; run_sweep marked the run interrupted.
         sys.exit(SWEEP_STOPPED)
+    except StorageError as exc:  # the database refused the results: a sentence, no traceback
+        log.error("sweep stopped", extra={"reason": str(exc)})
+        sys.exit(exc.exit_code)
     sys.exit(SWEEP_DONE)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from vigie import aio
@@ -33,7 +33,7 @@ from vigie.db.store import (
     serialise_hosts,
 )
 from vigie.db.tables import Agency, Domain, DomainStatus, Lock, RunStatus, ScanRun
-from vigie.errors import NotFoundError, SweepInterrupted, SweepLocked, UsageError
+from vigie.errors import NotFoundError, StorageError, SweepInterrupted, SweepLocked, UsageError
 from vigie.model import (
     SCANNABLE_FAMILIES,
     Family,
@@ -56,6 +56,7 @@ HEARTBEAT_EVERY_S = 30.0
 COMMIT_EVERY_HOSTS = 25
 COMMIT_EVERY_S = 1.0
 STORE_ATTEMPTS = 5
+RECONNECT_FOR_S = 60.0  # a PostgreSQL restart; then the sweep stops (StorageError)
 
 HostHook = Callable[[Session, HostResult, RecordOutcome], None]
 
@@ -150,8 +151,8 @@ def release_lock(settings: Settings, held: HeldLock) -> None:
             row = session.get(Lock, held.name)
             if row is not None and row.holder == held.holder:
                 session.delete(row)
-    except Exception:  # a database fault must not keep the system lock
-        log.warning("lock row not removed", extra={"lock": held.name}, exc_info=True)
+    except Exception as exc:  # a database fault must not keep the system lock
+        log.warning("lock row not removed", extra={"lock": held.name, "reason": str(exc)[:200]})
     finally:
         held.release()
 
@@ -332,65 +333,100 @@ class _StoringObserver:
             self.lock_holder is not None
             and time.monotonic() - self._last_heartbeat >= HEARTBEAT_EVERY_S
         ):
-            heartbeat_lock(self.settings, self.lock_holder)
+            try:
+                heartbeat_lock(self.settings, self.lock_holder)
+            except DBAPIError as exc:  # the row is for people; the lock needs no heartbeat
+                log.warning("lock heartbeat not stored", extra={"reason": str(exc.orig)})
             self._last_heartbeat = time.monotonic()
 
     def _store(self, batch: list[HostResult]) -> list[tuple[HostResult, RecordOutcome]]:
-        """Record ``batch`` in one transaction, retried when a concurrent writer got there
-        first (a finding created by both at once: the unique fingerprint refuses one)."""
-        for attempt in range(1, STORE_ATTEMPTS + 1):
+        """Record ``batch`` in one transaction. Retried when a concurrent writer got there
+        first (a finding created by both at once: the unique fingerprint refuses one), and
+        while a PostgreSQL server restarts (up to ``RECONNECT_FOR_S``); any other refusal
+        (read-only, out of space) stops the sweep with a StorageError."""
+        attempt = 0
+        give_up_at = time.monotonic() + RECONNECT_FOR_S
+        while True:
+            attempt += 1
             try:
-                with session_scope(self.settings) as session:
-                    # First a write: on SQLite it takes the write lock for the whole batch.
-                    session.execute(
-                        sa.update(ScanRun)
-                        .where(col(ScanRun.id) == self.run_id)
-                        .values(
-                            hosts_done=col(ScanRun.hosts_done) + len(batch),
-                            hosts_planned=col(ScanRun.hosts_planned) + self._planned_delta,
-                        )
+                outcomes = self._store_once(batch)
+            except DBAPIError as exc:
+                if _conflict(exc) and attempt < STORE_ATTEMPTS:
+                    log.info("store retried", extra={"attempt": attempt, "reason": str(exc.orig)})
+                    time.sleep(0.05 * attempt)
+                    continue
+                if _disconnected(exc) and time.monotonic() < give_up_at:
+                    log.warning(
+                        "database unreachable, retrying", extra={"reason": str(exc.orig)[:200]}
                     )
-                    domains = {r.target.domain for r in batch}
-                    domains.update(f.domain for r in batch for f in r.findings)
-                    serialise_hosts(session, domains)
-                    outcomes = []
-                    for result in batch:
-                        outcome = record_host_result(
-                            session,
-                            result,
-                            run_id=self.run_id,
-                            agency_id=self.agency_ids.get(result.target.domain),
-                            policy=self.policy,
-                            source=self.source,
-                        )
-                        outcomes.append((result, outcome))
-                        if self.after_host is not None:
-                            self.after_host(session, result, outcome)
-                    session.execute(
-                        sa.update(ScanRun)
-                        .where(col(ScanRun.id) == self.run_id)
-                        .values(
-                            findings_count=col(ScanRun.findings_count)
-                            + sum(o.seen for _, o in outcomes)
-                        )
-                    )
-            except (IntegrityError, OperationalError) as exc:
-                if attempt == STORE_ATTEMPTS or not _retryable(exc):
-                    raise
-                log.info("store retried", extra={"attempt": attempt, "reason": str(exc.orig)})
-                time.sleep(0.05 * attempt)
-                continue
+                    time.sleep(min(2.0, 0.25 * attempt))
+                    continue
+                raise storage_error(exc) from exc
             self._planned_delta = 0
             return outcomes
-        raise AssertionError("unreachable")
+
+    def _store_once(self, batch: list[HostResult]) -> list[tuple[HostResult, RecordOutcome]]:
+        with session_scope(self.settings) as session:
+            # First a write: on SQLite it takes the write lock for the whole batch.
+            session.execute(
+                sa.update(ScanRun)
+                .where(col(ScanRun.id) == self.run_id)
+                .values(
+                    hosts_done=col(ScanRun.hosts_done) + len(batch),
+                    hosts_planned=col(ScanRun.hosts_planned) + self._planned_delta,
+                )
+            )
+            domains = {r.target.domain for r in batch}
+            domains.update(f.domain for r in batch for f in r.findings)
+            serialise_hosts(session, domains)
+            outcomes = []
+            for result in batch:
+                outcome = record_host_result(
+                    session,
+                    result,
+                    run_id=self.run_id,
+                    agency_id=self.agency_ids.get(result.target.domain),
+                    policy=self.policy,
+                    source=self.source,
+                )
+                outcomes.append((result, outcome))
+                if self.after_host is not None:
+                    self.after_host(session, result, outcome)
+            session.execute(
+                sa.update(ScanRun)
+                .where(col(ScanRun.id) == self.run_id)
+                .values(
+                    findings_count=col(ScanRun.findings_count) + sum(o.seen for _, o in outcomes)
+                )
+            )
+        return outcomes
 
 
-def _retryable(exc: IntegrityError | OperationalError) -> bool:
+def _conflict(exc: DBAPIError) -> bool:
     """A conflict with a concurrent writer (unique key, deadlock, serialisation)."""
     if isinstance(exc, IntegrityError):
         return True
-    code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40001", "40P01")
+    return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
+
+
+def _disconnected(exc: DBAPIError) -> bool:
+    """The database server went away (restart, network): worth reconnecting to."""
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate).startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
+    # psycopg's "connection refused" / "server closed the connection" carry no SQLSTATE.
+    return type(exc.orig).__module__.startswith("psycopg") and isinstance(exc, OperationalError)
+
+
+def storage_error(exc: DBAPIError) -> StorageError:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    return StorageError(
+        f"the database refused this sweep's results ({reason}); the run is not complete. "
+        "Hosts stored until now are kept: once the database is writable again, "
+        "'vigie scan --resume' finishes the run"
+    )
 
 
 def lifecycle_policy(settings: Settings, vantage: str = "default") -> LifecyclePolicy:
@@ -507,6 +543,7 @@ def run_sweep(
         summary = SweepSummary(run_id=run_id, postponed=plan.postponed)
         summary.not_authorised = [r.target.domain for r in plan.refused]
         status = RunStatus.COMPLETED
+        failed = False
         try:
             execute_jobs(
                 run_settings(settings, full_sweep),
@@ -523,11 +560,21 @@ def run_sweep(
             )
         except BaseException:
             status = RunStatus.INTERRUPTED
+            failed = True
             raise
         finally:
             if plan.postponed and status == RunStatus.COMPLETED:
                 status = RunStatus.INTERRUPTED  # the postponed hosts are resumed later
-            _close_run(settings, run_id, status)
+            try:
+                _close_run(settings, run_id, status)
+            except DBAPIError as exc:
+                # The run stays "running" in the database: --resume takes it.
+                status = RunStatus.INTERRUPTED
+                if not failed:
+                    raise storage_error(exc) from exc
+                log.warning(
+                    "run status not stored", extra={"run_id": run_id, "reason": str(exc.orig)}
+                )
             completed = status == RunStatus.COMPLETED
             summary.status = status
             summary.elapsed_s = time.monotonic() - started

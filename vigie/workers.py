@@ -227,8 +227,8 @@ class _Lease:
                         .where(col(RunBatch.worker) == self.worker)
                         .values(heartbeat_at=utcnow())
                     )
-            except Exception:  # the database is away: the lease may lapse, the batch is redone
-                log.warning("batch lease not renewed", exc_info=True)
+            except Exception as exc:  # the database is away: the lease may lapse, batch redone
+                log.warning("batch lease not renewed", extra={"reason": str(exc)[:300]})
 
 
 def finish_batch(settings: Settings, run_id: int, batch_id: int) -> None:
@@ -313,8 +313,8 @@ def _reaper(settings: Settings, stop: threading.Event) -> None:
     while not stop.wait(every):
         try:
             requeue_lapsed(settings)
-        except Exception:
-            log.warning("lapsed batches not checked", exc_info=True)
+        except Exception as exc:
+            log.warning("lapsed batches not checked", extra={"reason": str(exc)[:300]})
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]

@@ -184,8 +184,8 @@ class AlertDelivery:
                     report = deliver_outbox(self.settings, only_ids=ids)
                     if report.unavailable is not None:
                         self.server_down = True
-            except Exception:  # the outbox keeps the alert for the next notify run
-                log.warning("urgent alert not sent", exc_info=True)
+            except Exception as exc:  # the outbox keeps the alert for the next notify run
+                log.warning("urgent alert not sent", extra={"reason": str(exc)[:300]})
             finally:
                 self._busy_since = None
                 with self._lock:

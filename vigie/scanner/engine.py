@@ -179,8 +179,12 @@ class SweepEngine:
                     await self._domain_slots.acquire()
                     group.create_task(self._domain_slot(job, observer, stats))
         except BaseExceptionGroup as failures:
-            # An observer that cannot store results (or a bug) stops the sweep: say why plainly.
-            raise failures.exceptions[0] from failures
+            # An observer that cannot store results (or a bug) stops the sweep: say why
+            # plainly, with the first error itself (task groups nest: domain, then sweep).
+            first: BaseException = failures
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from failures
         finally:
             await self._port_stage.aclose()
             await self.ctx.aclose()
