@@ -127,7 +127,9 @@ def test_known_exploited_goes_out_as_an_urgent_alert(tmp_path: Path, smtp: SmtpS
             policy=lifecycle_policy(settings),
         )
         hook(session, result, outcome)
-    # Then the known-exploited vulnerability went out at once (critical, the urgent path)
+    # Then the known-exploited vulnerability went out at once (critical, the urgent path),
+    # delivered off the sweep's loop once the host's results were committed
+    assert hook.drain(grace_s=10)
     (alert,) = smtp.received
     message, text, _ = parts(alert)
     assert message["Subject"].startswith("URGENT")

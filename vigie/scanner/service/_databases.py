@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vigie.errors import ProbeError
@@ -577,6 +577,9 @@ def mysql_findings(
         return [exposed(target, port, MYSQL, "refused", f"ERR {parsed.error_code}: {parsed.error}")]
     product, version = mysql_product_version(parsed.server_version)
     disclosed = version_disclosed(target, port, product, version, "handshake server version")
+    # The whole string too: it carries the distribution's package revision (10.11.19-MariaDB-0+deb12u1).
+    raw = printable(parsed.server_version, 120)
+    disclosed = replace(disclosed, evidence={**disclosed.evidence, "server_version": raw})
     if not login_reply:
         answer = f"handshake v10, server {parsed.server_version}"
         return [exposed(target, port, product, "not tested", answer), disclosed]

@@ -92,6 +92,8 @@ def from_service(findings: Iterable[Finding], ports: Iterable[OpenPort]) -> list
             version = str(evidence.get("version", ""))
             if product == "redis":
                 found += [i.at(port) for i in identify_redis(version)]
+            elif product in ("mysql", "mariadb") and evidence.get("server_version"):
+                found += [i.at(port) for i in identify_mysql(str(evidence["server_version"]))]
     return found
 
 
