@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from vigie import aio
+from vigie import event_loop
 from vigie.config import Settings
 from vigie.db.locks import HeldLock, describe, try_lock
 from vigie.db.session import session_scope
@@ -718,9 +718,9 @@ def _run_engine(
 ) -> None:
     if not jobs:
         return
-    from vigie.scanner.base import ProbeContext
     from vigie.scanner.dns import remember_registered_domains
     from vigie.scanner.engine import SweepEngine
+    from vigie.scanner.probe_context import ProbeContext
 
     with session_scope(settings) as session:
         registered = list(
@@ -766,7 +766,7 @@ def _run_engine(
                 loop.remove_signal_handler(signal.SIGTERM)
 
     with _sweep_runtime():
-        aio.run(main(), settings)
+        event_loop.run(main(), settings)
 
 
 # The TLS worker threads and the event loop take turns holding the GIL; forcing a
