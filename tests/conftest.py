@@ -80,7 +80,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_rate_budgets() -> None:
     """Each test starts with full rate budgets, as a new process would."""
-    from vigie.scanner.base import process_budget
+    from vigie.scanner.probe_context import process_budget
 
     process_budget.cache_clear()
 

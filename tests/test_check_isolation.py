@@ -1,5 +1,5 @@
 """A failing check loses only itself: it becomes a ``scan.error`` naming it, and the
-family's other findings are kept (the engine's run_checks, vigie/scanner/base.py)."""
+family's other findings are kept (the engine's run_checks, vigie/scanner/probe_context.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from vigie.model import Family, FamilyResult, HostResult, HostTarget
-from vigie.scanner import base
+from vigie.scanner import probe_context
 from vigie.scanner.engine import finalised, run_family
 from vigie.scanner.http import Endpoint, HttpObservation, Visit, graded_sites, visit_findings
 from vigie.scanner.http import _family as http_family
@@ -91,6 +91,6 @@ def test_run_checks_keeps_every_finding_of_the_checks_that_worked() -> None:
     def broken(_: HostTarget) -> list[Finding]:
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-    found = base.run_checks(TARGET, (good, TARGET), (broken, TARGET), (good, TARGET))
+    found = probe_context.run_checks(TARGET, (good, TARGET), (broken, TARGET), (good, TARGET))
     assert [f.check_id for f in found] == ["http.hsts.missing", "scan.error", "http.hsts.missing"]
     assert found[1].discriminator == "check:broken"

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from vigie import aio
+from vigie import event_loop
 from vigie.config import Settings
 from vigie.db.locks import HeldLock, describe, try_lock
 from vigie.db.session import session_scope
@@ -493,94 +493,18 @@ def run_sweep(
     Only full sweeps (``all_domains``) exclude each other (SweepLocked); a scan of
     named domains or of one agency runs at once, beside a sweep in progress.
     """
-    progress = progress or SweepProgress()
     started = time.monotonic()
     locks: list[HeldLock] = []
     completed = False
     try:
-        resumed_id: int | None = None
-        if request.resume:
-            resumed_id = _claim_interrupted_run(settings, locks, use_lock)
-        elif request.all_domains and use_lock:
-            locks.append(acquire_lock(settings))
-        with session_scope(settings) as session:
-            run: ScanRun | None = None
-            if resumed_id is not None:
-                run = session.get(ScanRun, resumed_id)
-                assert run is not None
-                request = SweepRequest(
-                    domains=tuple(run.domains),
-                    families=frozenset(Family(f) for f in run.families),
-                    source=request.source,
-                    resume=True,
-                    vantage=run.vantage,
-                )
-                run.status = RunStatus.RUNNING
-                done = finished_hosts(session, resumed_id)
-            else:
-                done = {}
-            domains = _selected_domains(session, request)
-            if run is None:
-                run = ScanRun(
-                    source=request.source,
-                    families=sorted(f.value for f in request.families),
-                    domains=[d.name for d in domains],
-                    vantage=request.vantage,
-                    full_sweep=request.all_domains,
-                )
-            session.add(run)
-            session.flush()
-            assert run.id is not None
-            run_id = run.id
-            if resumed_id is None:
-                # Taken before the run is committed: no --resume can see it unlocked.
-                held = try_lock(settings, run_lock_name(run_id))
-                assert held is not None, "a new run's lock is free"
-                locks.append(held)
-            plan = plan_sweep(session, settings, domains, request, done)
-            full_sweep = run.full_sweep
+        opened = _open_run(settings, request, locks, use_lock)
+        summary = SweepSummary(run_id=opened.run_id, postponed=opened.plan.postponed)
+        summary.not_authorised = [r.target.domain for r in opened.plan.refused]
         sweep_held = next((lock for lock in locks if lock.name == SWEEP_LOCK), None)
-        summary = SweepSummary(run_id=run_id, postponed=plan.postponed)
-        summary.not_authorised = [r.target.domain for r in plan.refused]
-        status = RunStatus.COMPLETED
-        failed = False
-        try:
-            execute_jobs(
-                run_settings(settings, full_sweep),
-                run_id,
-                plan.jobs,
-                plan.agency_ids,
-                source=request.source,
-                vantage=request.vantage,
-                progress=progress,
-                lock_holder=sweep_held,
-                after_host=after_host,
-                refused=plan.refused,
-                summary=summary,
-            )
-        except BaseException:
-            status = RunStatus.INTERRUPTED
-            failed = True
-            raise
-        finally:
-            if plan.postponed and status == RunStatus.COMPLETED:
-                status = RunStatus.INTERRUPTED  # the postponed hosts are resumed later
-            try:
-                _close_run(settings, run_id, status)
-            except DBAPIError as exc:
-                # The run stays "running" in the database: --resume takes it.
-                status = RunStatus.INTERRUPTED
-                if not failed:
-                    raise storage_error(exc) from exc
-                log.warning(
-                    "run status not stored", extra={"run_id": run_id, "reason": str(exc.orig)}
-                )
-            completed = status == RunStatus.COMPLETED
-            summary.status = status
-            summary.elapsed_s = time.monotonic() - started
-            drain = getattr(after_host, "drain", None)
-            if drain is not None:
-                drain()  # urgent alerts still in flight, unless the mail server stalls
+        completed = _execute_run(
+            settings, opened, summary, progress or SweepProgress(), after_host, sweep_held
+        )
+        summary.elapsed_s = time.monotonic() - started
         return summary
     finally:
         for held in reversed(locks):
@@ -588,6 +512,116 @@ def run_sweep(
                 release_lock(settings, held)
             else:
                 held.release(forget=completed)
+
+
+@dataclass(frozen=True)
+class _OpenedRun:
+    """A run row stored and locked, with what it will scan."""
+
+    run_id: int
+    request: SweepRequest
+    plan: _Plan
+    full_sweep: bool
+
+
+def _open_run(
+    settings: Settings, request: SweepRequest, locks: list[HeldLock], use_lock: bool
+) -> _OpenedRun:
+    """Take the locks, store the run (new, or the interrupted one resumed) and plan it."""
+    resumed_id: int | None = None
+    if request.resume:
+        resumed_id = _claim_interrupted_run(settings, locks, use_lock)
+    elif request.all_domains and use_lock:
+        locks.append(acquire_lock(settings))
+    with session_scope(settings) as session:
+        run, request, done = _resumed_run(session, request, resumed_id)
+        domains = _selected_domains(session, request)
+        if run is None:
+            run = ScanRun(
+                source=request.source,
+                families=sorted(f.value for f in request.families),
+                domains=[d.name for d in domains],
+                vantage=request.vantage,
+                full_sweep=request.all_domains,
+            )
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        if resumed_id is None:
+            # Taken before the run is committed: no --resume can see it unlocked.
+            held = try_lock(settings, run_lock_name(run.id))
+            assert held is not None, "a new run's lock is free"
+            locks.append(held)
+        plan = plan_sweep(session, settings, domains, request, done)
+        return _OpenedRun(run.id, request, plan, run.full_sweep)
+
+
+def _resumed_run(
+    session: Session, request: SweepRequest, resumed_id: int | None
+) -> tuple[ScanRun | None, SweepRequest, dict[str, set[str]]]:
+    """The interrupted run to finish, the request it was, and its finished hosts."""
+    if resumed_id is None:
+        return None, request, {}
+    run = session.get(ScanRun, resumed_id)
+    assert run is not None
+    request = SweepRequest(
+        domains=tuple(run.domains),
+        families=frozenset(Family(f) for f in run.families),
+        source=request.source,
+        resume=True,
+        vantage=run.vantage,
+    )
+    run.status = RunStatus.RUNNING
+    return run, request, finished_hosts(session, resumed_id)
+
+
+def _execute_run(
+    settings: Settings,
+    opened: _OpenedRun,
+    summary: SweepSummary,
+    progress: SweepProgress,
+    after_host: HostHook | None,
+    sweep_held: HeldLock | None,
+) -> bool:
+    """Scan the planned jobs and close the run; whether it completed."""
+    status = RunStatus.COMPLETED
+    failed = False
+    try:
+        execute_jobs(
+            run_settings(settings, opened.full_sweep),
+            opened.run_id,
+            opened.plan.jobs,
+            opened.plan.agency_ids,
+            source=opened.request.source,
+            vantage=opened.request.vantage,
+            progress=progress,
+            lock_holder=sweep_held,
+            after_host=after_host,
+            refused=opened.plan.refused,
+            summary=summary,
+        )
+    except BaseException:
+        status = RunStatus.INTERRUPTED
+        failed = True
+        raise
+    finally:
+        if opened.plan.postponed and status == RunStatus.COMPLETED:
+            status = RunStatus.INTERRUPTED  # the postponed hosts are resumed later
+        try:
+            _close_run(settings, opened.run_id, status)
+        except DBAPIError as exc:
+            # The run stays "running" in the database: --resume takes it.
+            status = RunStatus.INTERRUPTED
+            if not failed:
+                raise storage_error(exc) from exc
+            log.warning(
+                "run status not stored", extra={"run_id": opened.run_id, "reason": str(exc.orig)}
+            )
+        summary.status = status
+        drain = getattr(after_host, "drain", None)
+        if drain is not None:
+            drain()  # urgent alerts still in flight, unless the mail server stalls
+    return status == RunStatus.COMPLETED
 
 
 def _close_run(settings: Settings, run_id: int, status: str) -> None:
@@ -718,9 +752,9 @@ def _run_engine(
 ) -> None:
     if not jobs:
         return
-    from vigie.scanner.base import ProbeContext
     from vigie.scanner.dns import remember_registered_domains
     from vigie.scanner.engine import SweepEngine
+    from vigie.scanner.probe_context import ProbeContext
 
     with session_scope(settings) as session:
         registered = list(
@@ -766,7 +800,7 @@ def _run_engine(
                 loop.remove_signal_handler(signal.SIGTERM)
 
     with _sweep_runtime():
-        aio.run(main(), settings)
+        event_loop.run(main(), settings)
 
 
 # The TLS worker threads and the event loop take turns holding the GIL; forcing a

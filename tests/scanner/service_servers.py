@@ -28,8 +28,8 @@ from typing import Any
 from tests.servers import require_program, running, wait_for_port
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, HostResult
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.engine import DomainJob, SweepEngine
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.service import check_services
 

@@ -42,7 +42,6 @@ from tests.scanner.mail_oracles import (
 )
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns import (
     DnssecObservation,
     caa_findings,
@@ -66,6 +65,7 @@ from vigie.scanner.dns._zone import (
     nameserver_findings,
     ns_unresolvable_findings,
 )
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer, Lookup, Resolver
 
 KNOT = "127.0.9.1"

@@ -50,7 +50,6 @@ from tests.scanner.spf_suite import SuiteCase, load_cases, lookup_function
 from tests.servers import require_program
 from vigie.config import Settings
 from vigie.model import FamilyResult
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns import (
     DnssecObservation,
     Sender,
@@ -62,6 +61,7 @@ from vigie.scanner.dns import (
     remember_registered_domains,
 )
 from vigie.scanner.dns._dnssec import ds_matches, key_tag
+from vigie.scanner.probe_context import ProbeContext
 
 MAIL_NAMES = [
     *(f"{name}.vtest" for name in SPF_CASES),

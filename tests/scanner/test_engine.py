@@ -24,7 +24,6 @@ from tests.dns_server import Faults, free_port, start_faulty_proxy, start_zone_s
 from tests.scanner.service_servers import redis
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext, RateLimiter, scan_problem
 from vigie.scanner.connection import host_health
 from vigie.scanner.engine import (
     PORT_SCAN_AHEAD_BATCHES,
@@ -34,6 +33,7 @@ from vigie.scanner.engine import (
     scan_jobs,
 )
 from vigie.scanner.ports import NMAP_PARALLEL_RUNS, PortScan
+from vigie.scanner.probe_context import ProbeContext, RateLimiter, scan_problem
 from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.scope import ScopeGuard
 from vigie.scanner.service import check_services

@@ -31,12 +31,11 @@ import pytest
 import vigie.scanner.http as http_family
 from tests.dns_server import free_port, start_zone_server
 from tests.scanner import http_servers as hs
-from vigie import aio
+from vigie import event_loop as vigie_loop
 from vigie.catalogue import checks_in
 from vigie.config import Settings
 from vigie.errors import ConfigError
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.http import (
     PROBE_ORIGIN,
     Baseline,
@@ -73,6 +72,7 @@ from vigie.scanner.http._client import FetchRequest, http_client
 from vigie.scanner.http._content import DETECTORS
 from vigie.scanner.http._headers import content_type_options_findings, referrer_policy_findings
 from vigie.scanner.http._security_txt import registrable_domain
+from vigie.scanner.probe_context import ProbeContext
 
 TARGET = HostTarget("agence.vigie-http.test", "127.0.5.10")
 SITE = Site(TARGET, 443)
@@ -1104,7 +1104,7 @@ def scan(settings: Settings, domain: str, ip: str, ports: list[OpenPort] = WEB) 
         finally:
             await ctx.aclose()
 
-    return aio.run(run(), settings)
+    return vigie_loop.run(run(), settings)
 
 
 def ids(result: FamilyResult) -> set[str]:

@@ -23,8 +23,8 @@ from tests.dns_server import ZoneServer, free_port, start_zone_server
 from tests.servers import require_program
 from vigie.config import Settings
 from vigie.model import FamilyResult
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.ipv6 import PortAttempt, check_ipv6, web_findings
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer, Lookup
 
 KNOT = "127.0.22.3"

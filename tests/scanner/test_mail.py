@@ -59,7 +59,6 @@ from vigie.db.session import dispose_engines, session_scope
 from vigie.db.store import LifecyclePolicy, record_host_result
 from vigie.db.tables import FindingRecord
 from vigie.model import Family, FamilyResult, Finding, HostResult, HostTarget, Severity
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns import Security, Validation
 from vigie.scanner.mail._observe import (
     AddressObservation,
@@ -68,6 +67,7 @@ from vigie.scanner.mail._observe import (
     StsObservation,
 )
 from vigie.scanner.mail._smtp import SmtpDialogue
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer, Lookup, Resolution
 
 RESOLVER, KNOT = "127.0.22.1", "127.0.22.2"

@@ -24,7 +24,6 @@ from tests.servers import require_program, running
 from vigie.config import Settings
 from vigie.model import OpenPort
 from vigie.scanner import ports as ports_module
-from vigie.scanner.base import ProbeContext, RateLimiter
 from vigie.scanner.ports import (
     REQUIRED_PORTS,
     TOP100_TCP,
@@ -39,6 +38,7 @@ from vigie.scanner.ports import (
     port_list,
     run_nmap,
 )
+from vigie.scanner.probe_context import ProbeContext, RateLimiter
 
 # Every database and remote-administration port CHECKS.md names, and the usual services.
 CHECKS_MD_PORTS = {3306, 5432, 1433, 1521, 27017, 6379, 9200, 9300, 5984, 11211, 9042}

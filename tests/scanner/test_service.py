@@ -31,10 +31,10 @@ from vigie.scanner.banners import (
     product_version,
     ssh_software_version,
 )
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.connection import printable
 from vigie.scanner.http_wire import parse_response
 from vigie.scanner.ports import identify_port
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.service import _bson, check_services
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail

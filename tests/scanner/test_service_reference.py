@@ -31,7 +31,7 @@ from pymongo.message import _OpMsg
 from tests.scanner.service_servers import recv_exactly, scripted
 from vigie.config import Settings
 from vigie.model import Finding, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import check_services
 

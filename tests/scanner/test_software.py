@@ -22,9 +22,9 @@ from tests.vulns.test_import import ALL
 from vigie.config import Settings
 from vigie.db.migrate import ensure_database
 from vigie.model import Family, FamilyResult, Finding, HostResult, Severity
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.engine import DomainJob, SweepEngine, _Collector
 from vigie.scanner.http import check_http
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.service import check_services
 from vigie.scanner.software import INDEX_KEY, check_software, check_vulns

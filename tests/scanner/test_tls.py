@@ -65,7 +65,7 @@ from tests.scanner.tls_fixtures import (
 from tests.servers import require_program, running
 from vigie.config import ScanSettings, ScopeSettings, Settings, TlsSettings
 from vigie.model import Family, FamilyResult, HostTarget, OpenPort, Severity
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.tls import (
     CertificateIndex,
     CertificatePolicy,

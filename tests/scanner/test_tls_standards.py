@@ -55,10 +55,10 @@ from tests.scanner.tls_fixtures import (
 from tests.servers import require_program
 from vigie.config import Settings
 from vigie.model import FamilyResult, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.connection import probe_tls_context
 from vigie.scanner.http._family import web_endpoints
 from vigie.scanner.ports import answers_in_tls, identify_port
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.tls import (
     CertificateIndex,
     Trust,
@@ -70,7 +70,7 @@ from vigie.scanner.tls import (
     name_matches,
     to_ace,
 )
-from vigie.scanner.tls._sweep import MOZILLA_STORE_NAME
+from vigie.scanner.tls._resources import MOZILLA_STORE_NAME
 
 Found = set[tuple[str, str]]
 NET = "127.0.25"

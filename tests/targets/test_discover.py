@@ -25,7 +25,7 @@ from vigie.db.migrate import upgrade_database
 from vigie.db.session import dispose_engines, session_scope
 from vigie.db.tables import Domain, DomainStatus
 from vigie.errors import NotFoundError, UsageError
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.probe_context import ProbeContext
 from vigie.targets.discover import (
     DiscoveredName,
     DiscoveryPlan,

@@ -15,13 +15,13 @@ import trustme
 
 from tests.web.conftest import World
 from tests.web.servers import serve_console
-from vigie import aio
+from vigie import event_loop
 from vigie.catalogue import spec_for
 from vigie.config import Settings
 from vigie.grading import OpenCheck, grade_checks, policies_for
 from vigie.model import FamilyResult, HostTarget, OpenPort, Severity
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.http import check_http
+from vigie.scanner.probe_context import ProbeContext
 from vigie.web import create_app
 
 HOST = "127.0.21.10"
@@ -55,7 +55,7 @@ def test_the_console_passes_vigies_own_http_checks(world: World, tmp_path: Path)
 
     with serve_console(app, HOST, 443, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)):
         # When vigie's http family checks it as it checks any agency's site
-        result = aio.run(scan(), scanner_settings)
+        result = event_loop.run(scan(), scanner_settings)
     # Then the scan completed and found nothing above info
     assert result.complete, result.findings
     severities = {f.check_id: f.severity or spec_for(f.check_id).severity for f in result.findings}

@@ -13,7 +13,7 @@ family by family and applies one rule set:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,8 +27,10 @@ from vigie.db.locks import advisory_key
 from vigie.db.tables import FindingEvent, FindingRecord, HostScan
 from vigie.model import (
     Family,
+    Finding,
     FindingStatus,
     HostResult,
+    HostTarget,
     Severity,
     evidence_digest,
     utcnow,
@@ -107,109 +109,144 @@ def record_host_result(
     """Apply one host's results to the findings table and log the host scan."""
     now = now or utcnow()
     outcome = RecordOutcome()
-    target = result.target
+    change = _Change(session, run_id, agency_id, policy, now, outcome)
     for family, family_result in result.families.items():
-        existing = {
-            record.fingerprint: record
-            for record in session.exec(
-                select(FindingRecord).where(
-                    FindingRecord.domain == target.domain,
-                    FindingRecord.family == family.value,
-                    FindingRecord.vantage == policy.vantage,
-                    _address_filter(family, target.ip),
-                )
-            )
-        }
+        existing = _family_records(session, result.target, family, policy.vantage)
+        seen = change.observe(family_result.findings, existing)
+        if family_result.complete:
+            change.miss(existing, seen)
+    if run_id is not None:
+        _log_host_scan(session, result, run_id, outcome, source, policy.vantage, now)
+    return outcome
+
+
+def _family_records(
+    session: Session, target: HostTarget, family: Family, vantage: str
+) -> dict[str, FindingRecord]:
+    """The records a family's result on ``target`` may confirm or resolve, by fingerprint."""
+    query = select(FindingRecord).where(
+        FindingRecord.domain == target.domain,
+        FindingRecord.family == family.value,
+        FindingRecord.vantage == vantage,
+        _address_filter(family, target.ip),
+    )
+    return {record.fingerprint: record for record in session.exec(query)}
+
+
+@dataclass
+class _Change:
+    """One host result going into the findings table: new, confirmed, reopened, missed."""
+
+    session: Session
+    run_id: int | None
+    agency_id: int | None
+    policy: LifecyclePolicy
+    now: datetime
+    outcome: RecordOutcome
+
+    def observe(
+        self, findings: Sequence[Finding], existing: Mapping[str, FindingRecord]
+    ) -> set[str]:
+        """Record a family's findings (one observation per fingerprint); the fingerprints seen."""
         observed = [
-            (vantage_fingerprint(finding.fingerprint, policy.vantage), finding)
-            for finding in family_result.findings
+            (vantage_fingerprint(finding.fingerprint, self.policy.vantage), finding)
+            for finding in findings
         ]
         # Records kept under another address or scope: one query for the family (the
         # session first flushes what earlier families and hosts added).
         unknown = {fingerprint for fingerprint, _ in observed if fingerprint not in existing}
         elsewhere = (
-            {r.fingerprint: r for r in findings_by_fingerprint(session, unknown)} if unknown else {}
+            {r.fingerprint: r for r in findings_by_fingerprint(self.session, unknown)}
+            if unknown
+            else {}
         )
         created: list[FindingRecord] = []
         seen: set[str] = set()
         for fingerprint, finding in observed:
             if fingerprint in seen:
-                continue  # one observation per fingerprint per scan
-            seen.add(fingerprint)
-            outcome.seen += 1
-            record = existing.get(fingerprint) or elsewhere.get(fingerprint)
-            severity = policy.severity_of(finding.check_id, finding.severity)
-            evidence = dict(finding.evidence)
-            digest = evidence_digest(evidence)
-            if record is None:
-                record = FindingRecord(
-                    fingerprint=fingerprint,
-                    check_id=finding.check_id,
-                    family=finding.family.value,
-                    severity=severity.value,
-                    domain=finding.domain,
-                    ip=finding.ip,
-                    port=finding.port,
-                    discriminator=finding.discriminator,
-                    agency_id=agency_id,
-                    status=FindingStatus.NEW.value,
-                    first_seen=now,
-                    last_seen=now,
-                    status_changed_at=now,
-                    due_date=policy.due_date(severity, now),
-                    evidence=evidence,
-                    evidence_hash=digest,
-                    last_run_id=run_id,
-                    vantage=policy.vantage,
-                )
-                session.add(record)
-                created.append(record)
-                outcome.new.append(record)
                 continue
-            previous = record.status
-            if previous == FindingStatus.RESOLVED.value:
-                record.status = FindingStatus.REOPENED.value
-                record.resolved_at = None
-                record.status_changed_at = now
-                record.due_date = policy.due_date(severity, now)
-                outcome.reopened.append(record)
-            elif previous == FindingStatus.NEW.value and record.last_run_id != run_id:
-                record.status = FindingStatus.OPEN.value
-                record.status_changed_at = now
-            record.last_seen = now
-            record.missed_scans = 0
-            record.last_run_id = run_id
-            record.severity = severity.value
-            record.agency_id = agency_id if agency_id is not None else record.agency_id
-            evidence_changed = digest != record.evidence_hash
-            record.evidence = evidence
-            record.evidence_hash = digest
-            session.add(record)
-            if record.status != previous or evidence_changed:
-                _log_event(session, record, previous, run_id, now)
+            seen.add(fingerprint)
+            self.outcome.seen += 1
+            record = existing.get(fingerprint) or elsewhere.get(fingerprint)
+            if record is None:
+                created.append(self._create(fingerprint, finding))
+            else:
+                self._confirm(record, finding)
         if created:
-            session.flush()  # once for the family: the events need the new records' ids
+            self.session.flush()  # once for the family: the events need the new records' ids
             for record in created:
-                _log_event(session, record, None, run_id, now)
-        if not family_result.complete:
-            continue
+                _log_event(self.session, record, None, self.run_id, self.now)
+        return seen
+
+    def _create(self, fingerprint: str, finding: Finding) -> FindingRecord:
+        severity = self.policy.severity_of(finding.check_id, finding.severity)
+        evidence = dict(finding.evidence)
+        record = FindingRecord(
+            fingerprint=fingerprint,
+            check_id=finding.check_id,
+            family=finding.family.value,
+            severity=severity.value,
+            domain=finding.domain,
+            ip=finding.ip,
+            port=finding.port,
+            discriminator=finding.discriminator,
+            agency_id=self.agency_id,
+            status=FindingStatus.NEW.value,
+            first_seen=self.now,
+            last_seen=self.now,
+            status_changed_at=self.now,
+            due_date=self.policy.due_date(severity, self.now),
+            evidence=evidence,
+            evidence_hash=evidence_digest(evidence),
+            last_run_id=self.run_id,
+            vantage=self.policy.vantage,
+        )
+        self.session.add(record)
+        self.outcome.new.append(record)
+        return record
+
+    def _confirm(self, record: FindingRecord, finding: Finding) -> None:
+        severity = self.policy.severity_of(finding.check_id, finding.severity)
+        evidence = dict(finding.evidence)
+        digest = evidence_digest(evidence)
+        previous = record.status
+        if previous == FindingStatus.RESOLVED.value:
+            record.status = FindingStatus.REOPENED.value
+            record.resolved_at = None
+            record.status_changed_at = self.now
+            record.due_date = self.policy.due_date(severity, self.now)
+            self.outcome.reopened.append(record)
+        elif previous == FindingStatus.NEW.value and record.last_run_id != self.run_id:
+            record.status = FindingStatus.OPEN.value
+            record.status_changed_at = self.now
+        record.last_seen = self.now
+        record.missed_scans = 0
+        record.last_run_id = self.run_id
+        record.severity = severity.value
+        record.agency_id = self.agency_id if self.agency_id is not None else record.agency_id
+        evidence_changed = digest != record.evidence_hash
+        record.evidence = evidence
+        record.evidence_hash = digest
+        self.session.add(record)
+        if record.status != previous or evidence_changed:
+            _log_event(self.session, record, previous, self.run_id, self.now)
+
+    def miss(self, existing: Mapping[str, FindingRecord], seen: set[str]) -> None:
+        """A complete family did not see these records: count the miss, resolve after enough."""
         for fingerprint, record in existing.items():
             if fingerprint in seen or record.status not in ACTIVE_STATUSES:
                 continue
-            if record.last_run_id == run_id and run_id is not None:
+            if record.last_run_id == self.run_id and self.run_id is not None:
                 continue  # seen earlier in this same run (another path to it)
             record.missed_scans += 1
-            if record.missed_scans >= policy.resolve_after_scans:
+            if record.missed_scans >= self.policy.resolve_after_scans:
                 previous = record.status
                 record.status = FindingStatus.RESOLVED.value
-                record.resolved_at = now
-                record.status_changed_at = now
-                _log_event(session, record, previous, run_id, now)
-                outcome.resolved.append(record)
-            session.add(record)
-    if run_id is not None:
-        _log_host_scan(session, result, run_id, outcome, source, policy.vantage, now)
-    return outcome
+                record.resolved_at = self.now
+                record.status_changed_at = self.now
+                _log_event(self.session, record, previous, self.run_id, self.now)
+                self.outcome.resolved.append(record)
+            self.session.add(record)
 
 
 def _log_event(

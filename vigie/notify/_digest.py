@@ -52,6 +52,7 @@ from vigie.notify._render import (
     SUBJECT_OVERDUE,
     DigestContext,
     GradeLine,
+    ProblemItem,
     digest_subject,
     display_name,
     notice_subject,
@@ -196,24 +197,9 @@ def _digest_plan(
     console_link: str | None = None,
 ) -> Plan:
     language = language_of(agency, settings)
-    limit = settings.notify.max_problems_per_email
-    new_problems = group_problems(selection.new)
-    reopened_problems = group_problems(selection.reopened)
-    recalled_problems = group_problems(selection.recalled)
-    resolved_problems = group_problems(selection.resolved)
-    open_problems = group_problems(selection.still_open)
-    new, omitted_new = problem_items(new_problems, language, with_fix=True, limit=limit)
-    limit -= len(new)
-    reopened, omitted_reopened = problem_items(
-        reopened_problems, language, with_fix=True, limit=limit
-    )
-    limit -= len(reopened)
-    recalled, omitted_recalled = problem_items(
-        recalled_problems, language, with_fix=False, limit=limit
-    )
-    resolved, omitted_resolved = problem_items(
-        resolved_problems, language, with_fix=False, limit=settings.notify.max_problems_per_email
-    )
+    sections = _digest_sections(selection, language, settings.notify.max_problems_per_email)
+    new, reopened, recalled, resolved = sections.items
+    open_problems = sections.open_problems
     context = DigestContext(
         agency=display_name(agency.name),
         language=language,
@@ -223,7 +209,7 @@ def _digest_plan(
         reopened=reopened,
         recalled=recalled,
         resolved=resolved,
-        omitted=omitted_new + omitted_reopened + omitted_recalled + omitted_resolved,
+        omitted=sections.omitted,
         open_count=len(open_problems),
         overdue_count=len(group_problems(selection.overdue(now.date()))),
         accepted_count=selection.accepted,
@@ -236,18 +222,13 @@ def _digest_plan(
         link_days=settings.web.link_days,
     )
     template_context = context.as_template_context()
-    template_context.update(
-        new_count=len(new_problems),
-        reopened_count=len(reopened_problems),
-        resolved_count=len(resolved_problems),
-        recalled_count=len(recalled_problems),
-    )
+    template_context.update(sections.counts)
     text, html = render_parts("digest", language, template_context)
     subject = digest_subject(
         language,
         agency.name,
-        new=len(new_problems) + len(reopened_problems),
-        resolved=len(resolved_problems),
+        new=sections.counts["new_count"] + sections.counts["reopened_count"],
+        resolved=sections.counts["resolved_count"],
         open_count=len(open_problems),
         operator_copy=operator_copy,
     )
@@ -271,6 +252,48 @@ def _digest_plan(
         created_at=now,
     )
     return Plan(draft)
+
+
+@dataclass(frozen=True)
+class _DigestSections:
+    """The digest's lists (new, reopened, recalled, resolved) within the email's limit."""
+
+    items: tuple[list[ProblemItem], list[ProblemItem], list[ProblemItem], list[ProblemItem]]
+    omitted: int
+    counts: dict[str, int]
+    open_problems: list[Problem]
+
+
+def _digest_sections(selection: Selection, language: str, limit: int) -> _DigestSections:
+    """New and reopened problems come first with their fix, then those recalled, within
+    ``limit`` in all; resolved ones are listed apart, up to ``limit`` of their own."""
+    grouped = {
+        name: group_problems(views)
+        for name, views in (
+            ("new", selection.new),
+            ("reopened", selection.reopened),
+            ("recalled", selection.recalled),
+            ("resolved", selection.resolved),
+        )
+    }
+    left = limit
+    shown: dict[str, list[ProblemItem]] = {}
+    omitted = 0
+    for name, with_fix in (("new", True), ("reopened", True), ("recalled", False)):
+        shown[name], left_out = problem_items(
+            grouped[name], language, with_fix=with_fix, limit=left
+        )
+        left -= len(shown[name])
+        omitted += left_out
+    shown["resolved"], left_out = problem_items(
+        grouped["resolved"], language, with_fix=False, limit=limit
+    )
+    return _DigestSections(
+        items=(shown["new"], shown["reopened"], shown["recalled"], shown["resolved"]),
+        omitted=omitted + left_out,
+        counts={f"{name}_count": len(problems) for name, problems in grouped.items()},
+        open_problems=group_problems(selection.still_open),
+    )
 
 
 def _grade_lines(grades: dict[str, str], previous: dict[str, str]) -> list[GradeLine]:

@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 from vigie.errors import ProbeError, ProbeTimeout
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.probe_context import ProbeContext
 
 # What a probe keeps of any answer, and what evidence shows of it.
 MAX_REPLY_BYTES = 16_384

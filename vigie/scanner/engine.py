@@ -46,9 +46,9 @@ from vigie.model import (
     OpenPort,
     utcnow,
 )
-from vigie.scanner.base import ProbeContext, scan_problem
 from vigie.scanner.connection import host_health
 from vigie.scanner.ports import NMAP_PARALLEL_RUNS, NmapPortStage, PortScan, fallback_ports
+from vigie.scanner.probe_context import ProbeContext, scan_problem
 from vigie.scanner.resolve import Answer, Resolution
 from vigie.scanner.scope import ScopeDecision
 from vigie.scanner.service import open_port_findings

@@ -16,13 +16,13 @@ from enum import Enum
 from typing import Any, cast
 
 from vigie.model import Family, FamilyResult, HostTarget, OpenPort
-from vigie.scanner import base, dns, engine, http, ipv6, mail, service, software, tls
-from vigie.scanner.base import ProbeContext
+from vigie.scanner import dns, engine, http, ipv6, mail, probe_context, service, software, tls
 from vigie.scanner.checks_table import ChecksTable
 from vigie.scanner.dns.checks import CHECKS as DNS_CHECKS
 from vigie.scanner.http.checks import CHECKS as HTTP_CHECKS
 from vigie.scanner.ipv6.checks import CHECKS as IPV6_CHECKS
 from vigie.scanner.mail.checks import CHECKS as MAIL_CHECKS
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.service.checks import CHECKS as SERVICE_CHECKS
 from vigie.scanner.software.checks import SOFTWARE_CHECKS, VULN_CHECKS
 from vigie.scanner.tls.checks import CHECKS as TLS_CHECKS
@@ -54,8 +54,8 @@ SCAN_CHECKS: ChecksTable = {
     "scan.unreachable": (engine.unreachable,),
     "scan.out_of_scope": (engine.out_of_scope_result,),
     "scan.not_authorised": (engine.not_authorised_result,),
-    "scan.timeout": (base.scan_problem,),
-    "scan.error": (base.scan_problem, base.check_failed),
+    "scan.timeout": (probe_context.scan_problem,),
+    "scan.error": (probe_context.scan_problem, probe_context.check_failed),
 }
 
 FAMILIES: tuple[FamilyEntry, ...] = (

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from vigie.model import Finding, HostTarget
-from vigie.scanner.base import scan_problem
+from vigie.scanner.probe_context import scan_problem
 from vigie.scanner.resolve import Answer, Lookup
 
 MAX_TEXT = 512  # anything a server sent is untrusted text: evidence keeps this much

@@ -46,7 +46,6 @@ from vigie.scanner.banners import (
     hint_for,
     is_tls_record,
 )
-from vigie.scanner.base import ProbeContext, RateLimiter
 from vigie.scanner.connection import (
     BoundedCache,
     NotTls,
@@ -57,6 +56,7 @@ from vigie.scanner.connection import (
     probe_tls_context,
 )
 from vigie.scanner.http_wire import build_request
+from vigie.scanner.probe_context import ProbeContext, RateLimiter
 
 log = logging.getLogger("vigie.scanner.ports")
 

@@ -31,13 +31,13 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from vigie import aio
+from vigie import event_loop
 from vigie.config import Settings
 from vigie.db.session import session_scope
 from vigie.db.tables import Domain, DomainStatus
 from vigie.errors import NotFoundError, UsageError
-from vigie.scanner.base import ProbeContext, RateLimiter
 from vigie.scanner.dns import find_zone, zone_transfer_names
+from vigie.scanner.probe_context import ProbeContext, RateLimiter
 from vigie.scanner.resolve import Answer, Lookup
 from vigie.targets.importer import normalise_domain
 
@@ -411,7 +411,7 @@ def run_discovery(
             session.exec(select(Domain.name).where(Domain.status != DomainStatus.CANDIDATE))
         )
     plan = DiscoveryPlan(parents, wordlist, ct_names, request.axfr, known)
-    report = aio.run(_discover_with_context(settings, plan), settings)
+    report = event_loop.run(_discover_with_context(settings, plan), settings)
     summary = StoreSummary()
     if request.store and report.names:
         with session_scope(settings) as session:

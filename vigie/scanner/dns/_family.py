@@ -28,7 +28,6 @@ import dns.rdatatype
 import dns.rrset
 
 from vigie.model import Family, FamilyResult, Finding, HostTarget
-from vigie.scanner.base import ProbeContext, run_checks
 from vigie.scanner.dns._dnssec import DnssecObservation, ZoneKeys, dnssec_findings
 from vigie.scanner.dns._mail import dmarc_findings, is_dmarc_record, organisational_domain
 from vigie.scanner.dns._probes import (
@@ -48,6 +47,7 @@ from vigie.scanner.dns._zone import (
     ns_unresolvable_findings,
 )
 from vigie.scanner.lookups import bare, lookup_failed, probe_failed
+from vigie.scanner.probe_context import ProbeContext, run_checks
 from vigie.scanner.resolve import Answer, Lookup, absolute_name
 
 SHARED_KEY = "dns"

@@ -20,8 +20,8 @@ import dns.rdatatype
 import dns.xfr
 import dns.zone
 
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns._zone import AddressProbe, NsVerdict, Transfer, judge_soa_response
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer, Lookup, ask_server, make_query
 
 SOA_ATTEMPTS = 2  # UDP tries before falling back to one TCP try

@@ -19,7 +19,6 @@ import dns.rdatatype
 import dns.rdtypes.ANY.RRSIG
 import dns.rrset
 
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns._dnssec import Security, Validation, ZoneKeys, rrset_validation, trusted_keys
 from vigie.scanner.dns._family import (
     find_zone,
@@ -29,6 +28,7 @@ from vigie.scanner.dns._family import (
     sweep_state,
 )
 from vigie.scanner.dns._probes import ask_resolvers
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer, Lookup, absolute_name
 
 

@@ -34,11 +34,11 @@ import httpx
 
 from vigie.config import HttpSettings
 from vigie.errors import ProbeError, ProbeTimeout
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.connection import lenient_tls_context
 from vigie.scanner.http._decode import BodyDecodeError, BoundedDecoder, content_codings
 from vigie.scanner.http._model import HttpObservation
 from vigie.scanner.http._transport import PinnedBackend
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.scope import ScopeGuard
 
 SHARED_KEY = "http"

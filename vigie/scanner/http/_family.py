@@ -33,7 +33,6 @@ from urllib.parse import urljoin, urlsplit
 
 from vigie.errors import ConfigError, ProbeError, ProbeTimeout, ScopeViolation
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort, utcnow
-from vigie.scanner.base import ProbeContext, run_checks, scan_problem
 from vigie.scanner.http._client import FetchRequest, HttpClient, http_client
 from vigie.scanner.http._content import exposure_findings, listing_findings
 from vigie.scanner.http._headers import (
@@ -58,6 +57,7 @@ from vigie.scanner.http._model import (
 from vigie.scanner.http._paths import PATH_CHECKS, expand, load_path_list
 from vigie.scanner.http._security_txt import PATH as SECURITY_TXT_PATH
 from vigie.scanner.http._security_txt import security_txt_findings
+from vigie.scanner.probe_context import ProbeContext, run_checks, scan_problem
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Ports probed whatever the port stage named them; others only when named like HTTP.
@@ -170,7 +170,7 @@ class Visit:
 
 
 @dataclass
-class HostScan:
+class HttpHostScanner:
     """One host's HTTP scan: the client, the target, and the endpoints that failed."""
 
     ctx: ProbeContext
@@ -498,7 +498,7 @@ async def check_http(ctx: ProbeContext, target: HostTarget, ports: list[OpenPort
         result.add(scan_problem(target, "scan.error", "http:paths", str(exc)))
         result.complete = False
         return result
-    scan = HostScan(ctx, http_client(ctx), target)
+    scan = HttpHostScanner(ctx, http_client(ctx), target)
     async with scan.client.pinned(target.ip):
         started = await asyncio.gather(*(scan.follow(endpoint) for endpoint in endpoints))
         visits = [visit for visit in started if visit is not None]

@@ -27,10 +27,10 @@ from typing import Any
 
 from vigie.errors import ScopeViolation
 from vigie.model import Family, FamilyResult, Finding, HostTarget
-from vigie.scanner.base import ProbeContext, scan_problem
 from vigie.scanner.connection import close_quietly
 from vigie.scanner.dns import MAX_NAMESERVERS, find_zone, sweep_state
 from vigie.scanner.lookups import bare, lookup_failed
+from vigie.scanner.probe_context import ProbeContext, scan_problem
 from vigie.scanner.resolve import Lookup
 
 PROBLEM_IDS = frozenset({"scan.timeout", "scan.error", "scan.out_of_scope"})

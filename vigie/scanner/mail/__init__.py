@@ -34,7 +34,6 @@ A domain that neither receives nor sends mail should say so (RFC 7505).
 from __future__ import annotations
 
 from vigie.model import Family, FamilyResult, Finding
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.lookups import bare, lookup_failed, probe_failed
 from vigie.scanner.mail._judge import mail_findings
 from vigie.scanner.mail._observe import MailObservation, observe_domain
@@ -52,6 +51,7 @@ from vigie.scanner.mail._records import (
     spf_stance,
     tlsa_matches,
 )
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer
 
 PROBLEM_IDS = frozenset({"scan.timeout", "scan.error", "scan.out_of_scope"})

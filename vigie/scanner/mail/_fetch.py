@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpcore
 
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.http import PinnedBackend
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer
 
 POLICY_PATH = "/.well-known/mta-sts.txt"

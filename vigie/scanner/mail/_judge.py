@@ -14,7 +14,6 @@ from typing import Any
 from cryptography import x509
 
 from vigie.model import Finding, HostTarget, Severity, utcnow
-from vigie.scanner.base import scan_problem
 from vigie.scanner.dns import Security
 from vigie.scanner.lookups import bare, clip, lookup_failed
 from vigie.scanner.mail._observe import (
@@ -33,6 +32,7 @@ from vigie.scanner.mail._records import (
     tlsa_matches,
     unlisted_hosts,
 )
+from vigie.scanner.probe_context import scan_problem
 from vigie.scanner.resolve import Answer
 from vigie.scanner.tls import (
     CertificatePolicy,

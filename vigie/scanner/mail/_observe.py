@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from vigie.model import utcnow
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.dns import Security, Validation, lookup_validation
 from vigie.scanner.mail._fetch import PolicyFetch, fetch_policy
 from vigie.scanner.mail._records import (
@@ -26,6 +25,7 @@ from vigie.scanner.mail._records import (
     select_sts_record,
 )
 from vigie.scanner.mail._smtp import SmtpDialogue, ehlo_dialogue
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.resolve import Answer, Lookup, Resolution
 from vigie.scanner.tls import (
     ChainVerdict,

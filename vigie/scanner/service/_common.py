@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from vigie.model import Finding, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.probe_context import ProbeContext
 
 OPEN_PORT = "service.open_port"
 DATABASE_EXPOSED = "service.database.exposed"

@@ -21,9 +21,9 @@ from typing import Any
 
 from vigie.errors import ProbeError
 from vigie.model import Finding, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.connection import Stream, open_stream, printable
 from vigie.scanner.http_wire import HttpResponse, http_exchange
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.service import _bson
 from vigie.scanner.service._common import (
     DATABASE_EXPOSED,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort
 from vigie.scanner.banners import WINRM_PORTS
-from vigie.scanner.base import ProbeContext, check_failed, scan_problem
 from vigie.scanner.connection import BoundedCache, HostGaveUp, cancel_pending
+from vigie.scanner.probe_context import ProbeContext, check_failed, scan_problem
 from vigie.scanner.service import _databases as db
 from vigie.scanner.service import _mail as mail
 from vigie.scanner.service import _remote as remote

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vigie.model import Finding, HostTarget, OpenPort
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.connection import Stream, open_stream, printable
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.service._common import CLEARTEXT_MAIL, port_finding
 from vigie.scanner.service._remote import banner_version, reply_code, reply_complete
 

@@ -26,9 +26,9 @@ from vigie.scanner.banners import (
     ssh_identification,
     ssh_software_version,
 )
-from vigie.scanner.base import ProbeContext
 from vigie.scanner.connection import HostGaveUp, Stream, host_health, open_stream, printable
 from vigie.scanner.http_wire import HttpResponse, http_exchange
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.service._common import (
     FTP_ANONYMOUS,
     FTP_EXPOSED,

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from vigie.errors import ProbeError, ProbeTimeout
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort, Severity, utcnow
-from vigie.scanner.base import ProbeContext, scan_problem
+from vigie.scanner.probe_context import ProbeContext, scan_problem
 from vigie.scanner.software._edge import EDGE_PATHS, OWA_PATH, identify_edge, identify_owa
 from vigie.scanner.software._identify import (
     Identification,

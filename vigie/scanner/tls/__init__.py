@@ -18,7 +18,7 @@ cover (on STARTTLS endpoints, or one of its MX hosts at that address);
 connections go to the address only. All hosts of a sweep share one thread
 pool and the trust anchors (``ctx.shared["tls"]``), never each other's
 certificates: a host gets the same verdicts alone or in a sweep. See
-``_sweep`` and ``_probe`` for how suites are enumerated with few connections,
+``_resources`` and ``_probe`` for how suites are enumerated with few connections,
 ``_certificates`` and ``_verify`` for chain trust, ``_names`` for host names.
 
 Other families (mail: TLS after STARTTLS on MX hosts) use only the names in
@@ -60,6 +60,7 @@ from vigie.scanner.tls._probe import (
     problem_from,
     server_location,
 )
+from vigie.scanner.tls._resources import TlsSweep, load_trust, sweep_of
 from vigie.scanner.tls._suites import (
     cipher_findings,
     dh_findings,
@@ -67,7 +68,6 @@ from vigie.scanner.tls._suites import (
     protocol_findings,
     weakness_of,
 )
-from vigie.scanner.tls._sweep import TlsSweep, load_trust, sweep_of
 from vigie.scanner.tls._verify import verifier_refusal
 from vigie.scanner.tls._vulns import vulnerability_findings
 

@@ -21,7 +21,7 @@ from sslyze.server_connectivity import ServerConnectivityInfo
 
 from vigie.errors import ScopeViolation
 from vigie.model import Family, FamilyResult, Finding, HostTarget, OpenPort, utcnow
-from vigie.scanner.base import ProbeContext, run_checks, scan_problem
+from vigie.scanner.probe_context import ProbeContext, run_checks, scan_problem
 from vigie.scanner.tls._certificates import (
     CertificatePolicy,
     ChainVerdict,
@@ -41,8 +41,8 @@ from vigie.scanner.tls._probe import (
     problem_from,
     server_location,
 )
+from vigie.scanner.tls._resources import TlsSweep, TrustMaterial, sweep_of
 from vigie.scanner.tls._suites import cipher_findings, dh_findings, protocol_findings
-from vigie.scanner.tls._sweep import TlsSweep, TrustMaterial, sweep_of
 from vigie.scanner.tls._vulns import vulnerability_findings
 
 T = TypeVar("T")

@@ -21,7 +21,7 @@ from vigie.config import Settings
 
 T = TypeVar("T")
 
-log = logging.getLogger("vigie.aio")
+log = logging.getLogger("vigie.event_loop")
 
 CONNECTION_ERRNOS = frozenset(
     {

@@ -26,7 +26,7 @@ import certifi
 from cryptography import x509
 
 from vigie.config import Settings
-from vigie.scanner.base import ProbeContext
+from vigie.scanner.probe_context import ProbeContext
 from vigie.scanner.tls._certificates import CertificateIndex, TrustAnchors, is_self_issued
 from vigie.scanner.tls._errors import PROBE_FAILURES
 from vigie.scanner.tls._mail import MailExchangers
