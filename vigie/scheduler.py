@@ -225,7 +225,7 @@ def run_sweep_job(settings: Settings) -> list[int]:
             settings, SweepRequest(all_domains=True, source="scheduler"), None, hook
         )
         runs.append(summary.run_id)
-    _record_grades(settings, runs)
+    # Each run recorded its grades as it completed (vigie.sweep._close_run): once, there.
     return runs
 
 
@@ -239,14 +239,6 @@ def interrupted_run_exists(settings: Settings) -> bool:
             ).first()
             is not None
         )
-
-
-def _record_grades(settings: Settings, run_ids: list[int]) -> None:
-    from vigie.grading import record_grades
-
-    with session_scope(settings) as session:
-        for run_id in run_ids:
-            record_grades(session, run_id, settings)
 
 
 # --- the scheduler -----------------------------------------------------------------
