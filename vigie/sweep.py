@@ -32,16 +32,15 @@ from vigie.db.store import (
     record_host_result,
     serialise_hosts,
 )
-from vigie.db.tables import Agency, Domain, DomainStatus, Lock, RunStatus, ScanRun
-from vigie.errors import NotFoundError, StorageError, SweepInterrupted, SweepLocked, UsageError
+from vigie.db.tables import Domain, DomainStatus, Lock, RunStatus, ScanRun
+from vigie.errors import StorageError, SweepInterrupted, SweepLocked, UsageError
 from vigie.model import (
     SCANNABLE_FAMILIES,
     Family,
     HostResult,
     utcnow,
 )
-from vigie.targets.importer import normalise_domain
-from vigie.targets.registry import active_mandate, find_agency, in_quiet_hours
+from vigie.targets.planning import SweepPlan, plan_sweep, selected_domains
 
 if TYPE_CHECKING:
     # The scanner (sslyze, nmap, httpx) loads only when a sweep really runs,
@@ -168,97 +167,6 @@ def sweep_lock(settings: Settings, name: str = SWEEP_LOCK) -> Iterator[HeldLock]
 
 def run_lock_name(run_id: int) -> str:
     return f"run-{run_id}"
-
-
-# --- planning ---------------------------------------------------------------
-
-
-@dataclass
-class _Plan:
-    jobs: list[DomainJob]
-    agency_ids: dict[str, int | None]
-    refused: list[HostResult]  # scan.not_authorised results, recorded without sending anything
-    postponed: list[str]
-
-
-def _selected_domains(session: Session, request: SweepRequest) -> list[Domain]:
-    query = select(Domain).where(Domain.status == DomainStatus.ACTIVE).order_by(col(Domain.name))
-    if request.domains:
-        names = []
-        for raw in request.domains:
-            try:
-                names.append(normalise_domain(raw))
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-        found = list(session.exec(select(Domain).where(col(Domain.name).in_(names))))
-        known = {d.name: d for d in found}
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise NotFoundError(
-                "not in the registry (register with 'vigie targets add' or approve the candidate): "
-                + ", ".join(missing)
-            )
-        inactive = [d.name for d in found if d.status != DomainStatus.ACTIVE]
-        if inactive:
-            raise UsageError("not active in the registry: " + ", ".join(inactive))
-        return [known[n] for n in names]
-    if request.agency:
-        agency = find_agency(session, request.agency)
-        return list(session.exec(query.where(Domain.agency_id == agency.id)))
-    if request.all_domains:
-        return list(session.exec(query))
-    raise UsageError("name domains, --agency NAME or --all")
-
-
-def plan_sweep(
-    session: Session,
-    settings: Settings,
-    domains: list[Domain],
-    request: SweepRequest,
-    done: dict[str, set[str]],
-) -> _Plan:
-    from vigie.scanner.engine import DomainJob, not_authorised_result
-
-    agencies = {a.id: a for a in session.exec(select(Agency))}
-    now = utcnow()
-    plan = _Plan(jobs=[], agency_ids={}, refused=[], postponed=[])
-    for domain in domains:
-        agency = agencies.get(domain.agency_id)
-        agency_name = agency.name if agency else ""
-        plan.agency_ids[domain.name] = domain.agency_id
-        families = frozenset(request.families)
-        mandate = active_mandate(session, domain.agency_id, domain.name, now.date())
-        if settings.scope.require_mandate:
-            if mandate is None:
-                plan.refused.append(
-                    not_authorised_result(domain.name, agency_name, "no valid mandate")
-                )
-                continue
-            if mandate.intrusiveness == "passive":
-                families = families & {Family.DNS}
-                if not families:
-                    plan.refused.append(
-                        not_authorised_result(
-                            domain.name, agency_name, "mandate allows passive checks only"
-                        )
-                    )
-                    continue
-        if mandate is not None and in_quiet_hours(
-            mandate.quiet_hours, now, settings.schedule.timezone
-        ):
-            plan.postponed.append(domain.name)
-            continue
-        plan.jobs.append(
-            DomainJob(
-                domain=domain.name,
-                agency=agency_name,
-                mail_domain=domain.mail_domain,
-                families=families,
-                done_hosts=frozenset(done.get(domain.name, set())),
-                networks=tuple(mandate.cidrs) if mandate is not None else (),
-            )
-        )
-    return plan
 
 
 # --- running ----------------------------------------------------------------
@@ -520,7 +428,7 @@ class _OpenedRun:
 
     run_id: int
     request: SweepRequest
-    plan: _Plan
+    plan: SweepPlan
     full_sweep: bool
 
 
@@ -535,7 +443,9 @@ def _open_run(
         locks.append(acquire_lock(settings))
     with session_scope(settings) as session:
         run, request, done = _resumed_run(session, request, resumed_id)
-        domains = _selected_domains(session, request)
+        domains = selected_domains(
+            session, request.domains, agency=request.agency, all_domains=request.all_domains
+        )
         if run is None:
             run = ScanRun(
                 source=request.source,
@@ -552,7 +462,7 @@ def _open_run(
             held = try_lock(settings, run_lock_name(run.id))
             assert held is not None, "a new run's lock is free"
             locks.append(held)
-        plan = plan_sweep(session, settings, domains, request, done)
+        plan = plan_sweep(session, settings, domains, request.families, done)
         return _OpenedRun(run.id, request, plan, run.full_sweep)
 
 
@@ -692,10 +602,12 @@ def execute_jobs(
     return summary
 
 
-def plan_distributed_run(settings: Settings, request: SweepRequest) -> tuple[int, _Plan]:
+def plan_distributed_run(settings: Settings, request: SweepRequest) -> tuple[int, SweepPlan]:
     """Create a distributed run and its plan; the refused domains are stored at once."""
     with session_scope(settings) as session:
-        domains = _selected_domains(session, request)
+        domains = selected_domains(
+            session, request.domains, agency=request.agency, all_domains=request.all_domains
+        )
         run = ScanRun(
             source=request.source,
             families=sorted(f.value for f in request.families),
@@ -708,7 +620,7 @@ def plan_distributed_run(settings: Settings, request: SweepRequest) -> tuple[int
         session.flush()
         assert run.id is not None
         run_id = run.id
-        plan = plan_sweep(session, settings, domains, request, {})
+        plan = plan_sweep(session, settings, domains, request.families, {})
     if plan.refused:
         execute_jobs(
             settings,
