@@ -93,3 +93,24 @@ def test_the_cli_holds_no_database_session_or_query() -> None:
             # Then none opens a session or builds a query: that is the services' job
             assert "vigie.db.session.session_scope" not in imported, name
             assert not {i for i in imported if i.startswith("sqlmodel")}, name
+
+
+def test_every_exception_vigie_defines_is_a_vigie_error() -> None:
+    # Given every class the package defines whose bases are exceptions
+    import importlib
+    import inspect
+
+    from vigie.errors import VigieError
+
+    strays = []
+    for name, _ in _modules():
+        if name.endswith("__main__"):
+            continue  # running it is the command line
+        module = importlib.import_module(name)
+        for _, value in inspect.getmembers(module, inspect.isclass):
+            # (a BaseException that is no Exception, like the demo's signal, is not an error)
+            own_exception = value.__module__ == name and issubclass(value, Exception)
+            if own_exception and not issubclass(value, VigieError):
+                strays.append(f"{name}.{value.__name__}")
+    # Then each derives from VigieError, so callers catch the level they care about
+    assert strays == []

@@ -22,7 +22,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from vigie.errors import ConfigError
+from vigie.errors import ConfigError, NotFoundError
 from vigie.model import LANGUAGES, Family, Severity, family_of
 
 #: The texts every check carries in every language.
@@ -193,7 +193,7 @@ _SPECS: tuple[CheckSpec, ...] = load_catalogue()
 CATALOGUE: Mapping[str, CheckSpec] = MappingProxyType({spec.check_id: spec for spec in _SPECS})
 
 
-class UnknownCheckError(KeyError):
+class UnknownCheckError(NotFoundError, KeyError):
     """A check ID that is not in the catalogue (a typo in code or configuration)."""
 
 

@@ -15,10 +15,16 @@
     ├── SweepInterrupted            exit 143: SIGTERM stopped a sweep; --resume finishes it
     └── DeliveryError               an email could not be handed to the SMTP server
 
-Each lower library's errors are mapped to this tree at its one door: nmap in
-``vigie.scanner.ports``, httpcore in ``vigie.scanner.http._client``, sslyze and
-nassl in ``vigie.scanner.tls._errors``, dnspython in ``vigie.scanner.resolve``,
-smtplib in ``vigie.notify._smtp``. Only the engine catches bare ``Exception``.
+Module-private errors (an HTTP body that cannot be decoded, an SMTP reply that is
+not one, the SPF evaluator's own stops) also derive from ``VigieError``; so does
+``UnknownCheckError`` (a ``NotFoundError`` that is also a ``KeyError``).
+
+Each lower library's errors are mapped to this tree at its one door, by one context
+manager: ``nmap_errors()`` in ``vigie.scanner.ports``, ``_probe_errors()`` (httpx and
+httpcore) in ``vigie.scanner.http._client``, ``smtp_errors()`` in ``vigie.notify._smtp``;
+sslyze's and nassl's are listed once in ``vigie.scanner.tls._errors`` and dnspython's
+become an answer's outcome in ``vigie.scanner.resolve`` (failures are data there).
+Only the engine and ``run_checks`` catch bare ``Exception``.
 """
 
 from __future__ import annotations

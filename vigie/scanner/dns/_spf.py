@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from vigie.errors import VigieError
 from vigie.model import Finding
 from vigie.scanner.lookups import clip
 from vigie.scanner.resolve import Answer, Lookup
@@ -286,7 +287,7 @@ class Sender:
     helo: str = ""
 
 
-class _Unknown(Exception):
+class _Unknown(VigieError):
     """A macro only a receiver can expand (the client's address, HELO name...)."""
 
 
@@ -366,7 +367,7 @@ class SpfEvaluation:
     top_record: str | None = None
 
 
-class _Stop(Exception):
+class _Stop(VigieError):
     def __init__(self, result: str, reason: str, failure: Lookup | None = None) -> None:
         super().__init__(reason)
         self.result = result

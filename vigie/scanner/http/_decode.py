@@ -11,6 +11,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
+from vigie.errors import VigieError
+
 # Content codings decoded here; the others leave the body unread.
 GZIP_WBITS = 16 + zlib.MAX_WBITS
 ZLIB_WBITS = zlib.MAX_WBITS
@@ -18,7 +20,7 @@ RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
 SUPPORTED_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 
 
-class BodyDecodeError(Exception):
+class BodyDecodeError(VigieError):
     """The body cannot be decoded (unsupported coding or corrupt stream)."""
 
 

@@ -13,6 +13,7 @@ import contextlib
 import errno
 from dataclasses import dataclass
 
+from vigie.errors import VigieError
 from vigie.scanner.connection import close_quietly
 
 # The scanner has no route for this address family: says nothing about the MX host.
@@ -37,7 +38,7 @@ class SmtpDialogue:
         return "STARTTLS" in self.keywords
 
 
-class SmtpFailure(Exception):
+class SmtpFailure(VigieError):
     pass
 
 
