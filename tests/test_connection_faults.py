@@ -128,7 +128,7 @@ def test_a_closed_transport_met_outside_a_probe_is_a_debug_line(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from vigie import event_loop
+    from vigie import event_loop as vigie_loop
     from vigie.config import Settings
 
     # Given the loop a sweep runs on, and a callback failing as uvloop's TLS setup fails
@@ -154,7 +154,7 @@ def test_a_closed_transport_met_outside_a_probe_is_a_debug_line(
     # When it runs (vigie's loggers propagate even after a command configured them)
     monkeypatch.setattr(logging.getLogger("vigie"), "propagate", True)
     with caplog.at_level("DEBUG", logger="vigie"), caplog.at_level("DEBUG"):
-        event_loop.run(sweep(), settings)
+        vigie_loop.run(sweep(), settings)
     # Then the connection fault is a debug line, and vigie's own bug is still shown
     faults = [r for r in caplog.records if r.name == "vigie.event_loop"]
     assert faults and {r.levelname for r in faults} == {"DEBUG"}
