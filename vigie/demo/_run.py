@@ -44,7 +44,9 @@ DATABASE_NAME = "demo.db"
 REGISTRY_NAME = "registry.csv"
 # The families the demonstration network is built to show (it runs no MX host and has
 # no IPv6: the mail transport and IPv6 families would only report it unreachable).
-DEMO_FAMILIES = frozenset({Family.SERVICE, Family.TLS, Family.HTTP, Family.DNS})
+DEMO_FAMILIES = frozenset(
+    {Family.SERVICE, Family.TLS, Family.HTTP, Family.DNS, Family.SOFTWARE, Family.VULN}
+)
 SMTP_NOWHERE = ("127.77.0.25", 25)  # inside the demo range, where nothing listens
 CONSOLE_LANGUAGE = "en"
 FIRST_ADDRESS = "127.77.0.10"
