@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from vigie.config import Settings
-from vigie.db.queries import FindingView
+from vigie.db.queries import FindingView, view_of_record
 from vigie.db.store import RecordOutcome
 from vigie.db.tables import Agency, FindingRecord
-from vigie.model import FindingStatus, HostResult, Severity, utcnow
+from vigie.model import HostResult, utcnow
 from vigie.notify._bookkeeping import load_notices, record_told
 from vigie.notify._contacts import agency_contacts, cert_addresses, escalation_addressing
 from vigie.notify._delivery import deliver_outbox
@@ -39,29 +39,6 @@ from vigie.notify._render import alert_subject, display_name, problem_items, ren
 log = logging.getLogger("vigie.notify")
 
 AlertHook = Callable[[Session, HostResult, RecordOutcome], None]
-
-
-def view_of(record: FindingRecord, agency: str) -> FindingView:
-    assert record.id is not None
-    return FindingView(
-        id=record.id,
-        fingerprint=record.fingerprint,
-        check_id=record.check_id,
-        severity=Severity(record.severity),
-        domain=record.domain,
-        ip=record.ip,
-        port=record.port,
-        discriminator=record.discriminator,
-        status=FindingStatus(record.status),
-        first_seen=record.first_seen,
-        last_seen=record.last_seen,
-        resolved_at=record.resolved_at,
-        due_date=record.due_date,
-        evidence=dict(record.evidence),
-        agency=agency,
-        agency_id=record.agency_id,
-        vantage=record.vantage,
-    )
 
 
 def queue_urgent_alerts(
@@ -81,7 +58,7 @@ def queue_urgent_alerts(
         notices = load_notices(session, [r.id for r in agency_records if r.id is not None])
         views = [
             view
-            for view in (view_of(r, agency.name) for r in agency_records)
+            for view in (view_of_record(r, agency.name) for r in agency_records)
             if reported(view, rules)
             and not (view.id in notices and notices[view.id].told_status == ACTIVE)
         ]
