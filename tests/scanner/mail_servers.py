@@ -13,7 +13,8 @@
 - ``openssl_*``, ``posttls_finger``, ``dig`` and ``delv`` wrap the independent
   tools the tests compare vigie with.
 
-Every server binds one 127.0.22.x address (the mail tests' range).
+Every server binds one 127.0.22.x address (the mail tests' range);
+tests/scanner/software_servers.py runs ``run_postfix`` on its own 127.0.20.x.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,18 +92,21 @@ class Smtpd:
 
 
 @contextlib.contextmanager
-def run_postfix(servers: Sequence[Smtpd], hostname: str) -> Iterator[Path]:
+def run_postfix(
+    servers: Sequence[Smtpd], hostname: str, settings: Mapping[str, str] | None = None
+) -> Iterator[Path]:
     """A private Postfix with one smtpd per ``servers`` entry; yields its configuration folder.
 
-    Its files live in a folder of their own under /tmp: Postfix's unprivileged
-    processes cannot enter pytest's (mode 0700) temporary folders.
+    ``settings`` are extra main.cf parameters (``smtpd_banner``...). Its files
+    live in a folder of their own under /tmp: Postfix's unprivileged processes
+    cannot enter pytest's (mode 0700) temporary folders.
     """
     master = Path("/usr/lib/postfix/sbin/master")
     postfix = require_program("postfix")
     folder = Path(tempfile.mkdtemp(prefix="vigie-postfix-"))
     folder.chmod(0o755)
     try:
-        with _postfix(master, postfix, folder, servers, hostname) as conf:
+        with _postfix(master, postfix, folder, servers, hostname, settings or {}) as conf:
             yield conf
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -110,7 +114,12 @@ def run_postfix(servers: Sequence[Smtpd], hostname: str) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _postfix(
-    master: Path, postfix: str, folder: Path, servers: Sequence[Smtpd], hostname: str
+    master: Path,
+    postfix: str,
+    folder: Path,
+    servers: Sequence[Smtpd],
+    hostname: str,
+    settings: Mapping[str, str],
 ) -> Iterator[Path]:
     conf, queue, data = folder / "conf", folder / "queue", folder / "data"
     for sub in (conf, queue, data):
@@ -124,6 +133,7 @@ def _postfix(
         "inet_interfaces = all\ninet_protocols = ipv4\n"
         f"maillog_file = {folder}/maillog\nmaillog_file_prefixes = {folder}\n"
         "smtpd_tls_loglevel = 1\n"
+        + "".join(f"{name} = {value}\n" for name, value in settings.items())
     )
     (conf / "master.cf").write_text(
         "".join(server.line() + "\n" for server in servers) + POSTFIX_SERVICES

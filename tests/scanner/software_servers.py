@@ -1,7 +1,7 @@
 """Servers for the software and vuln families' tests, each on its own 127.0.20.x address.
 
 Real daemons from this machine's Debian packages (OpenSSH, vsftpd, Redis,
-nginx, Apache httpd, Dovecot, MariaDB) show their own banners; their versions
+nginx, Apache httpd, Dovecot, MariaDB, Postfix) show their own banners; their versions
 are read from the packages themselves (dpkg-query, ``--version``), never
 written here. Older and vulnerable versions cannot be installed beside them,
 so ``RecordedBanners`` serves banners recorded from real servers of those
@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.scanner.mail_servers import Smtpd, run_postfix
 from tests.servers import require_program, running, wait_for_port
 
 SSHD = "127.0.20.10"
@@ -49,8 +50,6 @@ RECORDED: dict[tuple[str, int], bytes] = {
     (UPSTREAM_SSH, 22): b"SSH-2.0-OpenSSH_9.2p1\r\n",
     # vsftpd 2.3.4's greeting (the release whose tarball was backdoored, CVE-2011-2523)
     (OLD_VSFTPD, 21): b"220 (vsFTPd 2.3.4)\r\n",
-    # Postfix on Debian: smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)
-    (POSTFIX, 25): b"220 mail.vigie.test ESMTP Postfix (Debian/GNU)\r\n",
 }
 # Apache httpd 2.4.49 built from source (ServerTokens Full), CVE-2021-41773's version.
 OLD_APACHE_RESPONSE = (
@@ -307,4 +306,20 @@ def mariadb(folder: Path) -> Iterator[None]:
         "--innodb-buffer-pool-size=16M",
     ]
     with running(argv, listen=(MARIADB, 3306), log=root / "mariadb.out", timeout_s=30):
+        yield
+
+
+# Debian's main.cf (/usr/share/postfix/main.cf.debian) sets this; Postfix's built-in
+# default (postconf -d) is "$myhostname ESMTP $mail_name", without the platform.
+POSTFIX_DEBIAN_BANNER = "$myhostname ESMTP $mail_name (Debian/GNU)"
+
+
+@contextlib.contextmanager
+def postfix() -> Iterator[None]:
+    """Postfix from the postfix package: one smtpd on ``POSTFIX:25`` with Debian's banner.
+
+    Started by ``run_postfix`` of the mail tests (``master -d``, a private
+    configuration folder, the address in master.cf, its own process group).
+    """
+    with run_postfix([Smtpd(POSTFIX)], "mail.vigie.test", {"smtpd_banner": POSTFIX_DEBIAN_BANNER}):
         yield

@@ -82,6 +82,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, HostRe
         stack.enter_context(servers.apache(folder))
         stack.enter_context(servers.dovecot(folder))
         stack.enter_context(servers.mariadb(folder))
+        stack.enter_context(servers.postfix())
         stack.enter_context(servers.RecordedBanners())
         config = Settings.model_validate(
             {
@@ -174,7 +175,26 @@ def test_real_daemons_are_identified_exactly(swept: dict[str, HostResult]) -> No
         if f.evidence["product"] == "Dovecot"
     ]
     assert {f.port for f in dovecot} == {110, 143}
-    assert identified(swept[servers.POSTFIX], "Postfix").evidence["platform"] == "debian"
+
+
+def test_real_postfix_is_identified_without_a_version(swept: dict[str, HostResult]) -> None:
+    """The real Postfix on port 25, with Debian's ``smtpd_banner``.
+
+    Postfix's banner carries no version (``$myhostname ESMTP $mail_name``,
+    ``(Debian/GNU)`` on Debian; ``$mail_version`` appears only if an admin adds
+    it), so vigie names the product and the platform and no version.
+    """
+    # Given this machine's Postfix, whose mail_name its own postconf gives
+    mail_name = servers.program_version(["postconf", "-d", "-h", "mail_name"], r"(\S+)")
+    # Then vigie names Postfix, on Debian, seen in the SMTP greeting of port 25
+    finding = identified(swept[servers.POSTFIX], "Postfix")
+    assert finding.port == 25 and finding.evidence["seen_in"] == "banner"
+    assert finding.evidence["platform"] == "debian"
+    assert finding.evidence["observed"].endswith(f"mail.vigie.test ESMTP {mail_name} (Debian/GNU)")
+    # And no version: the banner has none, so nothing is matched against CVE ranges
+    assert finding.evidence["version"] == ""
+    assert finding.evidence["cpe"].startswith("cpe:2.3:a:postfix:postfix:*:")
+    assert not found(swept[servers.POSTFIX], "vuln.cve")
 
 
 def test_vulnerable_old_versions(swept: dict[str, HostResult]) -> None:
