@@ -9,6 +9,7 @@ import pytest
 from vigie.config import load_settings
 from vigie.errors import ConfigError
 from vigie.model import Severity
+from vigie.services.preflight import check_named_files
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -146,7 +147,7 @@ def test_a_broken_file_named_by_the_configuration_stops_every_command_at_load(
 def test_a_missing_named_file_is_named_too(tmp_path: Path) -> None:
     config = write(tmp_path, f"[http]\npaths_file = '{tmp_path / 'gone.toml'}'\n")
     with pytest.raises(ConfigError, match=r"http\.paths_file: cannot read"):
-        load_settings(config, environ={})
+        check_named_files(load_settings(config, environ={}))
 
 
 def test_a_database_password_with_a_sqlite_url_names_both_settings(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from vigie.errors import VigieError
 from vigie.logs import configure_logging
 from vigie.model import HostResult, Severity
 from vigie.render import rows_table, to_csv, to_json
+from vigie.services.preflight import check_named_files
 from vigie.sweep import SweepProgress
 
 console = Console()
@@ -50,8 +51,10 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_path)
-            configure_logging(self.log_level, self._settings.log.json_format)
+            settings = load_settings(self.config_path)
+            check_named_files(settings)
+            self._settings = settings
+            configure_logging(self.log_level, settings.log.json_format)
         return self._settings
 
     def database(self) -> Settings:
