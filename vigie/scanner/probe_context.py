@@ -17,7 +17,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from vigie.config import Settings
 from vigie.model import Family, FamilyResult, Finding, HostTarget
@@ -91,6 +91,25 @@ def until_done(
         done.set_result(None)
 
 
+class SweepState(Protocol):
+    """A family's sweep-wide state: built with no argument, closed when the sweep ends."""
+
+    async def aclose(self) -> None: ...
+
+
+StateT = TypeVar("StateT", bound=SweepState)
+
+
+async def cancel_tasks_of_this_loop(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel the unfinished tasks of the running loop and wait for them (a Celery
+    worker runs one loop per batch: another loop's tasks are not ours to await)."""
+    loop = asyncio.get_running_loop()
+    pending = [t for t in tasks if not t.done() and t.get_loop() is loop]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
 @dataclass
 class ProbeContext:
     """Shared, sweep-wide state handed to every family coroutine."""
@@ -122,6 +141,16 @@ class ProbeContext:
     def require_in_scope(self, address: str) -> None:
         """Raise ``ScopeViolation`` unless ``address`` may be contacted."""
         self.scope.require(address)
+
+    def shared_state(self, key: str, kind: type[StateT]) -> StateT:
+        """The sweep-wide ``kind()`` a family keeps under ``key``, created at first use
+        and closed (its ``aclose``) when the sweep ends."""
+        state = self.shared.get(key)
+        if not isinstance(state, kind):
+            state = kind()
+            self.shared[key] = state
+            self.closers.append(state.aclose)
+        return state
 
     def in_flight(self, target: HostTarget) -> AbstractContextManager[None]:
         """Mark ``target`` as being scanned until the block ends."""

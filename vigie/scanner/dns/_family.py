@@ -14,7 +14,6 @@ others come from ``_mail`` and ``_zone``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
@@ -47,7 +46,7 @@ from vigie.scanner.dns._zone import (
     ns_unresolvable_findings,
 )
 from vigie.scanner.lookups import bare, lookup_failed, probe_failed
-from vigie.scanner.probe_context import ProbeContext, run_checks
+from vigie.scanner.probe_context import ProbeContext, cancel_tasks_of_this_loop, run_checks
 from vigie.scanner.resolve import Answer, Lookup, absolute_name
 
 SHARED_KEY = "dns"
@@ -80,23 +79,11 @@ class DnsSweepState:
     keys: dict[str, asyncio.Task[ZoneKeys]] = field(default_factory=dict)  # DNSSEC chains
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        tasks: list[asyncio.Task[Any]] = [*self.zones.values(), *self.keys.values()]
-        pending = [t for t in tasks if not t.done() and t.get_loop() is loop]
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks_of_this_loop([*self.zones.values(), *self.keys.values()])
 
 
 def sweep_state(ctx: ProbeContext) -> DnsSweepState:
-    state = ctx.shared.get(SHARED_KEY)
-    if not isinstance(state, DnsSweepState):
-        state = DnsSweepState()
-        ctx.shared[SHARED_KEY] = state
-        ctx.closers.append(state.aclose)
-    return state
+    return ctx.shared_state(SHARED_KEY, DnsSweepState)
 
 
 def remember_registered_domains(ctx: ProbeContext, domains: Iterable[str]) -> None:

@@ -11,7 +11,6 @@ mail) is probed once per sweep.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ from vigie.scanner.mail._records import (
     select_sts_record,
 )
 from vigie.scanner.mail._smtp import SmtpDialogue, ehlo_dialogue
-from vigie.scanner.probe_context import ProbeContext
+from vigie.scanner.probe_context import ProbeContext, cancel_tasks_of_this_loop
 from vigie.scanner.resolve import Answer, Lookup, Resolution
 from vigie.scanner.tls import (
     ChainVerdict,
@@ -123,22 +122,11 @@ class MailSweepState:
     probes: dict[tuple[str, str], asyncio.Task[AddressObservation]] = field(default_factory=dict)
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        pending = [t for t in self.probes.values() if not t.done() and t.get_loop() is loop]
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks_of_this_loop(self.probes.values())
 
 
 def _state(ctx: ProbeContext) -> MailSweepState:
-    state = ctx.shared.get(SHARED_KEY)
-    if not isinstance(state, MailSweepState):
-        state = MailSweepState()
-        ctx.shared[SHARED_KEY] = state
-        ctx.closers.append(state.aclose)
-    return state
+    return ctx.shared_state(SHARED_KEY, MailSweepState)
 
 
 async def observe_host(ctx: ProbeContext, host: str, deadline: float) -> HostObservation:

@@ -380,19 +380,9 @@ def identify_page(body: str, headers: dict[str, str]) -> list[Identification]:
     products = {i.product for i in found}
     versions = {i.product for i in found if i.version}
     if "wordpress" not in versions:
-        asset = _WP_ASSET.search(body)
-        if asset:
-            found = [i for i in found if i.product != "wordpress"]
-            found.append(
-                _ident(
-                    "wordpress",
-                    asset["version"],
-                    "page",
-                    "versioned asset",
-                    asset.group(0),
-                    confidence="medium",
-                )
-            )
+        with_asset = _versioned_asset(found, "wordpress", _WP_ASSET, body)
+        if with_asset is not None:
+            found = with_asset
         elif "wordpress" not in products and _WP_PATH.search(body):
             found.append(
                 _ident(
@@ -405,19 +395,7 @@ def identify_page(body: str, headers: dict[str, str]) -> list[Identification]:
                 )
             )
     if "drupal" not in versions:
-        asset = _DRUPAL_ASSET.search(body)
-        if asset:
-            found = [i for i in found if i.product != "drupal"]
-            found.append(
-                _ident(
-                    "drupal",
-                    asset["version"],
-                    "page",
-                    "versioned asset",
-                    asset.group(0),
-                    confidence="medium",
-                )
-            )
+        found = _versioned_asset(found, "drupal", _DRUPAL_ASSET, body) or found
     if "joomla" not in products and _JOOMLA_MARK.search(body):
         found.append(
             _ident(
@@ -430,3 +408,18 @@ def identify_page(body: str, headers: dict[str, str]) -> list[Identification]:
             )
         )
     return found
+
+
+def _versioned_asset(
+    found: list[Identification], product: str, pattern: re.Pattern[str], body: str
+) -> list[Identification] | None:
+    """``found`` with ``product`` identified from a versioned asset URL in ``body`` (it
+    replaces a version-less identification of the same product); None when there is none."""
+    asset = pattern.search(body)
+    if asset is None:
+        return None
+    evidence = asset.group(0)
+    ident = _ident(
+        product, asset["version"], "page", "versioned asset", evidence, confidence="medium"
+    )
+    return [*(i for i in found if i.product != product), ident]
