@@ -53,6 +53,10 @@ _SESSION_COOKIE = re.compile(
     re.IGNORECASE,
 )
 _NOT_SESSION_COOKIE = re.compile(r"csrf|xsrf", re.IGNORECASE)
+# Cookies a hosting platform's router sets in front of the application: the
+# agency cannot change their attributes and they carry a routing hint, no
+# credential (Heroku's session affinity; the peer suites skip it too).
+PLATFORM_COOKIES = frozenset({"heroku-session-affinity"})
 
 
 # --- HTTP to HTTPS ------------------------------------------------------------------
@@ -332,6 +336,11 @@ def weak_directives(policy: CspPolicy, *, has_form: bool) -> dict[str, str]:
       rehomes (an allow-list checks the rehomed URL and refuses it);
     - form-action has no fallback (CSP3 §6.4.1): an explicit ``*`` or bare scheme
       is reported; an absent one on a page that has a form.
+
+    Once one of these is reported, an absent base-uri or form-action is listed
+    too, whatever the page: the finding asks for the policy to be rewritten, and
+    an injected ``<base>`` or ``<form>`` (CSP3 §6.2.1, §6.4.1) needs no script, so
+    the rewrite should close them in the same change.
     """
     weak: dict[str, str] = {}
     objects = policy.get("object-src", policy.get("default-src"))
@@ -351,6 +360,10 @@ def weak_directives(policy: CspPolicy, *, has_form: bool) -> dict[str, str]:
         weak["form-action"] = "form-action allows any origin"
     elif "form-action" not in policy and has_form:
         weak["form-action"] = "no form-action on a page with a form"
+    if weak and "base-uri" not in policy:
+        weak.setdefault("base-uri", "no base-uri: an injected <base> rehomes relative URLs")
+    if weak and "form-action" not in policy:
+        weak.setdefault("form-action", "no form-action: an injected form may post anywhere")
     return weak
 
 
@@ -692,12 +705,15 @@ def cookie_findings(
       (§4.1.2.6);
     - ``http.cookie.no_samesite``: a session-like or anti-CSRF cookie without a
       valid ``SameSite``, or ``SameSite=None`` without ``Secure`` (§4.1.2.7).
+
+    Cookies the platform's router sets (``PLATFORM_COOKIES``) are not judged:
+    nothing the agency configures changes them.
     """
     findings = []
     https = response.scheme == "https"
     for line in response.header_values("set-cookie"):
         cookie = parse_set_cookie(line)
-        if cookie is None or cookie.deleted:
+        if cookie is None or cookie.deleted or cookie.name.lower() in PLATFORM_COOKIES:
             continue
         evidence = response.evidence()
         evidence["cookie"] = cookie.masked()
