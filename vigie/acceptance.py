@@ -19,6 +19,7 @@ from vigie.db.queries import agency_matches
 from vigie.db.tables import Agency, FindingRecord, RiskAcceptance
 from vigie.errors import NotFoundError, UsageError
 from vigie.model import FindingStatus, utcnow
+from vigie.parsing import ascii_int
 
 # A dated plan, not a permanent exemption: re-accept with a new reason to go on.
 MAX_ACCEPTANCE_DAYS = 366
@@ -92,8 +93,8 @@ def acceptance_state(acceptance: RiskAcceptance, today: date) -> str:
 def find_finding(session: Session, reference: str) -> FindingRecord:
     """A finding by numeric id or by (a prefix of) its fingerprint."""
     reference = reference.strip()
-    if reference.isdigit():
-        record = session.get(FindingRecord, int(reference))
+    if (number := ascii_int(reference)) is not None:
+        record = session.get(FindingRecord, number)
         if record is None:
             raise NotFoundError(f"no finding #{reference}")
         return record

@@ -145,6 +145,21 @@ def test_staff_see_every_agency(world: World) -> None:
     assert world.admin().get("/audit").status_code == 200
 
 
+@pytest.mark.parametrize("number", ["³", "٣", "9" * 40, "-1", ""])
+def test_query_numbers_that_are_not_ascii_digits_are_ignored(world: World, number: str) -> None:
+    # Given an analyst asking for a page or an agency with "³" ("³".isdigit() is true,
+    # int("³") raises), Arabic-Indic digits, a 40-digit number
+    client = world.analyst()
+    # When it opens the lists that take such numbers, Then they answer 200, unfiltered
+    for path in (
+        f"/findings?page={number}",
+        f"/findings?agency={number}",
+        f"/outbox?agency={number}",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+
+
 def test_anonymous_requests_get_the_login_page(world: World) -> None:
     objects = other_agency_objects(world)
     client = world.make_client()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from univers.versions import DebianVersion, InvalidVersion
 
+from vigie.parsing import is_ascii_digits
+
 _PRERELEASE = re.compile(r"[-_.]?(alpha|beta|rc|pre|dev)[-_.]?(?=\d|$)", re.IGNORECASE)
 _NUMBERS = re.compile(r"\d+")
 # dpkg accepts alphanumerics and . + - ~ (and : for the epoch).
@@ -28,7 +30,7 @@ def _upstream_key(version: str) -> DebianVersion | tuple[int, ...]:
     text = version.strip().lower().lstrip("v")
     text = _PRERELEASE.sub(lambda m: "~" + m.group(1), text)
     text = _NOT_DPKG.sub(".", text)
-    if not text or not text[0].isdigit():
+    if not is_ascii_digits(text[:1]):
         text = "0" + text
     try:
         return DebianVersion(text)
@@ -72,7 +74,7 @@ def upstream_of(package_version: str) -> str:
 
 def epoch_of(package_version: str) -> str:
     head, colon, _ = package_version.partition(":")
-    return head if colon and head.isdigit() else ""
+    return head if colon and is_ascii_digits(head) else ""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from vigie.db.session import session_scope
 from vigie.db.tables import Agency
 from vigie.errors import NotFoundError, UsageError
 from vigie.i18n import LANGUAGES, normalise_language
+from vigie.parsing import ascii_int
 from vigie.web.accounts import (
     Principal,
     Throttled,
@@ -264,8 +265,9 @@ class Console:
         async def call(request: Request) -> Response:
             form = None
             if request.method == "POST":
-                length = int(request.headers.get("content-length") or 0)
-                if length > MAX_FORM_BYTES:
+                declared = request.headers.get("content-length") or "0"
+                length = ascii_int(declared)
+                if length is None or length > MAX_FORM_BYTES:
                     return HTMLResponse("request too large", status_code=413)
                 form = await request.form(max_part_size=MAX_FORM_BYTES)
             return await run_in_threadpool(self.dispatch, spec, request, form)

@@ -38,6 +38,7 @@ from vigie.db.tables import (
 )
 from vigie.errors import NotFoundError, RegistryImportError, UsageError
 from vigie.model import Family, FindingStatus, Severity, utcnow
+from vigie.parsing import ascii_int
 from vigie.render import CSV_FINDING_COLUMNS, finding_to_dict, to_csv, to_json
 from vigie.web import cache
 from vigie.web.accounts import (
@@ -451,8 +452,8 @@ class FindingQuery:
     def from_request(cls, ctx: Ctx) -> FindingQuery:
         who = ctx.principal
         agency_id: int | None = who.agency_id
-        if who.is_staff and ctx.query("agency").isdigit():
-            agency_id = int(ctx.query("agency"))
+        if who.is_staff and (chosen := ascii_int(ctx.query("agency"))) is not None:
+            agency_id = chosen
         severity = ctx.query("severity")
         status = ctx.query("status")
         family = ctx.query("family")
@@ -465,7 +466,7 @@ class FindingQuery:
             family=family if family in Family._value2member_map_ else "",
             check_id=ctx.query("check")[:80],
             overdue=ctx.query("overdue") == "1",
-            page=max(1, int(page)) if page.isdigit() else 1,
+            page=max(1, ascii_int(page, max_digits=6) or 1),
         )
 
     def where(self, query: Any, today: date) -> Any:
@@ -809,8 +810,8 @@ def outbox_page(ctx: Ctx) -> Response:
 
     status = ctx.query("status")
     agency_id = ctx.principal.agency_id
-    if ctx.principal.is_staff and ctx.query("agency").isdigit():
-        agency_id = int(ctx.query("agency"))
+    if ctx.principal.is_staff and (chosen := ascii_int(ctx.query("agency"))) is not None:
+        agency_id = chosen
     entries = outbox_entries(
         ctx.db,
         statuses=(status,) if status in ("queued", "sent", "failed") else (),

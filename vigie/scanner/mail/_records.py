@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_public_key,
 )
 
+from vigie.parsing import ascii_int, is_ascii_digits
 from vigie.scanner.tls import issued_by
 
 # --- MX ------------------------------------------------------------------------------------
@@ -41,9 +42,10 @@ def parse_mx(records: Iterable[str]) -> list[MxRecord]:
     parsed = []
     for record in records:
         parts = record.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        preference = ascii_int(parts[0], max_digits=5) if len(parts) == 2 else None
+        if preference is None:
             continue
-        parsed.append(MxRecord(int(parts[0]), parts[1].lower().rstrip(".")))
+        parsed.append(MxRecord(preference, parts[1].lower().rstrip(".")))
     return sorted(parsed, key=lambda mx: (mx.preference, mx.host))
 
 
@@ -168,8 +170,8 @@ def parse_sts_policy(text: str) -> StsPolicy:
         errors.append(f"version is {version!r}, not 'STSv1'")
     if mode not in ("enforce", "testing", "none"):
         errors.append(f"mode is {mode!r}, not enforce, testing or none")
-    max_age = int(age_text) if age_text is not None and age_text.isdigit() else None
-    if max_age is None or len(age_text or "") > 10 or max_age > STS_MAX_AGE:
+    max_age = ascii_int(age_text or "", max_digits=10)
+    if max_age is None or max_age > STS_MAX_AGE:
         errors.append(f"max_age is {age_text!r}, not an integer of 0 to {STS_MAX_AGE} seconds")
         max_age = None
     if mode in ("enforce", "testing") and not mx:
@@ -235,7 +237,7 @@ class Tlsa:
     def parse(cls, text: str) -> Tlsa | None:
         """Presentation form, ``3 1 1 0b9fa5a59e...`` (RFC 6698 §2.2); None when malformed."""
         parts = text.split()
-        if len(parts) < 4 or not all(p.isdigit() for p in parts[:3]):
+        if len(parts) < 4 or not all(is_ascii_digits(p) and len(p) <= 3 for p in parts[:3]):
             return None
         try:
             data = bytes.fromhex("".join(parts[3:]))

@@ -14,6 +14,7 @@ import errno
 from dataclasses import dataclass
 
 from vigie.errors import VigieError
+from vigie.parsing import is_ascii_digits
 from vigie.scanner.connection import close_quietly
 
 # The scanner has no route for this address family: says nothing about the MX host.
@@ -50,7 +51,7 @@ async def _reply(reader: asyncio.StreamReader) -> tuple[int, list[str]]:
         if not raw:
             raise SmtpFailure("the server closed the connection")
         line = raw[:MAX_LINE].decode("utf-8", errors="replace").rstrip("\r\n")
-        if len(line) < 3 or not line[:3].isdigit():
+        if len(line) < 3 or not is_ascii_digits(line[:3]):
             raise SmtpFailure(f"not an SMTP reply: {line[:120]!r}")
         lines.append(line[4:])
         if len(line) == 3 or line[3] != "-":

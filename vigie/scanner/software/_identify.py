@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vigie.parsing import is_ascii_digits
 from vigie.vulns import PackageVersion
 from vigie.vulns.products import PRODUCTS, Product
 
@@ -112,7 +113,7 @@ def distro_package(upstream: str, marker: str) -> PackageVersion | None:
         else:
             return None
     revision = revision.split()[0] if revision.split() else ""
-    if not revision or not revision[0].isdigit():
+    if not is_ascii_digits(revision[:1]):
         return PackageVersion(distro, upstream)
     release = ""
     if distro == "debian":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from vigie.parsing import ascii_int, is_ascii_digits
 from vigie.scanner.resolve import Answer, Resolver
 from vigie.scanner.tls._model import Endpoint
 
@@ -57,7 +58,7 @@ def _normal(ip: str) -> str:
 def parse_mx(record: str) -> str | None:
     """The exchange of one MX record text (``"10 mx.example.fr."``); None for the null MX."""
     parts = record.split()
-    if len(parts) != 2 or not parts[0].isdigit():
+    if len(parts) != 2 or not is_ascii_digits(parts[0]):
         return None
     name = parts[1].rstrip(".").lower()
     return name or None  # "0 ." is RFC 7505's null MX: no mail accepted
@@ -73,7 +74,8 @@ async def lookup_exchangers(resolver: Resolver, domain: str) -> MailExchangers:
 
     def preference(record: str) -> int:
         head = record.split(maxsplit=1)[0] if record.strip() else ""
-        return int(head) if head.isdigit() else 65536
+        value = ascii_int(head, max_digits=5)
+        return 65536 if value is None else value
 
     names = [parse_mx(record) for record in sorted(records, key=preference)]
     exchanges = list(dict.fromkeys(name for name in names if name))[:MAX_EXCHANGERS]
