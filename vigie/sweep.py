@@ -641,16 +641,16 @@ def vulnerability_index(
     sweep (None when no job asks for them); its age goes on the summary."""
     if not any(job.families & {Family.SOFTWARE, Family.VULN} for job in jobs):
         return None
+    from vigie.vulns import data_note
     from vigie.vulns.store import load_match_index
 
     index = load_match_index(settings)
-    if index.empty:
-        if any(Family.VULN in job.families for job in jobs):
-            summary.vulns_note = (
-                "no vulnerability data imported: vuln checks were skipped ('vigie vulns import')"
-            )
-    else:
-        summary.vulns_note = index.stale_note(utcnow(), settings.vulns.max_age_days)
+    summary.vulns_note = data_note(
+        index.sources,
+        utcnow(),
+        settings.vulns.max_age_days,
+        vuln_checks=any(Family.VULN in job.families for job in jobs),
+    )
     if summary.vulns_note:
         log.warning(summary.vulns_note)  # the scheduler's and the workers' sweeps say it too
     return index

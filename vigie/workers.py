@@ -378,6 +378,13 @@ def _enqueue_and_follow(
     run_id, plan = plan_distributed_run(settings, request)
     summary = SweepSummary(run_id=run_id, postponed=plan.postponed)
     summary.not_authorised = [r.target.domain for r in plan.refused]
+    if any(job.families & {Family.SOFTWARE, Family.VULN} for job in plan.jobs):
+        from vigie.vulns.store import sweep_data_note
+
+        vuln_checks = any(Family.VULN in job.families for job in plan.jobs)
+        summary.vulns_note = sweep_data_note(settings, vuln_checks=vuln_checks)
+        if summary.vulns_note:
+            log.warning(summary.vulns_note)  # as the embedded sweep does: on stderr, for cron
     size = settings.celery.batch_size
     batches = [plan.jobs[i : i + size] for i in range(0, len(plan.jobs), size)]
     queue = queue_for(request.vantage)

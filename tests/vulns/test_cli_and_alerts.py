@@ -27,7 +27,7 @@ from vigie.notify import urgent_alert_hook
 from vigie.scanner.engine import DomainJob
 from vigie.scanner.software import identify_server, vuln_findings
 from vigie.sweep import SweepSummary, lifecycle_policy, vulnerability_index
-from vigie.vulns.store import import_files, load_match_index
+from vigie.vulns.store import import_files, load_match_index, sweep_data_note
 
 SMTP_IP = "127.0.20.40"
 
@@ -81,6 +81,8 @@ def test_sweep_summary_says_when_the_data_is_old(tmp_path: Path) -> None:
     vulnerability_index(settings, jobs, summary)
     # Then its summary says how old the data is and what the limit is
     assert "30 days old" in summary.vulns_note and "vulns.max_age_days = 8" in summary.vulns_note
+    # And the distributed sweep's front, which loads no index, says the same from the imports
+    assert sweep_data_note(settings, vuln_checks=True) == summary.vulns_note
     # And fresh data says nothing
     fresh = load_match_index(settings)
     assert fresh.stale_note(utcnow() - timedelta(days=29), 8) == ""
@@ -145,3 +147,6 @@ def test_without_data_the_sweep_says_vuln_checks_were_skipped(tmp_path: Path) ->
     index = vulnerability_index(settings, jobs, summary)
     assert index is not None and index.empty
     assert "no vulnerability data imported" in summary.vulns_note
+    assert sweep_data_note(settings, vuln_checks=True) == summary.vulns_note
+    # And a sweep running only the software family has nothing to say about missing data
+    assert sweep_data_note(settings, vuln_checks=False) == ""

@@ -15,6 +15,7 @@ from vigie.vulns._index import (
     Installed,
     MatchIndex,
     Verdict,
+    data_note,
     life_cycle,
     match,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Verdict",
     "compare_package",
     "compare_upstream",
+    "data_note",
     "life_cycle",
     "match",
 ]

@@ -14,7 +14,7 @@ fixed the CVE in, per release).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
@@ -96,19 +96,33 @@ class MatchIndex:
 
     def stale_note(self, now: datetime, max_age_days: int) -> str:
         """Why the data is too old to trust, or '' (``vulns.max_age_days``)."""
-        if not self.sources:
-            return ""
-        limit = now - timedelta(days=max_age_days)
-        old = [s for s in self.sources if (s.data_date or s.imported_at) < limit]
-        if not old:
-            return ""
-        oldest = min(old, key=lambda s: s.data_date or s.imported_at)
-        age = (now - (oldest.data_date or oldest.imported_at)).days
-        return (
-            f"vulnerability data is {age} days old ({oldest.kind} {oldest.name}; "
-            f"limit vulns.max_age_days = {max_age_days}): import fresh files with "
-            "'vigie vulns import'"
-        )
+        return data_note(self.sources, now, max_age_days, vuln_checks=False)
+
+
+NO_DATA_NOTE = "no vulnerability data imported: vuln checks were skipped ('vigie vulns import')"
+
+
+def data_note(
+    sources: Sequence[SourceInfo], now: datetime, max_age_days: int, *, vuln_checks: bool
+) -> str:
+    """What a sweep's summary says of the data it matched against, or ''.
+
+    Nothing imported while vuln checks run: they were skipped; a file older than
+    ``vulns.max_age_days``: how old, which one, and how to refresh it.
+    """
+    if not sources:
+        return NO_DATA_NOTE if vuln_checks else ""
+    limit = now - timedelta(days=max_age_days)
+    old = [s for s in sources if (s.data_date or s.imported_at) < limit]
+    if not old:
+        return ""
+    oldest = min(old, key=lambda s: s.data_date or s.imported_at)
+    age = (now - (oldest.data_date or oldest.imported_at)).days
+    return (
+        f"vulnerability data is {age} days old ({oldest.kind} {oldest.name}; "
+        f"limit vulns.max_age_days = {max_age_days}): import fresh files with "
+        "'vigie vulns import'"
+    )
 
 
 # --- what is installed --------------------------------------------------------------

@@ -50,6 +50,7 @@ from vigie.vulns._index import (
     KevEntry,
     MatchIndex,
     SourceInfo,
+    data_note,
 )
 from vigie.vulns.products import all_cpe_products, all_eol_names, all_packages
 
@@ -271,6 +272,15 @@ def import_files(
 
 
 # --- status --------------------------------------------------------------------
+
+
+def sweep_data_note(settings: Settings, *, vuln_checks: bool) -> str:
+    """The summary note on the data a sweep matches against, from the import records alone
+    (the distributed front says it without loading the index its workers load)."""
+    infos = [
+        SourceInfo(s.kind, s.name, s.data_date, s.imported_at, s.records) for s in sources(settings)
+    ]
+    return data_note(infos, utcnow(), settings.vulns.max_age_days, vuln_checks=vuln_checks)
 
 
 def sources(settings: Settings) -> list[VulnSource]:
