@@ -415,7 +415,11 @@ def in_networks(address: str, networks: tuple[str, ...]) -> bool:
 
 
 def out_of_scope_result(target: HostTarget, decision: ScopeDecision) -> HostResult:
-    """Only the scope finding: nothing was sent to the address."""
+    """Only the scope finding: nothing was sent to the address.
+
+    No external standard: ``scan.out_of_scope`` records vigie's own scope rule
+    (private, loopback and reserved ranges, RFC 6890, refused unless allowed).
+    """
     where = (
         "outside the networks of the agency's mandate"
         if decision is ScopeDecision.OUTSIDE_MANDATE
@@ -438,7 +442,8 @@ def out_of_scope_result(target: HostTarget, decision: ScopeDecision) -> HostResu
 
 def not_authorised_result(domain: str, agency: str, reason: str) -> HostResult:
     """``scan.not_authorised``: the planner refused the domain (no valid mandate), so
-    nothing was sent; the result goes to the store like any other."""
+    nothing was sent; the result goes to the store like any other. No external
+    standard: the mandate register is the CERT's own legal basis for scanning."""
     target = HostTarget(domain=domain, ip="", agency=agency)
     finding = Finding(check_id="scan.not_authorised", domain=domain, evidence={"reason": reason})
     result = HostResult(target=target)
@@ -448,6 +453,8 @@ def not_authorised_result(domain: str, agency: str, reason: str) -> HostResult:
 
 
 def unreachable(target: HostTarget, scan: PortScan) -> Finding:
+    """``scan.unreachable``: no port answered and the host did not answer nmap's host
+    discovery. No external standard: vigie's own account of a host it could not see."""
     return Finding(
         check_id=UNREACHABLE,
         domain=target.domain,

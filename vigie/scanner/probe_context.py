@@ -185,7 +185,12 @@ def scan_problem(
     detail: str,
     port: int | None = None,
 ) -> Finding:
-    """A ``scan.timeout`` / ``scan.error`` finding that says which probe failed."""
+    """A ``scan.timeout`` / ``scan.error`` finding that says which probe failed.
+
+    No external standard: these are vigie's own account of what it could not
+    observe, so a missing finding is never read as a pass (the family is marked
+    incomplete and the grade says so).
+    """
     return Finding(
         check_id=check_id,
         domain=target.domain,

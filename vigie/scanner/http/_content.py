@@ -374,7 +374,26 @@ def looks_like_baseline(response: HttpObservation, baseline: Baseline) -> bool:
 def exposure_findings(
     site: Site, probe: PathProbe, response: HttpObservation, baseline: Baseline
 ) -> list[Finding]:
-    """The finding ``probe`` proves when its detector recognises ``response``."""
+    """The finding ``probe`` proves when its detector recognises ``response``.
+
+    What each recognised file proves, and the reference that says it must not be served:
+
+    - ``http.exposed.vcs``: a Git object store (gitrepository-layout(5): ``HEAD``,
+      ``config``, ``index``) or Subversion working copy (``wc.db``); CWE-527;
+    - ``http.exposed.env_file``: a dotenv file of ``KEY=value`` secrets; CWE-538;
+    - ``http.exposed.server_status``: Apache mod_status or nginx stub_status pages
+      (their manuals restrict them to the administrators' addresses); CWE-497;
+    - ``http.exposed.phpinfo``: the PHP manual's phpinfo() output; CWE-497;
+    - ``http.exposed.admin_panel``: OWASP WSTG-CONF-05 (administrative interfaces);
+    - ``http.exposed.backup``: an archive or SQL dump; CWE-530, OWASP WSTG-CONF-04;
+    - ``http.directory_listing``: an auto-generated index; CWE-548;
+    - ``http.crossdomain.permissive``: the Adobe Cross Domain Policy File
+      Specification (``<allow-access-from domain="*">``) and Silverlight's
+      ``clientaccesspolicy.xml`` (``<domain uri="*">``) grant every site.
+
+    A detector that recognises the same content on the baseline (a catch-all
+    answer) proves nothing about the path.
+    """
     detector = DETECTORS[probe.detector]
     found = detector(response)
     if found is None or looks_like_baseline(response, baseline):
@@ -389,7 +408,9 @@ def exposure_findings(
 
 
 def listing_findings(site: Site, response: HttpObservation) -> list[Finding]:
-    """``http.directory_listing`` for a page (the site's own front page, for instance)."""
+    """``http.directory_listing`` for a page (the site's own front page, for instance):
+    an auto-generated index of files (CWE-548), as Apache mod_autoindex and nginx
+    autoindex write them."""
     found = detect_directory_listing(response)
     if found is None:
         return []

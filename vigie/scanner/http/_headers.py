@@ -330,7 +330,7 @@ def weak_directives(policy: CspPolicy, *, has_form: bool) -> dict[str, str]:
     - object-src falls back to default-src (CSP3 §6.8.3); plugins and embedded
       documents run script outside script-src: open (absent, ``*`` or a bare
       scheme) is always reported;
-    - base-uri has no fallback (CSP3 §6.2.1): an explicit ``*`` or bare scheme is
+    - base-uri has no fallback (CSP3 §6.3.1): an explicit ``*`` or bare scheme is
       reported; an absent one when scripts are allowed by nonce, hash or
       'strict-dynamic', which would still run scripts an injected ``<base>``
       rehomes (an allow-list checks the rehomed URL and refuses it);
@@ -339,7 +339,7 @@ def weak_directives(policy: CspPolicy, *, has_form: bool) -> dict[str, str]:
 
     Once one of these is reported, an absent base-uri or form-action is listed
     too, whatever the page: the finding asks for the policy to be rewritten, and
-    an injected ``<base>`` or ``<form>`` (CSP3 §6.2.1, §6.4.1) needs no script, so
+    an injected ``<base>`` or ``<form>`` (CSP3 §6.3.1, §6.4.1) needs no script, so
     the rewrite should close them in the same change.
     """
     weak: dict[str, str] = {}
@@ -368,7 +368,12 @@ def weak_directives(policy: CspPolicy, *, has_form: bool) -> dict[str, str]:
 
 
 def csp_weak_directive_findings(site: Site, response: HttpObservation) -> list[Finding]:
-    """``http.csp.weak_directives``: a directive open in every enforced policy."""
+    """``http.csp.weak_directives``: a directive open in every enforced policy.
+
+    CSP3 §6.1.9 (object-src, with the §6.8.3 fallback to default-src), §6.3.1
+    (base-uri) and §6.4.1 (form-action); §8.1: several policies are all enforced,
+    so a directive is open only if it is open in each (see :func:`weak_directives`).
+    """
     policies = enforced_policies(response)
     if not policies:
         return []
@@ -582,7 +587,12 @@ def document_header_findings(site: Site, response: HttpObservation) -> list[Find
 
 
 def version_findings(site: Site, response: HttpObservation) -> list[Finding]:
-    """``http.version_disclosed`` per header that carries a version number."""
+    """``http.version_disclosed`` per header that carries a version number.
+
+    RFC 9110 §10.2.4: an origin server SHOULD NOT generate a ``Server`` field with
+    needlessly fine-grained detail; ``X-Powered-By`` and ``X-AspNet-Version`` say
+    the same of the application stack (CWE-200).
+    """
     findings = []
     for name in VERSION_HEADERS:
         value = response.header(name)
@@ -771,7 +781,11 @@ def cors_findings(site: Site, response: HttpObservation) -> list[Finding]:
 
 
 def trace_findings(site: Site, response: HttpObservation, marker: str) -> list[Finding]:
-    """``http.trace_enabled``: TRACE answered 200 and echoed the request (marker included)."""
+    """``http.trace_enabled``: TRACE answered 200 and echoed the request (marker included).
+
+    RFC 9110 §9.3.8: TRACE reflects the request, credentials included, back to
+    the client (cross-site tracing); OWASP WSTG-CONF-06 asks for it to be off.
+    """
     if response.method != "TRACE" or response.status != 200 or marker not in response.text:
         return []
     evidence = response.evidence(["content-type"])

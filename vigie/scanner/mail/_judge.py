@@ -231,7 +231,12 @@ def host_findings(
     observation: MailObservation, host: HostObservation, enforced: bool
 ) -> list[Finding]:
     """Findings of one MX host: its TLSA RRset (:func:`tlsa_findings`), then each address
-    (:func:`address_findings`)."""
+    (:func:`address_findings`).
+
+    ``mail.dane.missing``: no DNSSEC-secure TLSA RRset at ``_25._tcp.<mx host>``
+    (RFC 7672 §2.2), so senders cannot authenticate the server and fall back to
+    unauthenticated opportunistic TLS (RFC 7672 §1.3, RFC 7435).
+    """
     domain = observation.domain
     findings: list[Finding] = []
     if host.resolution.failed:

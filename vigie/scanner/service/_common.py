@@ -47,7 +47,8 @@ def open_port_findings(
     ports: list[OpenPort],
     nmap_excerpt: Callable[[int], str] | None = None,
 ) -> list[Finding]:
-    """The inventory: one ``service.open_port`` per open port (the only builder of it).
+    """The inventory: one ``service.open_port`` per open port (the only builder of it):
+    a port that completed TCP's three-way handshake (RFC 9293 §3.5), nmap's "open".
 
     ``nmap_excerpt``, when the port stage ran nmap, gives nmap's own line for
     a port number; it is added to the evidence as ``nmap``.

@@ -53,6 +53,15 @@ NONE = "none"
 def exposed(
     target: HostTarget, port: int, product: str, authentication: str, answer: str, **extra: Any
 ) -> Finding:
+    """``service.database.exposed``: the port answered in the database's own protocol.
+
+    Each probe reads the server's first protocol message (MySQL Connection Phase
+    ``Protocol::HandshakeV10``, the PostgreSQL Frontend/Backend protocol's
+    start-up message flow, MongoDB ``hello`` over OP_MSG, RESP for Redis, Cassandra native
+    protocol v4 §4.2.2 READY/AUTHENTICATE, the Elasticsearch and CouchDB REST
+    roots, Oracle TNS ACCEPT/REFUSE). CIS Controls v8 Safeguard 4.4: servers
+    answer only the networks that need them; a database never needs the Internet.
+    """
     return port_finding(
         target,
         DATABASE_EXPOSED,
@@ -68,6 +77,13 @@ def exposed(
 
 
 def no_auth(target: HostTarget, port: int, product: str, query: str, answer: str) -> Finding:
+    """``service.database.no_auth``: a query that needs rights was answered without
+    credentials (Redis ``INFO`` without ``-NOAUTH``, MongoDB ``listDatabases``,
+    Cassandra READY where an authenticator sends AUTHENTICATE (native protocol v4
+    §4.2.2-§4.2.3), Elasticsearch ``/_cat/indices`` or CouchDB ``/_all_dbs`` with
+    200 instead of 401 (RFC 9110 §15.5.2), a MySQL/MariaDB OK_Packet to an empty
+    password). CWE-306: missing authentication for a critical function.
+    """
     return port_finding(
         target,
         DATABASE_NO_AUTH,
@@ -79,6 +95,9 @@ def no_auth(target: HostTarget, port: int, product: str, query: str, answer: str
 def version_disclosed(
     target: HostTarget, port: int, product: str, version: str, source: str
 ) -> Finding:
+    """``service.version_disclosed``: the database's handshake names its exact release
+    (the server version field of MySQL's HandshakeV10, Redis ``redis_version``,
+    Elasticsearch ``version.number``...), which matches it to known CVEs (CWE-200)."""
     return port_finding(
         target,
         VERSION_DISCLOSED,

@@ -54,13 +54,22 @@ FTP_ANONYMOUS_PASSWORD = "anonymous@vigie.invalid"
 
 
 def remote_admin(target: HostTarget, port: int, protocol: str, **evidence: Any) -> Finding:
+    """``service.remote_admin.exposed``: a remote-control protocol answered in its own
+    terms: RDP X.224 Connection Confirm ([MS-RDPBCGR] §2.2.1.2), VNC ProtocolVersion
+    (RFC 6143 §7.1.1), X11 connection setup (X Window System Protocol, "Connection
+    Setup"), Telnet option negotiation (RFC 854), SMB NEGOTIATE response ([MS-SMB2]
+    §2.2.4). CISA BOD 23-02: management interfaces are not exposed to the Internet.
+    """
     return port_finding(
         target, REMOTE_ADMIN_EXPOSED, port, {"protocol": protocol, "port": port, **evidence}
     )
 
 
 def banner_version(target: HostTarget, port: int, banner: str) -> list[Finding]:
-    """``service.version_disclosed`` when a text banner names a product and its version."""
+    """``service.version_disclosed`` when a text banner names a product and its version:
+    the SSH identification string's softwareversion (RFC 4253 §4.2), an SMTP, FTP,
+    POP3 or IMAP greeting's text (RFC 5321 §4.2, RFC 959 §4.2, RFC 1939 §4,
+    RFC 9051 §7.1.1); CWE-200."""
     found = product_version(banner)
     if found is None:
         return []

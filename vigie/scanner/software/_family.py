@@ -231,7 +231,18 @@ def software_findings(
     target: HostTarget, identifications: list[Identification], index: MatchIndex | None, today: date
 ) -> list[Finding]:
     """``software.identified`` and edge appliances per port where seen; end of life and
-    old CMS once per product version on the host."""
+    old CMS once per product version on the host.
+
+    - ``software.identified``: what the server says it runs (SSH softwareversion,
+      RFC 4253 §4.2; ``Server``, RFC 9110 §10.2.4; HTML's ``generator`` metadata
+      name, HTML §4.2.5.1; MySQL HandshakeV10; Redis ``INFO``);
+    - ``software.edge_device.exposed``: a VPN, firewall or mail appliance's login or
+      management page on the Internet (CISA BOD 23-02);
+    - ``software.end_of_life``: a release past its vendor's end of support
+      (endoflife.date cycles; CIS Controls v8 Safeguard 2.2: only supported software);
+    - ``software.cms.outdated``: a CMS older than the newest release of its supported
+      branches (CIS Controls v8 Safeguard 7.4: application patch management).
+    """
     findings: list[Finding] = []
     for ident in identifications:
         evidence = describe(ident)
