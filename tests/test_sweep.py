@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -149,6 +150,40 @@ def test_a_mandate_naming_networks_keeps_the_sweep_inside_them(lab: Lab, tmp_pat
     evidence = json.loads(str(found[0][2]))
     assert evidence["decision"] == "outside_mandate"
     assert "mandate" in evidence["detail"]
+
+
+def redis_connections_received() -> int:
+    """The lab Redis's own count of the connections it accepted (``INFO stats``)."""
+    with socket.create_connection((REDIS_ADDRESS, 6379), timeout=5) as connection:
+        connection.sendall(b"INFO stats\r\n")
+        reply = b""
+        while b"total_connections_received:" not in reply or not reply.endswith(b"\r\n"):
+            reply += connection.recv(65536)
+    line = next(line for line in reply.split(b"\r\n") if line.startswith(b"total_connections"))
+    return int(line.split(b":")[1])
+
+
+def test_without_a_mandate_nothing_is_sent_and_the_refusal_is_recorded(
+    lab: Lab, tmp_path: Path
+) -> None:
+    # Given mandates are required and the lab's agency has none
+    config = prepare(lab, tmp_path, (f"cache.{ZONE}",))
+    config.write_text(
+        config.read_text().replace("[scope]\n", "[scope]\nrequire_mandate = true\n"),
+        encoding="utf-8",
+    )
+    before = redis_connections_received()
+    # When a full sweep runs
+    result = CliRunner().invoke(main, ["--config", str(config), "scan", "--all"])
+    dispose_engines()
+    assert result.exit_code == 0, result.output
+    # Then the refusal is a stored finding and the summary names the domain
+    assert rows(config, "select check_id, domain, ip from finding") == [
+        ("scan.not_authorised", f"cache.{ZONE}", None)
+    ]
+    assert f"not authorised (no valid mandate): cache.{ZONE}" in result.output
+    # And the Redis behind that name counted no connection but ours (its own counter)
+    assert redis_connections_received() == before + 1
 
 
 def _wait_for_hosts(config: Path, count: int, timeout_s: float = 60) -> None:
