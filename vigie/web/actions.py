@@ -35,7 +35,7 @@ from vigie.model import FindingStatus, HostResult, utcnow
 from vigie.web.accounts import Principal, audit, check_recheck_throttle
 
 if TYPE_CHECKING:
-    from vigie.sweep import HostHook
+    from vigie.sweep import HostHook, SweepProgress, SweepRequest, SweepSummary
 
 log = logging.getLogger("vigie.web")
 
@@ -140,16 +140,12 @@ class _RecheckProgress:
 
 def run_recheck(settings: Settings, recheck_id: int) -> None:
     """The body of a re-check (the background thread's target)."""
-    from vigie.sweep import SweepProgress, SweepRequest, run_sweep
+    from vigie.sweep import SweepProgress, SweepRequest
 
-    with session_scope(settings) as session:
-        recheck = session.get(Recheck, recheck_id)
-        if recheck is None:
-            return
-        recheck.status = "running"
-        session.add(recheck)
-        domain = recheck.domain
-        last_run = session.exec(select(ScanRun.id).order_by(col(ScanRun.id).desc())).first() or 0
+    started = _mark_running(settings, recheck_id)
+    if started is None:
+        return
+    domain, last_run = started
     tracker = _RecheckProgress(settings, recheck_id, last_run)
 
     class Progress(SweepProgress):
@@ -161,23 +157,8 @@ def run_recheck(settings: Settings, recheck_id: int) -> None:
 
     status, error, summary_data, run_id = "failed", None, {}, None
     try:
-        waited = 0.0
-        while True:
-            try:
-                summary = run_sweep(
-                    settings,
-                    SweepRequest(domains=(domain,), source=RECHECK_SOURCE),
-                    Progress(),
-                    _alert_hook(settings),
-                )
-                break
-            except SweepLocked:
-                if waited >= RECHECK_LOCK_WAIT_S:
-                    raise
-                _set_status(settings, recheck_id, "queued", "waiting for the sweep in progress")
-                time.sleep(RECHECK_LOCK_RETRY_S)
-                waited += RECHECK_LOCK_RETRY_S
-                _set_status(settings, recheck_id, "running", None)
+        request = SweepRequest(domains=(domain,), source=RECHECK_SOURCE)
+        summary = _sweep_when_free(settings, recheck_id, request, Progress())
         status, run_id = summary.status, summary.run_id
         summary_data = {
             "hosts": summary.hosts_done,
@@ -193,15 +174,58 @@ def run_recheck(settings: Settings, recheck_id: int) -> None:
         log.warning("re-check failed", extra={"domain": domain, "error": str(exc)})
         error = str(exc)
     finally:
-        with session_scope(settings) as session:
-            recheck = session.get(Recheck, recheck_id)
-            if recheck is not None:
-                recheck.status = status
-                recheck.error = error
-                recheck.summary = summary_data
-                recheck.run_id = run_id or recheck.run_id
-                recheck.finished_at = utcnow()
-                session.add(recheck)
+        _mark_finished(settings, recheck_id, status, error, summary_data, run_id)
+
+
+def _mark_running(settings: Settings, recheck_id: int) -> tuple[str, int] | None:
+    """The re-check's domain and the last run before it, once marked running."""
+    with session_scope(settings) as session:
+        recheck = session.get(Recheck, recheck_id)
+        if recheck is None:
+            return None
+        recheck.status = "running"
+        session.add(recheck)
+        last_run = session.exec(select(ScanRun.id).order_by(col(ScanRun.id).desc())).first() or 0
+        return recheck.domain, last_run
+
+
+def _sweep_when_free(
+    settings: Settings, recheck_id: int, request: SweepRequest, progress: SweepProgress
+) -> SweepSummary:
+    """Run the re-check's sweep; while a full sweep holds the lock, wait (queued) up to
+    ``RECHECK_LOCK_WAIT_S``."""
+    from vigie.sweep import run_sweep
+
+    waited = 0.0
+    while True:
+        try:
+            return run_sweep(settings, request, progress, _alert_hook(settings))
+        except SweepLocked:
+            if waited >= RECHECK_LOCK_WAIT_S:
+                raise
+            _set_status(settings, recheck_id, "queued", "waiting for the sweep in progress")
+            time.sleep(RECHECK_LOCK_RETRY_S)
+            waited += RECHECK_LOCK_RETRY_S
+            _set_status(settings, recheck_id, "running", None)
+
+
+def _mark_finished(
+    settings: Settings,
+    recheck_id: int,
+    status: str,
+    error: str | None,
+    summary: dict[str, object],
+    run_id: int | None,
+) -> None:
+    with session_scope(settings) as session:
+        recheck = session.get(Recheck, recheck_id)
+        if recheck is not None:
+            recheck.status = status
+            recheck.error = error
+            recheck.summary = summary
+            recheck.run_id = run_id or recheck.run_id
+            recheck.finished_at = utcnow()
+            session.add(recheck)
 
 
 def _alert_hook(settings: Settings) -> HostHook | None:

@@ -309,17 +309,31 @@ def address_findings(
         return findings
     findings += _weak_findings(domain, host, tls.accepted_protocols, tls, where)
     findings += _certificate_findings(domain, host, address, enforced, tlsa, where)
-    if tlsa:
-        verdict = judge_dane(tlsa, [v.sent for v in address.verdicts])
-        if verdict.unmatched_chains:
-            evidence = {
-                **base,
-                "tlsa_records": [r.text for r in verdict.records],
-                "served_certificates": [describe(chain[0]) for chain in verdict.unmatched_chains],
-                "reason": "no usable TLSA record matches the certificate chain served",
-            }
-            findings.append(_finding(domain, "mail.dane.invalid", evidence, **where))
+    findings += _dane_findings(domain, address, tlsa, base, where)
     return findings
+
+
+def _dane_findings(
+    domain: str,
+    address: AddressObservation,
+    tlsa: Sequence[Tlsa],
+    base: dict[str, Any],
+    where: dict[str, Any],
+) -> list[Finding]:
+    """``mail.dane.invalid``: RFC 7672 §3: with usable TLSA records, every chain the
+    address served must match one of them, or validating senders defer the mail."""
+    if not tlsa:
+        return []
+    verdict = judge_dane(tlsa, [v.sent for v in address.verdicts])
+    if not verdict.unmatched_chains:
+        return []
+    evidence = {
+        **base,
+        "tlsa_records": [r.text for r in verdict.records],
+        "served_certificates": [describe(chain[0]) for chain in verdict.unmatched_chains],
+        "reason": "no usable TLSA record matches the certificate chain served",
+    }
+    return [_finding(domain, "mail.dane.invalid", evidence, **where)]
 
 
 def _opportunistic_anonymous(suite: str) -> bool:

@@ -384,31 +384,23 @@ def identify_page(body: str, headers: dict[str, str]) -> list[Identification]:
         with_asset = _versioned_asset(found, "wordpress", _WP_ASSET, body)
         if with_asset is not None:
             found = with_asset
-        elif "wordpress" not in products and _WP_PATH.search(body):
-            found.append(
-                _ident(
-                    "wordpress",
-                    "",
-                    "page",
-                    "wp-content paths",
-                    _WP_PATH.search(body).group(0),  # type: ignore[union-attr]
-                    confidence="low",
-                )
-            )
+        elif "wordpress" not in products:
+            found += _path_marker("wordpress", _WP_PATH, "wp-content paths", body)
     if "drupal" not in versions:
         found = _versioned_asset(found, "drupal", _DRUPAL_ASSET, body) or found
-    if "joomla" not in products and _JOOMLA_MARK.search(body):
-        found.append(
-            _ident(
-                "joomla",
-                "",
-                "page",
-                "Joomla media paths",
-                _JOOMLA_MARK.search(body).group(0),  # type: ignore[union-attr]
-                confidence="low",
-            )
-        )
+    if "joomla" not in products:
+        found += _path_marker("joomla", _JOOMLA_MARK, "Joomla media paths", body)
     return found
+
+
+def _path_marker(
+    product: str, pattern: re.Pattern[str], source: str, body: str
+) -> list[Identification]:
+    """A low-confidence identification from a path only ``product`` uses, or nothing."""
+    mark = pattern.search(body)
+    if mark is None:
+        return []
+    return [_ident(product, "", "page", source, mark.group(0), confidence="low")]
 
 
 def _versioned_asset(
