@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -267,3 +269,26 @@ def test_index_path_needs_no_database(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _trace_status(address: str) -> int:
+    """What the server itself answers to TRACE (RFC 9110 §9.3.8), asked directly."""
+    with socket.create_connection((address, 80), timeout=5) as connection:
+        connection.sendall(b"TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return int(connection.recv(4096).split(b" ", 2)[1])
+
+
+def test_trace_and_server_versions_as_the_real_servers_answer(
+    swept: dict[str, HostResult],
+) -> None:
+    # Given Apache with its defaults (TraceEnable On, ServerTokens Full) and nginx with its
+    # own (TRACE refused with 405, server_tokens on), each asked directly
+    assert _trace_status(servers.APACHE) == 200
+    assert _trace_status(servers.NGINX) == 405
+    apache, nginx = swept[servers.APACHE], swept[servers.NGINX]
+    # Then vigie's TRACE verdict is the servers' own answer
+    assert found(apache, "http.trace_enabled") and not found(nginx, "http.trace_enabled")
+    # And both Server headers name a version, which vigie reports as disclosed
+    for result, product in ((apache, "Apache/"), (nginx, "nginx/")):
+        [disclosed] = found(result, "http.version_disclosed")
+        assert product in json.dumps(disclosed.evidence)
