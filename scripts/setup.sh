@@ -13,6 +13,7 @@ runtime_pkgs=(nmap ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0
 test_pkgs=(nginx redis-server openssh-server vsftpd memcached knot knot-dnsutils postgresql
            poppler-utils openssl iproute2 testssl.sh sslscan procps apache2-bin
            bind9-dnsutils nftables)
+test_pkgs+=(git)  # tests/scanner/http_servers.py: a real .git folder for the exposed-repository detector
 test_pkgs+=(postfix unbound curl)  # mail family tests: real MX (Postfix, posttls-finger), a validating resolver (DANE), curl as MTA-STS oracle
 test_pkgs+=(bind9-utils)  # tests/scanner/test_mail.py: dnssec-signzone signs bogus TLSA data (delv, the validating oracle, is in bind9-dnsutils)
 test_pkgs+=(mariadb-server)  # tests/scanner/test_service_daemons.py: MariaDB with and without grant tables

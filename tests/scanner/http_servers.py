@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import subprocess
+import tempfile
 import threading
 import zipfile
 import zlib
@@ -93,12 +95,22 @@ def _small_zip() -> bytes:
     return buffer.getvalue()
 
 
+def _git_repository_files() -> dict[str, str | bytes]:
+    """``.git/HEAD`` and ``.git/config`` as git itself writes them (the detector's oracle),
+    with a remote URL carrying a deploy token, as careless deployments have."""
+    with tempfile.TemporaryDirectory() as folder:
+        git = require_program("git")
+        subprocess.run([git, "init", "-q", "-b", "main", folder], check=True)
+        remote = "https://deploy:gitS3cret@git.vigie-http.test/site.git"
+        subprocess.run([git, "-C", folder, "remote", "add", "origin", remote], check=True)
+        return {
+            f".git/{name}": (Path(folder) / ".git" / name).read_text()
+            for name in ("HEAD", "config")
+        }
+
+
 EXPOSED_FILES: dict[str, str | bytes] = {
-    ".git/HEAD": "ref: refs/heads/main\n",
-    ".git/config": (
-        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n"
-        '[remote "origin"]\n\turl = https://deploy:gitS3cret@git.vigie-http.test/site.git\n'
-    ),
+    **_git_repository_files(),
     ".svn/entries": "12\n",
     ".env": "APP_KEY=base64:q0Zx1Y2\nDB_PASSWORD=hunter2-secret\nDB_HOST=127.0.0.1\n",
     "phpinfo.php": (
