@@ -2,9 +2,12 @@
 
 Mail checks (SPF, DMARC) run on domains that have MX records or are marked
 as mail domains; the dangling-CNAME check on every domain; zone checks
-(AXFR, DNSSEC, lame delegation, unresolvable name servers, CAA) once per zone
+(AXFR, DNSSEC, lame delegation, unresolvable name servers) once per zone
 and sweep, reported under the zone apex when it is a registered domain, else
-under each scanned domain of that zone.
+under each scanned domain of that zone. CAA is judged per name (RFC 8659 §3:
+the climb starts at the name itself), each name's climb computed once per
+sweep; a name whose relevant CAA set is its registered parent's is judged
+with that parent.
 
 Check IDs emitted here: ``dns.dangling_cname``, ``scan.timeout`` and
 ``scan.error`` (a lookup that failed: never read as a missing record); the
@@ -77,9 +80,12 @@ class DnsSweepState:
     registered: frozenset[str] | None = None  # every registered domain, when the engine told
     zones: dict[str, asyncio.Task[ZoneReport]] = field(default_factory=dict)
     keys: dict[str, asyncio.Task[ZoneKeys]] = field(default_factory=dict)  # DNSSEC chains
+    caa: dict[str, asyncio.Task[CaaSearch]] = field(default_factory=dict)  # RelevantCAASet
 
     async def aclose(self) -> None:
-        await cancel_tasks_of_this_loop([*self.zones.values(), *self.keys.values()])
+        await cancel_tasks_of_this_loop(
+            [*self.zones.values(), *self.keys.values(), *self.caa.values()]
+        )
 
 
 def sweep_state(ctx: ProbeContext) -> DnsSweepState:
@@ -125,6 +131,7 @@ async def check_domain(ctx: ProbeContext, domain: str, mail_domain: bool) -> Fam
         _mail_checks(ctx, name, mail_domain),
         _cname_checks(ctx, name),
         _zone_checks(ctx, name, zone),
+        _caa_checks(ctx, name),
     )
     for findings in parts:
         result.extend(findings)
@@ -245,31 +252,56 @@ async def _zone_checks(ctx: ProbeContext, name: str, zone: str | None) -> list[F
 
 
 async def _check_zone(ctx: ProbeContext, zone: str) -> ZoneReport:
-    caa, dnssec, (servers, names) = await asyncio.gather(
-        _caa_checks(ctx, zone), _dnssec_checks(ctx, zone), _nameserver_checks(ctx, zone)
+    dnssec, (servers, names) = await asyncio.gather(
+        _dnssec_checks(ctx, zone), _nameserver_checks(ctx, zone)
     )
-    return ZoneReport(zone=zone, findings=tuple(caa + dnssec + servers), transferred_names=names)
+    return ZoneReport(zone=zone, findings=tuple(dnssec + servers), transferred_names=names)
 
 
-async def _caa_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
-    """Climb from the apex towards the root (RFC 8659 §3): the first CAA set found counts.
+# --- CAA, per name ---------------------------------------------------------------------
 
-    A lookup that fails on the way (timeout, SERVFAIL, REFUSED) leaves the
+
+async def relevant_caa(ctx: ProbeContext, name: str) -> CaaSearch:
+    """RelevantCAASet(name) of RFC 8659 §3, worked out once per name and sweep.
+
+    CAA(X) is the answer to a CAA query for X that follows CNAME (and DNAME)
+    aliases (RFC 1034 §4.3.2); when it is empty the search goes on at
+    Parent(X) -- the parent of the name asked, not of the alias target --
+    up to, not including, the root. Climbs share their upper steps: the
+    names a sweep checks under one parent ask for the parent's CAA once.
+    """
+    key = absolute_name(name)
+    return await once_per_sweep(sweep_state(ctx).caa, key, lambda: _relevant_caa(ctx, key))
+
+
+async def _relevant_caa(ctx: ProbeContext, name: str) -> CaaSearch:
+    if name == ".":
+        return CaaSearch(None)
+    caa = await ctx.resolver.lookup(name, "CAA")
+    if caa.failed:
+        # Timeout, SERVFAIL, REFUSED or a CNAME loop: the relevant set is unknown.
+        return CaaSearch(None, checked=(name,), failure=caa)
+    if caa.outcome is Answer.OK and caa.records:
+        return CaaSearch(name, caa.records, (name,), alias=caa.owner if caa.cnames else "")
+    above = await relevant_caa(ctx, _parent(name))
+    return replace(above, checked=(name, *above.checked))
+
+
+async def _caa_checks(ctx: ProbeContext, name: str) -> list[Finding]:
+    """The CAA verdict on one checked name (RFC 8659 §3): its own climb decides.
+
+    When the climb passes a registered domain above the name before it ends,
+    the name's relevant set (or the failed lookup) is that domain's, judged
+    and reported with its own scan. A lookup that fails on the way leaves the
     relevant set unknown: a scan problem, never ``dns.caa.missing``.
     """
-    checked: list[str] = []
-    candidate = zone
-    while candidate != ".":
-        caa = await ctx.resolver.lookup(candidate, "CAA")
-        if caa.failed:
-            return [lookup_failed(bare(zone), "dns:caa", caa)]
-        checked.append(candidate)
-        if caa.outcome is Answer.OK and caa.records:
-            search = CaaSearch(candidate, caa.records, tuple(checked))
-            return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
-        candidate = _parent(candidate)
-    search = CaaSearch(None, checked=tuple(checked))
-    return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
+    search = await relevant_caa(ctx, name)
+    registered = sweep_state(ctx).registered
+    if registered is not None and any(bare(up) in registered for up in search.checked[1:]):
+        return []  # inherited from a registered parent: reported under it
+    if search.failure is not None:
+        return [lookup_failed(name, "dns:caa", search.failure)]
+    return run_checks(HostTarget(name, ""), (caa_findings, absolute_name(name), search))
 
 
 def rrset_and_signatures(
