@@ -35,6 +35,7 @@ from dnslib import QTYPE, RCODE, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 from tests.servers import require_program, running
+from vigie.config import Settings
 
 READY_TIMEOUT_S = 15.0
 
@@ -103,6 +104,25 @@ class ZoneServer:
                 return
             time.sleep(0.05)
         raise TimeoutError(f"{expect} not served after reloading {zone}")
+
+
+def world_settings(resolver: str, port: int, allow: str, **dns: object) -> Settings:
+    """Settings for a DNS test world: one resolver (``ip``, on ``port``), short timeouts,
+    name servers asked on ``port``, the scope ``allow`` (a CIDR); ``dns`` adds keys."""
+    return Settings.model_validate(
+        {
+            "dns": {
+                "resolvers": [f"{resolver}:{port}"],
+                "timeout_s": 0.5,
+                "lifetime_s": 1.5,
+                "nameserver_port": port,
+                "axfr_lifetime_s": 2.0,
+                "max_addresses": 1,
+                **dns,
+            },
+            "scope": {"allow": [allow]},
+        }
+    )
 
 
 def free_port(addresses: Iterable[str], low: int = 20000, high: int = 60000) -> int:

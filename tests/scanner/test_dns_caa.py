@@ -20,6 +20,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.CAA
 import pytest
 
+from tests.dns_server import world_settings
 from tests.scanner.dns_caa_world import COUNTER, FLAKY, KNOT, CaaWorld, caa_world
 from tests.servers import require_program
 from vigie.config import Settings
@@ -39,19 +40,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaaWorld]:
 
 
 def settings_for(world: CaaWorld, resolver: str = KNOT) -> Settings:
-    return Settings.model_validate(
-        {
-            "dns": {
-                "resolvers": [f"{resolver}:{world.port}"],
-                "timeout_s": 0.5,
-                "lifetime_s": 1.5,
-                "nameserver_port": world.port,
-                "axfr_lifetime_s": 2.0,
-                "max_addresses": 1,
-            },
-            "scope": {"allow": ["127.0.41.0/24"]},
-        }
-    )
+    return world_settings(resolver, world.port, "127.0.41.0/24")
 
 
 def scan(world: CaaWorld, name: str, registered: set[str], resolver: str = KNOT) -> FamilyResult:
