@@ -9,9 +9,14 @@ Knot's ``keymgr`` computes them) are the test trust anchor, and below it:
 - ``broken41.``: signed, but the root publishes a DS that matches none of its
   keys (the chain breaks at the TLD); below it ``child.broken41`` (signed, DS);
 - ``open41.``: unsigned (no DS at the root); below it ``signed.open41``
-  (signed, with its DS published in the unsigned parent) and ``plain.open41``.
+  (signed, with its DS published in the unsigned parent) and ``plain.open41``;
+- ``n3sec41.`` and ``n3opt41.``: signed with NSEC3 (RFC 5155), the second
+  with opt-out, so that a delegation without DS is proven by NSEC3: below them
+  ``good.n3sec41`` and ``good.n3opt41`` (signed, DS), ``island.n3sec41``
+  (signed, no DS) and ``plain.n3opt41`` (unsigned, in an opt-out span).
 
-A dnslib proxy (127.0.41.12) forwards to Knot and counts the questions.
+dnslib proxies forward to Knot: one counts the questions (127.0.41.12), one
+drops ``sec41. DNSKEY`` (127.0.41.13).
 """
 
 from __future__ import annotations
@@ -26,15 +31,19 @@ from tests.dns_server import FaultyProxy, ZoneServer
 
 KNOT = "127.0.41.11"
 COUNTER = "127.0.41.12"
+DROPPER = "127.0.41.13"
 HEAD = "$TTL 300\n@ SOA ns1.nic. hostmaster.nic. {serial} 3600 600 86400 300\n@ NS ns1.nic.\n"
 
 # zone: its children (delegated with NS from it)
 TREE: dict[str, tuple[str, ...]] = {
-    ".": ("nic.", "sec41.", "broken41.", "open41."),
+    ".": ("nic.", "sec41.", "broken41.", "open41.", "n3sec41.", "n3opt41."),
     "sec41.": ("good.sec41.", "island.sec41.", "wrongds.sec41.", "plain.sec41."),
     "broken41.": ("child.broken41.",),
     "open41.": ("signed.open41.", "plain.open41."),
+    "n3sec41.": ("good.n3sec41.", "island.n3sec41."),
+    "n3opt41.": ("good.n3opt41.", "plain.n3opt41."),
 }
+NSEC3 = {"n3sec41.": False, "n3opt41.": True}  # zone: opt-out
 LEAVES = (
     "nic.",
     "good.sec41.",
@@ -44,6 +53,10 @@ LEAVES = (
     "child.broken41.",
     "signed.open41.",
     "plain.open41.",
+    "good.n3sec41.",
+    "island.n3sec41.",
+    "good.n3opt41.",
+    "plain.n3opt41.",
 )
 SIGNED = {
     ".",
@@ -54,6 +67,11 @@ SIGNED = {
     "wrongds.sec41.",
     "child.broken41.",
     "signed.open41.",
+    "n3sec41.",
+    "n3opt41.",
+    "good.n3sec41.",
+    "island.n3sec41.",
+    "good.n3opt41.",
 }
 
 
@@ -71,6 +89,7 @@ class ChainWorld:
     knot: ZoneServer
     port: int
     counter: FaultyProxy
+    dropper: FaultyProxy
     anchors: tuple[str, ...]  # the root's DS records (keymgr's): the trust anchor
     anchor_file: Path  # the same, as vigie's dns.trust_anchors file
 
@@ -86,16 +105,23 @@ def _retarget(lines: list[str], owner: str) -> list[str]:
 
 @contextlib.contextmanager
 def chain_world(tmp_path: Path) -> Iterator[ChainWorld]:
-    port = dns_server.free_port([KNOT, COUNTER])
+    port = dns_server.free_port([KNOT, COUNTER, DROPPER])
     zones = {zone: zone_text(zone, []) for zone in [*TREE, *LEAVES]}
-    with dns_server.start_zone_server(tmp_path, KNOT, port, zones, signed=SIGNED) as knot:
+    with dns_server.start_zone_server(
+        tmp_path, KNOT, port, zones, signed=SIGNED, nsec3=NSEC3
+    ) as knot:
         good_ds = knot.ds_records("good.sec41.")
         sec41_ds = knot.ds_records("sec41.")
         delegations = {
             "sec41.": good_ds + _retarget(good_ds, "wrongds.sec41."),
             "broken41.": knot.ds_records("child.broken41."),
             "open41.": knot.ds_records("signed.open41."),  # DS in an unsigned parent
-            ".": sec41_ds + _retarget(sec41_ds, "broken41."),  # broken41's matches nothing
+            "n3sec41.": knot.ds_records("good.n3sec41."),
+            "n3opt41.": knot.ds_records("good.n3opt41."),
+            ".": sec41_ds
+            + _retarget(sec41_ds, "broken41.")  # broken41's matches nothing
+            + knot.ds_records("n3sec41.")
+            + knot.ds_records("n3opt41."),
         }
         for parent, ds in delegations.items():
             records = [f"{child} NS ns1.nic." for child in TREE[parent]] + ds
@@ -104,6 +130,10 @@ def chain_world(tmp_path: Path) -> Iterator[ChainWorld]:
         anchors = tuple(knot.ds_records("."))
         anchor_file = tmp_path / "root-anchors.txt"
         anchor_file.write_text("".join(f"{line}\n" for line in anchors), encoding="utf-8")
-        counting = dns_server.Faults()
-        with dns_server.start_faulty_proxy(COUNTER, port, (KNOT, port), counting) as counter:
-            yield ChainWorld(knot, port, counter, anchors, anchor_file)
+        upstream = (KNOT, port)
+        dropping = dns_server.Faults(drop=frozenset({"sec41. DNSKEY"}))
+        with (
+            dns_server.start_faulty_proxy(COUNTER, port, upstream, dns_server.Faults()) as counter,
+            dns_server.start_faulty_proxy(DROPPER, port, upstream, dropping) as dropper,
+        ):
+            yield ChainWorld(knot, port, counter, dropper, anchors, anchor_file)

@@ -27,7 +27,7 @@ import dns.rrset
 import pytest
 
 from tests.dns_server import world_settings
-from tests.scanner.dns_chain_world import COUNTER, KNOT, ChainWorld, chain_world
+from tests.scanner.dns_chain_world import COUNTER, DROPPER, KNOT, ChainWorld, chain_world
 from tests.servers import require_program
 from vigie.config import Settings
 from vigie.errors import ConfigError
@@ -71,8 +71,8 @@ def run_in_sweep(world: ChainWorld, work, resolver: str = KNOT):  # type: ignore
     return asyncio.run(run())
 
 
-def scan(world: ChainWorld, zone: str) -> FamilyResult:
-    result: FamilyResult = run_in_sweep(world, lambda ctx: check_domain(ctx, zone, False))
+def scan(world: ChainWorld, zone: str, resolver: str = KNOT) -> FamilyResult:
+    result: FamilyResult = run_in_sweep(world, lambda ctx: check_domain(ctx, zone, False), resolver)
     return result
 
 
@@ -139,6 +139,12 @@ CASES: dict[str, set[str]] = {
     "open41.": set(),
     "signed.open41.": set(),  # below an unsigned TLD: not secure, never invalid
     "plain.open41.": {"dns.dnssec.missing"},
+    "n3sec41.": set(),
+    "good.n3sec41.": set(),
+    "island.n3sec41.": {"dns.dnssec.invalid"},  # no DS, proven by NSEC3 (RFC 5155 §8.6)
+    "n3opt41.": set(),
+    "good.n3opt41.": set(),
+    "plain.n3opt41.": {"dns.dnssec.missing"},  # in an opt-out span: a covering NSEC3
 }
 
 
@@ -190,6 +196,35 @@ def test_parents_are_validated_once_per_sweep(world: ChainWorld) -> None:
         assert asked.count((name, "DNSKEY")) == 1, asked
     assert asked.count(("sec41.", "DS")) == 1
     assert [dnssec_ids(r) for r in results] == [CASES[f"{z}."] for z in zones]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("zone", "opt_out"), [("island.n3sec41.", False), ("plain.n3opt41.", True)]
+)
+def test_a_delegation_without_ds_is_proven_by_nsec3(
+    world: ChainWorld, zone: str, opt_out: bool
+) -> None:
+    # Given Knot's answer to the DS question in an NSEC3-signed parent
+    observation = observed(world, zone)
+    # Then the proof is NSEC3 records (opt-out: one covering the name, flag 1)
+    assert {r.rdtype for r, _ in observation.denial} == {dns.rdatatype.NSEC3}
+    flags = {rdata.flags for rrset, _ in observation.denial for rdata in rrset}
+    assert (1 in flags) is opt_out
+    parent = keys_of(world, zone.split(".", 1)[1])
+    assert chain_keys(observation, parent).security is Security.INSECURE
+
+
+@pytest.mark.network
+def test_a_chain_that_cannot_be_had_is_a_scan_problem_not_a_verdict(world: ChainWorld) -> None:
+    # Given a resolver that never answers "sec41. DNSKEY"
+    result = scan(world, "good.sec41", DROPPER)
+    # Then good.sec41's verdict is unknown: a timeout, no DNSSEC finding, the scan incomplete
+    assert dnssec_ids(result) == set()
+    assert ("scan.timeout", "dns:dnssec-chain") in {
+        (f.check_id, f.discriminator) for f in result.findings
+    }
+    assert not result.complete
 
 
 # --- breaks made from Knot's real records -------------------------------------------------
