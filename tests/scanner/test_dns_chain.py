@@ -331,6 +331,25 @@ def test_the_packaged_root_anchors_are_the_iana_ksks() -> None:
     assert expected in anchors["."]
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D",
+        ". 172800 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D",
+        "Gouv.ML. DS 12345 13 2 " + "AB" * 32 + " ; a comment",
+    ],
+)
+def test_trust_anchor_lines_read_as_dnspython_reads_the_record(line: str) -> None:
+    # Given one DS line, with or without TTL and class, a comment, any case
+    owner, *_, tag, algorithm, digest_type, digest = line.split(";")[0].split()
+    expected = dns.rdata.from_text(
+        dns.rdataclass.IN, dns.rdatatype.DS, f"{tag} {algorithm} {digest_type} {digest}"
+    )
+    # Then vigie files it under the absolute, lower-case owner, as dnspython's rdata
+    anchors = parse_trust_anchors(f"; anchors\n\n{line}\n")
+    assert anchors == {dns.name.from_text(owner).to_text().lower(): (expected,)}
+
+
 def test_a_bad_trust_anchor_file_stops_the_command(tmp_path: Path) -> None:
     bad = tmp_path / "anchors.txt"
     bad.write_text(". IN DNSKEY 257 3 8 AwEAAQ==\n", encoding="utf-8")

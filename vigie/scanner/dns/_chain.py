@@ -196,6 +196,12 @@ def _unreachable(zone: str, failure: Lookup | None) -> ZoneKeys:
 
 
 async def parent_keys(ctx: ProbeContext, zone: str) -> ZoneKeys:
+    """The verdict on the chain above ``zone`` (absolute), worked out once per sweep."""
+    key = absolute_name(zone)
+    return await once_per_sweep(sweep_state(ctx).above, key, lambda: _parent_keys(ctx, key))
+
+
+async def _parent_keys(ctx: ProbeContext, zone: str) -> ZoneKeys:
     """The verdict on the zone above ``zone``: where the DS for it must come from
     (RFC 4035 §5: the parent is validated before the child).
 
@@ -213,4 +219,9 @@ async def parent_keys(ctx: ProbeContext, zone: str) -> ZoneKeys:
     parent, failure = await find_zone(ctx, above)
     if parent is None:
         return _unreachable(above, failure)
+    if parent not in anchors:
+        # Top-down: with no chain above the parent, its own records are not needed here.
+        grandparent = await parent_keys(ctx, parent)
+        if not grandparent.chain:
+            return replace(grandparent, zone=parent)
     return await zone_keys(ctx, parent)

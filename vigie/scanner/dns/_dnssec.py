@@ -254,7 +254,7 @@ def dnssec_findings(
         "ds_records": len(ds),
         "signed": signed,
     }
-    if parent is not None and parent.chain:
+    if parent is not None and parent.chain and (ds or observation.ds_from_parent):
         if parent.security is Security.BOGUS:
             where = parent.break_at or parent.zone
             evidence["breaks_at"] = shown(where)

@@ -48,11 +48,12 @@ class DnsSweepState:
     registered: frozenset[str] | None = None  # every registered domain, when the engine told
     zones: dict[str, asyncio.Task[ZoneReport]] = field(default_factory=dict)
     keys: dict[str, asyncio.Task[ZoneKeys]] = field(default_factory=dict)  # DNSSEC chains
+    above: dict[str, asyncio.Task[ZoneKeys]] = field(default_factory=dict)  # chain above a zone
     observed: dict[str, asyncio.Task[Observed]] = field(default_factory=dict)  # DNSKEY/SOA/DS
     caa: dict[str, asyncio.Task[CaaSearch]] = field(default_factory=dict)  # RelevantCAASet
 
     async def aclose(self) -> None:
-        tasks = (self.zones, self.keys, self.observed, self.caa)
+        tasks = (self.zones, self.keys, self.above, self.observed, self.caa)
         await cancel_tasks_of_this_loop([t for table in tasks for t in table.values()])
 
 
