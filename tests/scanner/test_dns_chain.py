@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import dns.dnssec
 import dns.name
@@ -40,12 +41,15 @@ from vigie.scanner.dns import (
     check_domain,
     dnssec_findings,
     load_trust_anchors,
+    lookup_validation,
     zone_keys,
 )
 from vigie.scanner.dns._chain import observe_dnssec
 from vigie.scanner.dns._dnssec import anchored_keys, parse_trust_anchors
 from vigie.scanner.probe_context import ProbeContext
 from vigie.services.preflight import check_named_files
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,12 @@ def settings_for(world: ChainWorld, resolver: str = KNOT) -> Settings:
     )
 
 
-def run_in_sweep(world: ChainWorld, work, resolver: str = KNOT):  # type: ignore[no-untyped-def]
-    async def run():  # type: ignore[no-untyped-def]
+def run_in_sweep(
+    world: ChainWorld, work: Callable[[ProbeContext], Awaitable[T]], resolver: str = KNOT
+) -> T:
+    """``work`` in one sweep (one probe context) against the world."""
+
+    async def run() -> T:
         ctx = ProbeContext.from_settings(settings_for(world, resolver))
         try:
             return await work(ctx)
@@ -77,8 +85,7 @@ def scan(world: ChainWorld, zone: str, resolver: str = KNOT) -> FamilyResult:
 
 
 def keys_of(world: ChainWorld, zone: str) -> ZoneKeys:
-    verdict: ZoneKeys = run_in_sweep(world, lambda ctx: zone_keys(ctx, zone))
-    return verdict
+    return run_in_sweep(world, lambda ctx: zone_keys(ctx, zone))
 
 
 def observed(world: ChainWorld, zone: str) -> DnssecObservation:
@@ -87,8 +94,7 @@ def observed(world: ChainWorld, zone: str) -> DnssecObservation:
         assert observation is not None, failure
         return observation
 
-    result: DnssecObservation = run_in_sweep(world, work)
-    return result
+    return run_in_sweep(world, work)
 
 
 def dnssec_ids(result: FamilyResult) -> set[str]:
@@ -169,6 +175,25 @@ def test_vigie_agrees_with_delv_from_the_same_trust_anchor(
     for finding in result.findings:
         if finding.check_id == "dns.dnssec.invalid" and security is Security.BOGUS:
             assert finding.evidence["breaks_at"] == breaks_at.rstrip(".")
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("zone", [z for z in CASES if z.count(".") > 1])
+def test_the_mail_family_validation_of_a_record_agrees_with_delv(
+    world: ChainWorld, zone: str, tmp_path: Path
+) -> None:
+    # Given delv's verdict on the zone's SOA
+    security, _ = delv(world, zone, tmp_path)
+
+    # When the mail family's entry point judges the same RRset (Knot sets no AD bit:
+    # vigie validates it along the chain itself)
+    async def work(ctx: ProbeContext) -> Security:
+        validation = await lookup_validation(ctx, await ctx.resolver.lookup(zone, "SOA"))
+        assert validation.by == "vigie"
+        return validation.security
+
+    # Then both say the same
+    assert run_in_sweep(world, work) is security
 
 
 @pytest.mark.network
