@@ -35,6 +35,7 @@ from dnslib import QTYPE, RCODE, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 from tests.servers import require_program, running
+from vigie.config import Settings
 
 READY_TIMEOUT_S = 15.0
 
@@ -105,6 +106,25 @@ class ZoneServer:
         raise TimeoutError(f"{expect} not served after reloading {zone}")
 
 
+def world_settings(resolver: str, port: int, allow: str, **dns: object) -> Settings:
+    """Settings for a DNS test world: one resolver (``ip``, on ``port``), short timeouts,
+    name servers asked on ``port``, the scope ``allow`` (a CIDR); ``dns`` adds keys."""
+    return Settings.model_validate(
+        {
+            "dns": {
+                "resolvers": [f"{resolver}:{port}"],
+                "timeout_s": 0.5,
+                "lifetime_s": 1.5,
+                "nameserver_port": port,
+                "axfr_lifetime_s": 2.0,
+                "max_addresses": 1,
+                **dns,
+            },
+            "scope": {"allow": [allow]},
+        }
+    )
+
+
 def free_port(addresses: Iterable[str], low: int = 20000, high: int = 60000) -> int:
     """A port that is free for UDP and TCP on every one of ``addresses``."""
     wanted = list(addresses)
@@ -137,6 +157,7 @@ def _knot_config(
     zones: Iterable[str],
     axfr_allowed: set[str],
     signed: set[str],
+    nsec3: dict[str, bool] | None = None,
 ) -> str:
     lines = [
         "server:",
@@ -156,6 +177,12 @@ def _knot_config(
         "  - id: transfer_allowed",
         "    address: 127.0.0.0/8",
         "    action: transfer",
+        "policy:",
+        "  - id: nsec3",
+        "    nsec3: on",
+        "  - id: nsec3-opt-out",
+        "    nsec3: on",
+        "    nsec3-opt-out: on",
         "template:",
         "  - id: default",
         f'    storage: "{folder / "zones"}"',
@@ -170,6 +197,8 @@ def _knot_config(
             lines.append("    acl: transfer_allowed")
         if zone in signed:
             lines.append("    dnssec-signing: on")
+        if nsec3 is not None and zone in nsec3:
+            lines.append("    dnssec-policy: " + ("nsec3-opt-out" if nsec3[zone] else "nsec3"))
     return "\n".join(lines) + "\n"
 
 
@@ -204,6 +233,7 @@ def start_zone_server(
     signed: set[str] | frozenset[str] = frozenset(),
     also_listen: Sequence[str] = (),
     with_parents: bool = False,
+    nsec3: dict[str, bool] | None = None,
 ) -> Iterator[ZoneServer]:
     """Run knotd on ``address:port`` serving ``zones`` ({origin: zone file text}).
 
@@ -218,6 +248,9 @@ def start_zone_server(
     records ``keymgr`` gives for the signed ones. Climbs towards the root (CAA,
     RFC 8659 §3) then meet NODATA instead of REFUSED, and a signed zone has the
     DS at its parent that validation needs (RFC 4035 §5.2).
+
+    ``nsec3`` ({zone: opt-out}) signs those zones (also in ``signed``) with
+    NSEC3 instead of NSEC (RFC 5155), with the opt-out flag when True.
     """
     knotd = require_program("knotd")
     folder = tmp_path / f"knot-{address}-{port}"
@@ -235,7 +268,16 @@ def start_zone_server(
     # allows (~107 bytes), which a deep pytest tmp_path can be: keep it short.
     run_dir = Path(tempfile.mkdtemp(prefix="vigie-knot-"))
     config.write_text(
-        _knot_config(folder, run_dir, [address, *also_listen], port, origins, allowed, to_sign),
+        _knot_config(
+            folder,
+            run_dir,
+            [address, *also_listen],
+            port,
+            origins,
+            allowed,
+            to_sign,
+            {_absolute(z): out for z, out in (nsec3 or {}).items()},
+        ),
         encoding="utf-8",
     )
     log = folder / "knot.log"

@@ -53,6 +53,12 @@ class DatabaseSettings(_Section):
     password: SecretStr | None = None  # merged into the URL at connect time
 
 
+def _readable_file(value: Path | None) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"{value} is not a readable file")
+    return value
+
+
 class DnsSettings(_Section):
     resolvers: list[str] = Field(default_factory=list)
     timeout_s: float = Field(default=3.0, gt=0)
@@ -65,6 +71,10 @@ class DnsSettings(_Section):
     # 'targets discover': wordlist lookups per second and in flight, through the resolvers.
     discovery_rate_per_s: float = Field(default=50.0, gt=0)
     discovery_concurrency: int = Field(default=16, ge=1, le=512)
+    # DNSSEC trust anchors: a file of DS records in presentation format (zone. IN DS tag
+    # alg digest-type digest). None: the root's KSKs as IANA publishes them, shipped as
+    # vigie/data/root-anchors.txt. Chains are validated from these down to each zone.
+    trust_anchors: Path | None = None
 
     @field_validator("resolvers")
     @classmethod
@@ -72,6 +82,8 @@ class DnsSettings(_Section):
         for value in values:
             parse_host_port(value, 53)
         return values
+
+    _anchors = field_validator("trust_anchors")(classmethod(lambda cls, v: _readable_file(v)))
 
 
 class ScopeSettings(_Section):

@@ -36,6 +36,7 @@ def check_named_files(settings: Settings) -> None:
     check("http.paths_file", settings.http.paths_file, _parse_paths_file)
     check("tls.extra_ca_file", settings.tls.extra_ca_file, _parse_ca_file)
     check("smtp.ca_file", settings.smtp.ca_file, _parse_ca_file)
+    check("dns.trust_anchors", settings.dns.trust_anchors, _parse_trust_anchors)
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 
@@ -51,6 +52,16 @@ def _parse_paths_file(path: Path) -> object:
     from vigie.scanner.http import load_path_list
 
     return load_path_list(path)
+
+
+def _parse_trust_anchors(path: Path) -> object:
+    """DS records in presentation format (the DNSSEC chains start from them)."""
+    from vigie.scanner.dns import load_trust_anchors
+
+    try:
+        return load_trust_anchors(path)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _parse_ca_file(path: Path) -> object:

@@ -18,35 +18,40 @@ Other families use the names in ``__all__`` only: ``find_zone``,
 ``sweep_state`` and ``MAX_NAMESERVERS`` (IPv6: a zone's name servers), and
 ``lookup_validation`` / ``validate_rrset`` (mail: is an MX or TLSA RRset
 DNSSEC-secure, by the resolver's AD bit or by vigie's own validation of the
-signing zone's chain, see ``_validate``).
+signing zone's chain from the trust anchors, see ``_validate`` and ``_chain``);
+``load_trust_anchors`` reads the ``dns.trust_anchors`` file (preflight).
 """
 
 from __future__ import annotations
 
+from vigie.scanner.dns._chain import load_trust_anchors, zone_keys
 from vigie.scanner.dns._dnssec import (
     DnssecObservation,
     Security,
     Validation,
     ZoneKeys,
+    chain_keys,
     dnssec_findings,
     rrset_validation,
     trusted_keys,
 )
 from vigie.scanner.dns._family import (
     MAX_NAMESERVERS,
-    DnsSweepState,
-    ZoneReport,
     check_domain,
-    find_zone,
-    remember_registered_domains,
-    sweep_state,
     zone_report,
     zone_transfer_names,
 )
 from vigie.scanner.dns._mail import dmarc_findings, organisational_domain, parse_dmarc
 from vigie.scanner.dns._probes import transfer_zone
 from vigie.scanner.dns._spf import Sender, evaluate_spf, parse_spf, spf_findings
-from vigie.scanner.dns._validate import lookup_validation, validate_rrset, zone_keys
+from vigie.scanner.dns._sweep import (
+    DnsSweepState,
+    ZoneReport,
+    find_zone,
+    remember_registered_domains,
+    sweep_state,
+)
+from vigie.scanner.dns._validate import lookup_validation, validate_rrset
 from vigie.scanner.dns._zone import caa_findings, judge_soa_response, parse_caa
 
 __all__ = [
@@ -59,12 +64,14 @@ __all__ = [
     "ZoneKeys",
     "ZoneReport",
     "caa_findings",
+    "chain_keys",
     "check_domain",
     "dmarc_findings",
     "dnssec_findings",
     "evaluate_spf",
     "find_zone",
     "judge_soa_response",
+    "load_trust_anchors",
     "lookup_validation",
     "organisational_domain",
     "parse_caa",

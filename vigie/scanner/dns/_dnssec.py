@@ -1,4 +1,4 @@
-"""DNSSEC: is a zone signed, and does the link from its parent validate? No I/O.
+"""DNSSEC: is a zone signed, and does the chain of trust down to it validate? No I/O.
 
 Check IDs: ``dns.dnssec.missing``, ``dns.dnssec.invalid``.
 
@@ -10,24 +10,39 @@ themselves: the DS RRset at the parent must match a DNSKEY of the zone
 (RFC 4034 §5.1.4 digest), that key must sign the DNSKEY RRset (RFC 4035
 §5.2), the SOA must carry a valid signature by a zone key, and each
 signature checked must be inside its validity period (RFC 4034 §3.1.5,
-RFC 4035 §5.3.1). Only the link parent -> zone is checked: the parent's own
-chain up to the root is the parent's business.
+RFC 4035 §5.3.1).
+
+The chain (RFC 4035 §5, RFC 4033 §5): from a trust anchor (DS records of a
+zone, by default the root's KSKs) down each delegation, each DNSKEY RRset is
+authenticated by a DS RRset that the already validated parent signed
+(:func:`chain_keys`), and a delegation without DS must be proven by the
+parent's signed NSEC or NSEC3 records (RFC 4035 §5.2, RFC 5155 §8.6): the
+zone is then insecure, as is everything below it. A break anywhere makes
+the zones below bogus, naming the zone where it breaks. When no anchor can
+be reached (a resolver that serves only some zones and refuses the rest),
+only the link parent -> zone is judged, as the chain above is unknown.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import struct
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 
+import dns.dnssec
+import dns.exception
 import dns.name
 import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.DNSKEY
 import dns.rdtypes.ANY.DS
+import dns.rdtypes.ANY.NSEC
+import dns.rdtypes.ANY.NSEC3
 import dns.rdtypes.ANY.RRSIG
 import dns.rrset
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -67,6 +82,9 @@ class DnssecObservation:
     # the parent: the resolver is authoritative for the zone only and never asked the
     # parent, so whether a DS exists is unknown (RFC 4035 §3.1.4.1: DS is parent-side data).
     ds_from_parent: bool = True
+    ds_sigs: dns.rrset.RRset | None = None  # the parent's RRSIGs over the DS RRset
+    # A negative DS answer's NSEC/NSEC3 RRsets (authority section), each with its RRSIGs.
+    denial: tuple[tuple[dns.rrset.RRset, dns.rrset.RRset | None], ...] = ()
 
 
 def ds_matches(zone: str, key: dns.rdata.Rdata, ds: dns.rdata.Rdata) -> bool | None:
@@ -208,12 +226,23 @@ def _validated_by(
     return False, problems
 
 
-def dnssec_findings(observation: DnssecObservation, now: float | None = None) -> list[Finding]:
+def dnssec_findings(
+    observation: DnssecObservation, parent: ZoneKeys | None = None, now: float | None = None
+) -> list[Finding]:
     """``dns.dnssec.missing`` for an unsigned zone; ``dns.dnssec.invalid`` when the zone
     is signed (or its parent says it is) but the chain does not validate:
     no DS at the parent (an island), no DS matching a DNSKEY (RFC 4035 §5.2),
     a DNSKEY RRset not signed by the DS key, signatures that do not verify
     or are outside their validity period (RFC 4035 §5.3).
+
+    ``parent`` is the verdict on the chain above (:func:`chain_keys`): a
+    break there is ``dns.dnssec.invalid`` naming the zone where it breaks
+    (RFC 4035 §5: everything below a bogus zone is bogus); an insecure
+    delegation above (RFC 4035 §5.2, an unsigned parent) leaves the zone
+    insecure whatever it does, so only its own signatures are judged; from a
+    secure parent, the DS RRset, or the NSEC/NSEC3 proof that there is none,
+    must carry the parent's valid signature (RFC 4035 §5.2, RFC 5155 §8.6).
+    Without a chain (no trust anchor reached), only the link parent -> zone.
     """
     zone = observation.zone
     moment = time.time() if now is None else now
@@ -225,6 +254,22 @@ def dnssec_findings(observation: DnssecObservation, now: float | None = None) ->
         "ds_records": len(ds),
         "signed": signed,
     }
+    if parent is not None and parent.chain and (ds or observation.ds_from_parent):
+        if parent.security is Security.BOGUS:
+            where = parent.break_at or parent.zone
+            evidence["breaks_at"] = shown(where)
+            reason = f"the chain of trust breaks above the zone, at {shown(where)}: {parent.reason}"
+            return [_invalid(zone, reason, evidence)]
+        if parent.security is Security.INSECURE:
+            evidence["insecure_at"] = shown(parent.break_at or parent.zone)
+            if not keys or not signed:
+                return [_missing(zone, keys, evidence)]
+            return _self_signed_problems(observation, keys, moment, evidence)
+        if parent.security is Security.SECURE:
+            problem = parent_link_problem(observation, parent, moment)
+            if problem:
+                evidence["breaks_at"] = shown(parent.zone)
+                return [_invalid(zone, problem, evidence)]
     if not keys or not signed:
         if ds:
             reason = (
@@ -233,12 +278,7 @@ def dnssec_findings(observation: DnssecObservation, now: float | None = None) ->
                 else "the parent publishes DS records but the zone's DNSKEY set is unsigned"
             )
             return [_invalid(zone, reason, evidence)]
-        evidence["reason"] = (
-            "the zone apex has no DNSKEY record"
-            if not keys
-            else "DNSKEY records are published but answers carry no signatures"
-        )
-        return [Finding(check_id="dns.dnssec.missing", domain=bare(zone), evidence=evidence)]
+        return [_missing(zone, keys, evidence)]
     if not ds and not observation.ds_from_parent:
         # The link to the parent is unknown: judge only what the zone signs itself.
         return _self_signed_problems(observation, keys, moment, evidence)
@@ -298,9 +338,25 @@ def _self_signed_problems(
 
 
 def _invalid(zone: str, reason: str, evidence: dict[str, object]) -> Finding:
-    return Finding(
-        check_id="dns.dnssec.invalid", domain=bare(zone), evidence={"reason": reason, **evidence}
+    evidence = {"reason": reason, **evidence}
+    evidence.setdefault("breaks_at", shown(zone))
+    return Finding(check_id="dns.dnssec.invalid", domain=bare(zone), evidence=evidence)
+
+
+def shown(zone: str) -> str:
+    """A zone as evidence names it: ``gouv.ml``, or ``.`` for the root."""
+    return bare(zone) or "."
+
+
+def _missing(
+    zone: str, keys: Sequence[dns.rdtypes.ANY.DNSKEY.DNSKEY], evidence: dict[str, object]
+) -> Finding:
+    evidence["reason"] = (
+        "the zone apex has no DNSKEY record"
+        if not keys
+        else "DNSKEY records are published but answers carry no signatures"
     )
+    return Finding(check_id="dns.dnssec.missing", domain=bare(zone), evidence=evidence)
 
 
 # --- validating one RRset (for the families that need secure data: DANE) -------------------
@@ -332,12 +388,17 @@ class Validation:
 
 @dataclass(frozen=True)
 class ZoneKeys:
-    """The zone keys the link parent -> zone authenticates (empty unless SECURE)."""
+    """The zone keys the chain (or the link parent -> zone) authenticates (empty unless SECURE)."""
 
     zone: str
     security: Security
     keys: tuple[dns.rdtypes.ANY.DNSKEY.DNSKEY, ...] = ()
     reason: str = ""
+    # True: judged along a chain from a trust anchor; False: the link parent -> zone only
+    # (no anchor could be reached above), as is every zone below it.
+    chain: bool = False
+    break_at: str = ""  # the zone where the chain breaks (bogus) or stops (insecure)
+    timed_out: bool = False  # indeterminate because an answer never came
 
 
 def trusted_keys(observation: DnssecObservation, now: float | None = None) -> ZoneKeys:
@@ -397,3 +458,186 @@ def rrset_validation(
         return Validation(Security.SECURE, zone=zone.zone)
     reason = f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}: " + "; ".join(problems[:4])
     return Validation(Security.BOGUS, reason, zone.zone)
+
+
+# --- the chain of trust from an anchor (RFC 4035 §5) -----------------------------------------
+
+
+def parse_trust_anchors(text: str) -> dict[str, tuple[dns.rdtypes.ANY.DS.DS, ...]]:
+    """DS records in presentation format (``owner [TTL] [IN] DS tag alg type digest``, one a
+    line, ``;`` comments), by owner (absolute, lower case). ValueError when one is
+    unreadable or none is given."""
+    anchors: dict[str, list[dns.rdtypes.ANY.DS.DS]] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        upper = [f.upper() for f in fields]
+        if "DS" not in upper or upper.index("DS") == 0:
+            raise ValueError(f"line {number}: not a DS record: {line[:80]!r}")
+        at = upper.index("DS")
+        try:
+            owner = dns.name.from_text(fields[0]).to_text().lower()
+            rdata = dns.rdata.from_text(
+                dns.rdataclass.IN, dns.rdatatype.DS, " ".join(fields[at + 1 :])
+            )
+        except (dns.exception.DNSException, ValueError) as exc:
+            raise ValueError(f"line {number}: unreadable DS record: {exc}") from None
+        assert isinstance(rdata, dns.rdtypes.ANY.DS.DS)
+        anchors.setdefault(owner, []).append(rdata)
+    if not anchors:
+        raise ValueError("no DS record")
+    return {owner: tuple(records) for owner, records in anchors.items()}
+
+
+def anchored_keys(
+    observation: DnssecObservation,
+    anchors: Iterable[dns.rdtypes.ANY.DS.DS],
+    now: float | None = None,
+) -> ZoneKeys:
+    """The DNSKEY RRset of a trust-anchor zone, authenticated by the configured DS
+    records as by a parent's (RFC 4035 §5: the anchor starts the chain)."""
+    ds = dns.rrset.RRset(dns.name.from_text(observation.zone), dns.rdataclass.IN, dns.rdatatype.DS)
+    for record in anchors:
+        ds.add(record)
+    verdict = trusted_keys(replace(observation, ds=ds, ds_from_parent=True), now)
+    reason = f"trust anchor {shown(observation.zone)}: {verdict.reason}" if verdict.reason else ""
+    secure = verdict.security is Security.SECURE
+    return replace(verdict, chain=True, reason=reason, break_at="" if secure else observation.zone)
+
+
+def unreachable_keys(zone: str, failure_detail: str, refused: bool, timed_out: bool) -> ZoneKeys:
+    """A zone whose DNSSEC records could not be had. Refused: the resolver does not serve
+    it (an authoritative-only server), so there is no chain through it, not a failure."""
+    return ZoneKeys(
+        zone,
+        Security.INDETERMINATE,
+        reason=failure_detail,
+        chain=not refused,
+        break_at=zone,
+        timed_out=timed_out,
+    )
+
+
+def chain_keys(
+    observation: DnssecObservation, parent: ZoneKeys, now: float | None = None
+) -> ZoneKeys:
+    """The zone's place in the chain of trust, given the verdict on its parent (RFC 4035 §5).
+
+    Bogus or indeterminate above stays so below, naming the same zone; an
+    insecure parent makes the zone insecure (§5.2: the chain ends there).
+    Below a secure parent, the DS RRset must be signed by the parent's keys,
+    or the parent must prove with signed NSEC/NSEC3 records that no DS
+    exists (then the zone is insecure: unsigned, or an island); the DS must
+    then authenticate the zone's DNSKEY RRset (:func:`trusted_keys`).
+    """
+    zone = observation.zone
+    moment = time.time() if now is None else now
+    if not parent.chain or (not observation.ds and not observation.ds_from_parent):
+        return replace(trusted_keys(observation, moment), chain=False)
+    where = parent.break_at or parent.zone
+    if parent.security in (Security.BOGUS, Security.INDETERMINATE):
+        return replace(parent, zone=zone, keys=())
+    if parent.security is Security.INSECURE:
+        reason = f"insecure delegation above the zone, at {shown(where)}"
+        return ZoneKeys(zone, Security.INSECURE, reason=reason, chain=True, break_at=where)
+    problem = parent_link_problem(observation, parent, moment)
+    if problem:
+        return ZoneKeys(zone, Security.BOGUS, reason=problem, chain=True, break_at=parent.zone)
+    if not observation.ds:
+        reason = f"{shown(parent.zone)} proves there is no DS for the zone (unsigned, or an island)"
+        return ZoneKeys(zone, Security.INSECURE, reason=reason, chain=True, break_at=zone)
+    verdict = trusted_keys(observation, moment)
+    if verdict.security is Security.SECURE:
+        return replace(verdict, chain=True)
+    reason = f"{verdict.reason} ({shown(zone)}, below {shown(parent.zone)})"
+    return replace(verdict, chain=True, break_at=zone, reason=reason)
+
+
+def parent_link_problem(observation: DnssecObservation, parent: ZoneKeys, now: float) -> str:
+    """Why the parent's side of the delegation does not validate ("" when it does).
+
+    RFC 4035 §5.2: the DS RRset is the parent's data, signed by the
+    parent's keys; a delegation without DS is authenticated by the parent's
+    signed NSEC (RFC 4035 §5.4) or NSEC3 (RFC 5155 §8.6) records.
+    """
+    zone = observation.zone
+    if observation.ds:
+        ok, problems = _validated_by(
+            observation.ds, observation.ds_sigs, parent.keys, parent.zone, now
+        )
+        if ok:
+            return ""
+        return (
+            f"the DS RRset of {bare(zone)} is not validly signed by {shown(parent.zone)}: "
+            + "; ".join(problems[:4])
+        )
+    if not observation.denial:
+        return f"{shown(parent.zone)} gives no signed NSEC/NSEC3 proof that {bare(zone)} has no DS"
+    for rrset, sigs in observation.denial:
+        ok, problems = _validated_by(rrset, sigs, parent.keys, parent.zone, now)
+        if not ok:
+            what = dns.rdatatype.to_text(rrset.rdtype)
+            return (
+                f"the {what} proof that {bare(zone)} has no DS is not validly signed by "
+                f"{shown(parent.zone)}: " + "; ".join(problems[:4])
+            )
+    if not denies_ds(zone, [rrset for rrset, _ in observation.denial]):
+        return f"the NSEC/NSEC3 records of {shown(parent.zone)} do not prove that {bare(zone)} has no DS"
+    return ""
+
+
+def _types(rdata: dns.rdtypes.ANY.NSEC.NSEC | dns.rdtypes.ANY.NSEC3.NSEC3) -> set[int]:
+    """The types an NSEC/NSEC3 type bit map lists (RFC 4034 §4.1.2)."""
+    found = set()
+    for window, bitmap in rdata.windows:
+        for index, byte in enumerate(bitmap):
+            for bit in range(8):
+                if byte & (0x80 >> bit):
+                    found.add(window * 256 + index * 8 + bit)
+    return found
+
+
+def denies_ds(zone: str, records: Sequence[dns.rrset.RRset]) -> bool:
+    """Do these NSEC/NSEC3 RRsets prove that ``zone`` has no DS at its parent?
+
+    NSEC (RFC 4035 §5.4): one owned by the name without the DS bit, or one
+    covering the name (it does not exist). NSEC3 (RFC 5155 §8.5-8.6): the
+    matching hash without the DS bit, or a covering opt-out NSEC3 (an
+    unsigned delegation in an opt-out span).
+    """
+    name = dns.name.from_text(zone)
+    for rrset in records:
+        for rdata in rrset:
+            if isinstance(rdata, dns.rdtypes.ANY.NSEC.NSEC):
+                if rrset.name == name:
+                    return dns.rdatatype.DS not in _types(rdata)
+                if _covers(rrset.name, rdata.next, name):
+                    return True
+            elif isinstance(rdata, dns.rdtypes.ANY.NSEC3.NSEC3):
+                hashed = dns.dnssec.nsec3_hash(name, rdata.salt, rdata.iterations, rdata.algorithm)
+                owner = rrset.name.labels[0].decode("ascii").upper()
+                following = base64.b32encode(rdata.next).decode("ascii").translate(_B32HEX)
+                if owner == hashed:
+                    return dns.rdatatype.DS not in _types(rdata)
+                if rdata.flags & 1 and _hash_between(owner, following, hashed):
+                    return True
+    return False
+
+
+_B32HEX = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=", "0123456789ABCDEFGHIJKLMNOPQRSTUV=")
+
+
+def _covers(owner: dns.name.Name, following: dns.name.Name, name: dns.name.Name) -> bool:
+    """Canonical order (RFC 4034 §6.1): owner < name < next, the last NSEC wrapping."""
+    if owner < following:
+        return owner < name < following
+    return name > owner or name < following
+
+
+def _hash_between(owner: str, following: str, hashed: str) -> bool:
+    following = following.rstrip("=")
+    if owner < following:
+        return owner < hashed < following
+    return hashed > owner or hashed < following

@@ -2,9 +2,12 @@
 
 Mail checks (SPF, DMARC) run on domains that have MX records or are marked
 as mail domains; the dangling-CNAME check on every domain; zone checks
-(AXFR, DNSSEC, lame delegation, unresolvable name servers, CAA) once per zone
+(AXFR, DNSSEC, lame delegation, unresolvable name servers) once per zone
 and sweep, reported under the zone apex when it is a registered domain, else
-under each scanned domain of that zone.
+under each scanned domain of that zone. CAA is judged per name (RFC 8659 §3:
+the climb starts at the name itself), each name's climb computed once per
+sweep; a name whose relevant CAA set is its registered parent's is judged
+with that parent.
 
 Check IDs emitted here: ``dns.dangling_cname``, ``scan.timeout`` and
 ``scan.error`` (a lookup that failed: never read as a missing record); the
@@ -15,29 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
-
-import dns.exception
-import dns.message
-import dns.name
-import dns.rdataclass
-import dns.rdatatype
-import dns.rrset
+from dataclasses import replace
 
 from vigie.model import Family, FamilyResult, Finding, HostTarget
-from vigie.scanner.dns._dnssec import DnssecObservation, ZoneKeys, dnssec_findings
+from vigie.scanner.dns._chain import observe_dnssec, parent_keys
+from vigie.scanner.dns._dnssec import Security, dnssec_findings
 from vigie.scanner.dns._mail import dmarc_findings, is_dmarc_record, organisational_domain
 from vigie.scanner.dns._probes import (
     ask_delegation,
-    ask_resolvers,
     nameserver_port,
     nameserver_slot,
     probe_address,
     transfer_zone,
 )
 from vigie.scanner.dns._spf import evaluate_spf, spf_findings
+from vigie.scanner.dns._sweep import (
+    PROBLEM_IDS,
+    ZoneReport,
+    find_zone,
+    once_per_sweep,
+    parent_name,
+    sweep_state,
+)
 from vigie.scanner.dns._zone import (
     CaaSearch,
     NameServer,
@@ -46,66 +48,12 @@ from vigie.scanner.dns._zone import (
     ns_unresolvable_findings,
 )
 from vigie.scanner.lookups import bare, lookup_failed, probe_failed
-from vigie.scanner.probe_context import ProbeContext, cancel_tasks_of_this_loop, run_checks
+from vigie.scanner.probe_context import ProbeContext, run_checks
 from vigie.scanner.resolve import Answer, Lookup, absolute_name
 
-SHARED_KEY = "dns"
-T = TypeVar("T")
 MAX_NAMESERVERS = 13  # more NS names than the root has is a broken zone; probe these
 MAX_PARENT_SERVERS = 4  # parent-zone servers asked for the delegation
-PROBLEM_IDS = frozenset({"scan.timeout", "scan.error"})
 SPF_BUDGET_LIFETIMES = 4  # an SPF evaluation gets this many resolver lifetimes in all
-
-
-@dataclass(frozen=True)
-class ZoneReport:
-    """Zone-level findings (``domain`` = the apex), computed once per zone and sweep."""
-
-    zone: str  # absolute, lower case
-    findings: tuple[Finding, ...]
-    transferred_names: tuple[str, ...] = ()  # names leaked by a successful AXFR
-
-    @property
-    def complete(self) -> bool:
-        return not any(f.check_id in PROBLEM_IDS for f in self.findings)
-
-
-@dataclass
-class DnsSweepState:
-    """What the DNS family remembers during one sweep (``ctx.shared["dns"]``)."""
-
-    registered: frozenset[str] | None = None  # every registered domain, when the engine told
-    zones: dict[str, asyncio.Task[ZoneReport]] = field(default_factory=dict)
-    keys: dict[str, asyncio.Task[ZoneKeys]] = field(default_factory=dict)  # DNSSEC chains
-
-    async def aclose(self) -> None:
-        await cancel_tasks_of_this_loop([*self.zones.values(), *self.keys.values()])
-
-
-def sweep_state(ctx: ProbeContext) -> DnsSweepState:
-    return ctx.shared_state(SHARED_KEY, DnsSweepState)
-
-
-def remember_registered_domains(ctx: ProbeContext, domains: Iterable[str]) -> None:
-    """Tell the DNS family every registered domain (not only those swept now).
-
-    Zone findings then go under the zone apex when it is registered, and are
-    not repeated under each of its registered subdomains.
-    """
-    sweep_state(ctx).registered = frozenset(bare(domain) for domain in domains)
-
-
-async def once_per_sweep(
-    tasks: dict[str, asyncio.Task[T]], key: str, work: Callable[[], Coroutine[Any, Any, T]]
-) -> T:
-    """The result of ``work()`` for ``key``, started at most once per sweep and event loop."""
-    task = tasks.get(key)
-    # A context reused across event loops (one asyncio.run per job) starts afresh.
-    if task is None or task.get_loop() is not asyncio.get_running_loop():
-        task = asyncio.ensure_future(work())
-        tasks[key] = task
-    # Shielded: a domain whose deadline passes must not cancel the work for the others.
-    return await asyncio.shield(task)
 
 
 async def zone_report(ctx: ProbeContext, zone: str) -> ZoneReport:
@@ -125,44 +73,12 @@ async def check_domain(ctx: ProbeContext, domain: str, mail_domain: bool) -> Fam
         _mail_checks(ctx, name, mail_domain),
         _cname_checks(ctx, name),
         _zone_checks(ctx, name, zone),
+        _caa_checks(ctx, name),
     )
     for findings in parts:
         result.extend(findings)
     result.complete = not any(f.check_id in PROBLEM_IDS for f in result.findings)
     return result
-
-
-# --- the zone of a name ----------------------------------------------------------
-
-
-def _parent(name: str) -> str:
-    return dns.name.from_text(name).parent().to_text()
-
-
-def _is_within(name: str, zone: str) -> bool:
-    return dns.name.from_text(name).is_subdomain(dns.name.from_text(zone))
-
-
-async def find_zone(ctx: ProbeContext, name: str) -> tuple[str | None, Lookup | None]:
-    """The apex of the zone that holds ``name`` (absolute), or the lookup that failed."""
-    try:
-        candidate = absolute_name(name)
-        dns.name.from_text(candidate)
-    except dns.exception.DNSException as exc:
-        return None, Lookup(name, "SOA", Answer.SERVFAIL, detail=f"not a valid DNS name: {exc}")
-    while candidate != ".":
-        soa = await ctx.resolver.lookup(candidate, "SOA")
-        if soa.cnames or soa.cname_loop:  # an alias is never a zone apex
-            candidate = _parent(candidate)
-            continue
-        if soa.outcome is Answer.OK:
-            return candidate, None
-        if soa.failed:
-            return None, soa
-        if soa.zone not in ("", ".") and _is_within(candidate, soa.zone):
-            return soa.zone, None  # the negative answer named its zone
-        candidate = _parent(candidate)
-    return None, Lookup(name, "SOA", Answer.SERVFAIL, detail="no zone apex found below the root")
 
 
 # --- mail ---------------------------------------------------------------------------
@@ -245,89 +161,73 @@ async def _zone_checks(ctx: ProbeContext, name: str, zone: str | None) -> list[F
 
 
 async def _check_zone(ctx: ProbeContext, zone: str) -> ZoneReport:
-    caa, dnssec, (servers, names) = await asyncio.gather(
-        _caa_checks(ctx, zone), _dnssec_checks(ctx, zone), _nameserver_checks(ctx, zone)
+    dnssec, (servers, names) = await asyncio.gather(
+        _dnssec_checks(ctx, zone), _nameserver_checks(ctx, zone)
     )
-    return ZoneReport(zone=zone, findings=tuple(caa + dnssec + servers), transferred_names=names)
+    return ZoneReport(zone=zone, findings=tuple(dnssec + servers), transferred_names=names)
 
 
-async def _caa_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
-    """Climb from the apex towards the root (RFC 8659 §3): the first CAA set found counts.
+# --- CAA, per name ---------------------------------------------------------------------
 
-    A lookup that fails on the way (timeout, SERVFAIL, REFUSED) leaves the
+
+async def relevant_caa(ctx: ProbeContext, name: str) -> CaaSearch:
+    """RelevantCAASet(name) of RFC 8659 §3, worked out once per name and sweep.
+
+    CAA(X) is the answer to a CAA query for X that follows CNAME (and DNAME)
+    aliases (RFC 1034 §4.3.2); when it is empty the search goes on at
+    Parent(X) -- the parent of the name asked, not of the alias target --
+    up to, not including, the root. Climbs share their upper steps: the
+    names a sweep checks under one parent ask for the parent's CAA once.
+    """
+    key = absolute_name(name)
+    return await once_per_sweep(sweep_state(ctx).caa, key, lambda: _relevant_caa(ctx, key))
+
+
+async def _relevant_caa(ctx: ProbeContext, name: str) -> CaaSearch:
+    if name == ".":
+        return CaaSearch(None)
+    caa = await ctx.resolver.lookup(name, "CAA")
+    if caa.failed:
+        # Timeout, SERVFAIL, REFUSED or a CNAME loop: the relevant set is unknown.
+        return CaaSearch(None, checked=(name,), failure=caa)
+    if caa.outcome is Answer.OK and caa.records:
+        return CaaSearch(name, caa.records, (name,), alias=caa.owner if caa.cnames else "")
+    above = await relevant_caa(ctx, parent_name(name))
+    return replace(above, checked=(name, *above.checked))
+
+
+async def _caa_checks(ctx: ProbeContext, name: str) -> list[Finding]:
+    """The CAA verdict on one checked name (RFC 8659 §3): its own climb decides.
+
+    When the climb passes a registered domain above the name before it ends,
+    the name's relevant set (or the failed lookup) is that domain's, judged
+    and reported with its own scan. A lookup that fails on the way leaves the
     relevant set unknown: a scan problem, never ``dns.caa.missing``.
     """
-    checked: list[str] = []
-    candidate = zone
-    while candidate != ".":
-        caa = await ctx.resolver.lookup(candidate, "CAA")
-        if caa.failed:
-            return [lookup_failed(bare(zone), "dns:caa", caa)]
-        checked.append(candidate)
-        if caa.outcome is Answer.OK and caa.records:
-            search = CaaSearch(candidate, caa.records, tuple(checked))
-            return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
-        candidate = _parent(candidate)
-    search = CaaSearch(None, checked=tuple(checked))
-    return run_checks(HostTarget(bare(zone), ""), (caa_findings, zone, search))
-
-
-def rrset_and_signatures(
-    response: dns.message.Message | None, zone: str, rdtype: dns.rdatatype.RdataType
-) -> tuple[dns.rrset.RRset | None, dns.rrset.RRset | None]:
-    """The ``rdtype`` RRset owned by ``zone`` (a name) in an answer, and its RRSIGs."""
-    if response is None:
-        return None, None
-    name = dns.name.from_text(zone)
-    found: dns.rrset.RRset | None = None
-    sigs: dns.rrset.RRset | None = None
-    for rrset in response.answer:
-        if rrset.name != name or rrset.rdclass != dns.rdataclass.IN:
-            continue
-        if rrset.rdtype == rdtype:
-            found = rrset
-        elif rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers == rdtype:
-            sigs = rrset
-    return found, sigs
+    search = await relevant_caa(ctx, name)
+    registered = sweep_state(ctx).registered
+    if registered is not None and any(bare(up) in registered for up in search.checked[1:]):
+        return []  # inherited from a registered parent: reported under it
+    if search.failure is not None:
+        return [lookup_failed(name, "dns:caa", search.failure)]
+    return run_checks(HostTarget(name, ""), (caa_findings, absolute_name(name), search))
 
 
 async def _dnssec_checks(ctx: ProbeContext, zone: str) -> list[Finding]:
-    """DNSKEY and SOA of the zone and DS at its parent, with signatures (RFC 4035 §5)."""
+    """The zone's DNSSEC, judged along the chain of trust from the configured anchors
+    (RFC 4035 §5: each DNSKEY RRset authenticated by a DS its validated parent signed)."""
     if zone.count(".") < 2:
-        return []  # a top-level domain: its DS is in the root zone, out of vigie's remit
-    observation, failure = await observe_dnssec(ctx, zone)
+        return []  # a top-level domain: the registry's business, not an agency's
+    (observation, failure), parent = await asyncio.gather(
+        observe_dnssec(ctx, zone), parent_keys(ctx, zone)
+    )
     if observation is None:
         assert failure is not None
         return [lookup_failed(bare(zone), f"dns:{failure.rdtype.lower()}", failure)]
-    return run_checks(HostTarget(bare(zone), ""), (dnssec_findings, observation))
-
-
-async def observe_dnssec(
-    ctx: ProbeContext, zone: str
-) -> tuple[DnssecObservation | None, Lookup | None]:
-    """The zone's DNSKEY and SOA and the DS at its parent, with their RRSIGs (DO and CD
-    set), or the first lookup that failed."""
-    answers = await asyncio.gather(
-        *(ask_resolvers(ctx, zone, rdtype) for rdtype in ("DNSKEY", "SOA", "DS"))
-    )
-    for _, failure in answers:
-        if failure is not None:
-            return None, failure
-    dnskey, dnskey_sigs = rrset_and_signatures(answers[0][0], zone, dns.rdatatype.DNSKEY)
-    soa, soa_sigs = rrset_and_signatures(answers[1][0], zone, dns.rdatatype.SOA)
-    ds, _ = rrset_and_signatures(answers[2][0], zone, dns.rdatatype.DS)
-    from_parent = ds is not None or not _answered_by_the_zone_itself(answers[2][0], zone)
-    return DnssecObservation(zone, dnskey, dnskey_sigs, soa, soa_sigs, ds, from_parent), None
-
-
-def _answered_by_the_zone_itself(response: dns.message.Message | None, zone: str) -> bool:
-    """A negative DS answer carrying the zone's own SOA: the parent was never asked."""
-    if response is None:
-        return False
-    apex = dns.name.from_text(zone)
-    return any(
-        rrset.rdtype == dns.rdatatype.SOA and rrset.name == apex for rrset in response.authority
-    )
+    if parent.chain and parent.security is Security.INDETERMINATE:
+        # The chain above could not be had: the zone's verdict is unknown, not a finding.
+        return [probe_failed(bare(zone), "dns:dnssec-chain", parent.timed_out, parent.reason)]
+    return run_checks(HostTarget(bare(zone), ""), (dnssec_findings, observation, parent))
 
 
 async def _nameserver_checks(ctx: ProbeContext, zone: str) -> tuple[list[Finding], tuple[str, ...]]:
@@ -366,7 +266,7 @@ async def _delegation_nameservers(ctx: ProbeContext, zone: str) -> frozenset[str
     """
     if zone.count(".") < 2:
         return frozenset()  # a top-level domain: the parent is the root
-    parent, failure = await find_zone(ctx, _parent(zone))
+    parent, failure = await find_zone(ctx, parent_name(zone))
     if parent is None or failure is not None:
         return frozenset()
     parent_ns = await ctx.resolver.lookup(parent, "NS")

@@ -5,9 +5,10 @@ The resolver's AD bit is enough when it set it (RFC 4035 §3.2.3, RFC 6840
 itself, with the DNS family's code (:mod:`._dnssec`): the answer is asked
 again with DO and CD set (RFC 4035 §3.2.2), so that a validating resolver
 hands over bogus data instead of SERVFAIL and a non-validating one its
-RRSIGs; the signing zone's DNSKEY RRset is authenticated from the DS at its
-parent (:func:`~._dnssec.trusted_keys`, cached per sweep), and one RRSIG of
-the RRset must verify with one of those keys (:func:`~._dnssec.rrset_validation`).
+RRSIGs; the signing zone's DNSKEY RRset is authenticated along the chain of
+trust from the configured anchors (:func:`~._chain.zone_keys`, cached per
+sweep: RFC 4035 §5), and one RRSIG of the RRset must verify with one of those
+keys (:func:`~._dnssec.rrset_validation`).
 """
 
 from __future__ import annotations
@@ -19,31 +20,12 @@ import dns.rdatatype
 import dns.rdtypes.ANY.RRSIG
 import dns.rrset
 
-from vigie.scanner.dns._dnssec import Security, Validation, ZoneKeys, rrset_validation, trusted_keys
-from vigie.scanner.dns._family import (
-    find_zone,
-    observe_dnssec,
-    once_per_sweep,
-    rrset_and_signatures,
-    sweep_state,
-)
+from vigie.scanner.dns._chain import rrset_and_signatures, zone_keys
+from vigie.scanner.dns._dnssec import Security, Validation, rrset_validation
 from vigie.scanner.dns._probes import ask_resolvers
+from vigie.scanner.dns._sweep import find_zone
 from vigie.scanner.probe_context import ProbeContext
-from vigie.scanner.resolve import Answer, Lookup, absolute_name
-
-
-async def zone_keys(ctx: ProbeContext, zone: str) -> ZoneKeys:
-    """The authenticated keys of ``zone`` (absolute), worked out once per sweep."""
-    key = absolute_name(zone)
-    return await once_per_sweep(sweep_state(ctx).keys, key, lambda: _zone_keys(ctx, key))
-
-
-async def _zone_keys(ctx: ProbeContext, zone: str) -> ZoneKeys:
-    observation, failure = await observe_dnssec(ctx, zone)
-    if observation is None:
-        detail = failure.detail if failure is not None else "no answer"
-        return ZoneKeys(zone, Security.INDETERMINATE, reason=detail)
-    return trusted_keys(observation)
+from vigie.scanner.resolve import Answer, Lookup
 
 
 async def validate_rrset(

@@ -34,11 +34,16 @@ SAMPLE_NAMES = 20  # names of a leaked zone shown as evidence
 
 @dataclass(frozen=True)
 class CaaSearch:
-    """Where vigie looked for CAA records, climbing from the zone apex (RFC 8659 §3)."""
+    """RelevantCAASet(X) of RFC 8659 §3: where the climb from the name X found a
+    non-empty CAA RRset (``found_at``, None: nowhere below the root), the names
+    asked on the way (X first), and the alias whose CAA RRset it is when
+    ``found_at`` is a CNAME (the lookup follows aliases, RFC 1034 §4.3.2)."""
 
     found_at: str | None
     records: tuple[str, ...] = ()
     checked: tuple[str, ...] = ()
+    alias: str = ""  # the CNAME target that holds the records ("" : found_at itself)
+    failure: Lookup | None = None  # a lookup that failed on the way: the set is unknown
 
 
 @dataclass(frozen=True)
@@ -77,31 +82,42 @@ def restricts_issuance(properties: Sequence[CaaProperty]) -> bool:
     return False
 
 
-def caa_findings(zone: str, search: CaaSearch) -> list[Finding]:
-    """``dns.caa.missing`` when no CAA RRset governs the zone (RFC 8659 §3);
+def caa_findings(name: str, search: CaaSearch) -> list[Finding]:
+    """The verdict on RelevantCAASet(name) (RFC 8659 §3): ``dns.caa.missing`` when
+    no CAA RRset is found at the name or any parent below the root; else
     ``dns.caa.no_issue_restriction`` when the relevant RRset has no
-    ``issue``/``issuewild`` property (e.g. ``iodef`` only): any CA may issue (§4).
+    ``issue``/``issuewild`` property (e.g. ``iodef`` only): any CA may issue
+    (§4.2-4.3). A subdomain's own RRset counts, whatever its parents publish.
     """
-    checked = [bare(name) for name in search.checked]
+    checked = [bare(asked) for asked in search.checked]
+    if search.failure is not None:
+        return []  # the relevant set is unknown: the caller reports the failed lookup
     if search.found_at is None:
         evidence: dict[str, object] = {
-            "reason": "no CAA record at the zone apex or above it: any CA may issue certificates",
+            "reason": (
+                f"no CAA record at {bare(name)} or at any parent below the root: "
+                "any CA may issue certificates"
+            ),
             "checked": checked,
         }
-        return [Finding(check_id="dns.caa.missing", domain=bare(zone), evidence=evidence)]
+        return [Finding(check_id="dns.caa.missing", domain=bare(name), evidence=evidence)]
     properties = [p for p in (parse_caa(r) for r in search.records) if p is not None]
     if restricts_issuance(properties):
         return []
+    holder = bare(search.found_at) + (f" (alias of {bare(search.alias)})" if search.alias else "")
     evidence = {
         "reason": (
-            f"the CAA records at {bare(search.found_at)} have no issue/issuewild property: "
-            "any CA may issue certificates (RFC 8659 §4)"
+            f"the CAA records relevant to {bare(name)}, found at {holder}, have no "
+            "issue/issuewild property: any CA may issue certificates (RFC 8659 §4)"
         ),
         "found_at": bare(search.found_at),
+        "checked": checked,
         "records": [clip(r) for r in search.records[:20]],
         "tags": sorted({p.tag.lower() for p in properties}),
     }
-    return [Finding(check_id="dns.caa.no_issue_restriction", domain=bare(zone), evidence=evidence)]
+    if search.alias:
+        evidence["alias_of"] = bare(search.alias)
+    return [Finding(check_id="dns.caa.no_issue_restriction", domain=bare(name), evidence=evidence)]
 
 
 # --- name servers ---------------------------------------------------------------
