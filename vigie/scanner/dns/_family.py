@@ -133,6 +133,13 @@ async def _cname_checks(ctx: ProbeContext, name: str) -> list[Finding]:
     if answer.failed:
         # A loop, a timeout or SERVFAIL along the chain: the target's fate is unknown.
         return [lookup_failed(name, "dns:cname", answer)]
+    return run_checks(HostTarget(name, ""), (dangling_cname_findings, name, answer))
+
+
+def dangling_cname_findings(name: str, answer: Lookup) -> list[Finding]:
+    """``dns.dangling_cname``: the name is an alias (RFC 1034 §3.6.2) whose chain ends in
+    a name that does not exist (NXDOMAIN, RFC 2308 §2.1): whoever registers that name
+    receives the alias's traffic (a subdomain takeover)."""
     if answer.outcome is not Answer.NXDOMAIN or not answer.cnames:
         return []
     chain = [name, *(bare(target) for target in answer.cnames)]

@@ -182,7 +182,13 @@ def judge_soa_response(zone: str, response: dns.message.Message) -> str:
 
 
 def ns_unresolvable_findings(zone: str, server: NameServer) -> list[Finding]:
-    """``dns.ns_unresolvable`` when the NS name does not exist or has no address."""
+    """``dns.ns_unresolvable`` when the NS name does not exist or has no address.
+
+    RFC 1034 §4.2: a zone is served by the servers its NS records name, which a
+    resolver reaches through their addresses; an NS name under a domain that does not
+    exist (NXDOMAIN, RFC 2308 §2.1) can be registered by anyone, who then answers
+    for the zone.
+    """
     outcomes = {server.a.outcome, server.aaaa.outcome}
     if Answer.OK in outcomes:
         return []
@@ -204,7 +210,15 @@ def ns_unresolvable_findings(zone: str, server: NameServer) -> list[Finding]:
 
 
 def nameserver_findings(zone: str, server: NameServer) -> list[Finding]:
-    """Lame delegation, open zone transfer and probe problems of one NS name."""
+    """Lame delegation, open zone transfer and probe problems of one NS name.
+
+    - ``dns.lame_delegation``: a delegated server that does not answer
+      authoritatively for the zone (RFC 1912 §2.8 and RFC 8499 §7, "lame
+      delegation"; RFC 1035 §4.1.1: an authoritative answer sets AA);
+    - ``dns.axfr_open``: the server hands the whole zone (AXFR, RFC 5936 §6: access
+      control is a local policy, and the RFC's own advice is to restrict it) to
+      an unknown client.
+    """
     findings: list[Finding] = []
     lame = [p for p in server.probes if p.verdict is NsVerdict.LAME]
     if lame:

@@ -20,6 +20,5 @@ CHECKS: ChecksTable = {
     "dns.dmarc.partial": (_mail.dmarc_findings,),
     "dns.caa.missing": (_zone.caa_findings,),
     "dns.caa.no_issue_restriction": (_zone.caa_findings,),
-    # The check is the lookup itself: NXDOMAIN at the end of a CNAME chain.
-    "dns.dangling_cname": (_family.check_domain,),
+    "dns.dangling_cname": (_family.dangling_cname_findings,),
 }
