@@ -206,7 +206,8 @@ log = logging.getLogger("vigie.scanner")
 
 def check_failed(target: HostTarget, check: str, port: int | None = None) -> Finding:
     """The ``scan.error`` for a check that raised (call it in an ``except`` block):
-    it names the check, carries the trace, and marks its family incomplete."""
+    it names the check, carries the trace, and marks its family incomplete.
+    No external standard: vigie's own account of a check it could not run."""
     log.warning("check raised", extra={"check": check, "domain": target.domain, "ip": target.ip})
     return scan_problem(target, "scan.error", f"check:{check}", traceback.format_exc(), port)
 

@@ -405,7 +405,17 @@ def vuln_findings(
     target: HostTarget, identifications: list[Identification], index: MatchIndex
 ) -> list[Finding]:
     """One ``vuln.cve`` per product and port listing its CVEs; KEV ones also as
-    ``vuln.known_exploited``; undecided distribution revisions as ``vuln.cve_unconfirmed``."""
+    ``vuln.known_exploited``; undecided distribution revisions as ``vuln.cve_unconfirmed``.
+
+    - ``vuln.cve``: the NVD CVE API 2.0 ``configurations`` (CPE 2.3 match criteria,
+      NIST IR 7696 name matching, version ranges, AND/OR nodes) say the
+      identified version is affected; severity from the CVSS v3.1 base score
+      (CVSS v3.1 specification §5, qualitative rating);
+    - ``vuln.known_exploited``: the CVE is in CISA's Known Exploited Vulnerabilities
+      catalog (CISA BOD 22-01);
+    - ``vuln.cve_unconfirmed``: the banner shows a distribution revision the
+      distribution's own tracker (Debian security tracker, OSV) does not settle.
+    """
     platforms = frozenset(PLATFORMS[i.platform] for i in identifications if i.platform in PLATFORMS)
     findings: list[Finding] = []
     for ident, ports in per_product(identifications):
