@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509 import verification
 from nassl.ephemeral_key_info import DhEphemeralKeyInfo, OpenSslEvpPkeyEnum
 from sslyze import (
     CipherSuiteAcceptedByServer,
@@ -397,7 +398,8 @@ def test_host_names_follow_rfc_6125(
     assert covers_hostname(cert, hostname) is covered
 
 
-def test_common_name_counts_only_without_dns_san(pki: Pki) -> None:
+def test_common_name_never_counts(pki: Pki) -> None:
+    # Given a leaf naming its host only in the subject's CN (no subjectAltName)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "cn.vigie.test")]))
@@ -408,7 +410,16 @@ def test_common_name_counts_only_without_dns_san(pki: Pki) -> None:
         .not_valid_after(NOW + DAY)
     )
     cert = builder.sign(pki.intermediate.key, hashes.SHA256())  # type: ignore[arg-type]
-    assert covers_hostname(cert, "cn.vigie.test")
+    # Then it covers no name (RFC 9110 §4.3.4: "a reference identity of type CN-ID MUST NOT
+    # be used by clients"; RFC 9525 drops the CN-ID), as cryptography's web-PKI verifier
+    # refuses it for that name
+    store = verification.Store([pki.root.cert])
+    verifier = verification.PolicyBuilder().store(store).time(NOW)
+    with pytest.raises(verification.VerificationError):
+        verifier.build_server_verifier(x509.DNSName("cn.vigie.test")).verify(
+            cert, [pki.intermediate.cert]
+        )
+    assert not covers_hostname(cert, "cn.vigie.test")
     assert not covers_hostname(
         make_leaf(["san.vigie.test"], pki.server_key, pki.intermediate).cert, "cn.vigie.test"
     )
