@@ -92,6 +92,7 @@ from vigie.scanner.tls import (
     vulnerability_findings,
     weakness_of,
 )
+from vigie.scanner.tls._model import RefusedDhKey
 from vigie.scanner.tls._probe import (
     Offer,
     answered_by_enumeration,
@@ -794,3 +795,17 @@ def test_out_of_scope_address_is_not_contacted() -> None:
     # Then nothing is sent and the family says why
     assert found(result) == {("scan.out_of_scope", "tls")}
     assert not result.complete
+
+
+def test_dh_group_the_client_refused_is_weak() -> None:
+    # Given a DHE suite the server chose and OpenSSL's client refused ("dh key too small":
+    # under 1024 bits, OpenSSL's floor at every security level), its group unread
+    refused = CipherSuiteAcceptedByServer(
+        cipher_suite=_dhe(2048).cipher_suite, ephemeral_key=RefusedDhKey.unread()
+    )
+    suites = {Protocol.TLS_1_2: accepted(Protocol.TLS_1_2, refused)}
+    # Then the group is weak, and the evidence says it is under 1024 bits
+    [finding] = dh_findings(TARGET, HTTPS, suites)
+    assert finding.check_id == "tls.dh.weak"
+    assert "dh_bits" not in finding.evidence
+    assert any("under 1024 bits" in p for p in finding.evidence["problems"])

@@ -23,8 +23,11 @@ for every site). The ``upgrade``/``http`` sites go through the HTTP family.
   against coverage, not agreement.
 - ``disagree``: vigie gives the other verdict on purpose, naming the clause it
   follows; the case must still disagree, and counts against agreement.
-- ``left_out``: badssl serves it, this machine cannot (Debian's OpenSSL 3
-  has no RC4 or 3DES suites, no SSL 2/3): said why, never faked.
+- ``tlslite``: sites Debian's OpenSSL 3 cannot serve (it is built without
+  RC4 and 3DES suites, and refuses DH groups under 1024 bits even at
+  security level 0) are served by tlslite-ng, an independent pure-Python TLS
+  server, with the site's suites, versions and DH group; ``left_out``: a
+  site no server here can give (none left), said why, never faked.
 
 Figures (cases, comparable, agreeing, recall on bad sites, false alarms) are
 computed by :func:`agreement` and asserted at the bottom; no site ever gets
@@ -33,6 +36,7 @@ computed by :func:`agreement` and asserted at the bottom; no site ever gets
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import warnings
@@ -62,6 +66,7 @@ from tests.scanner.tls_fixtures import (
     openssl_signed_leaf,
     rsa_key,
     scan,
+    tlslite_server,
 )
 from tests.servers import require_program
 from vigie.config import Settings
@@ -198,14 +203,26 @@ def no_equivalent(name: str, group: str, badssl: str, bad: bool, why: str) -> Ca
     return Case(name, group, badssl, bad, None, why=why)
 
 
-NO_SMALL_DH = (
-    "OpenSSL 3 refuses a DH group under 1024 bits even at security level 0 (its default "
-    "security callback: 'no EDH keys weaker than 1024 bits'; nginx: dh key too small)"
-)
-NO_RC4_3DES = (
-    "Debian's OpenSSL 3.0 is built without RC4 and 3DES suites (openssl ciphers RC4 / 3DES: "
-    "no cipher match): neither nginx nor openssl s_server on this machine can serve the site"
-)
+# tlslite-ng's HandshakeSettings for the sites nginx cannot serve here, from badssl's
+# includes: tls-rc4.conf (RC4 without MD5: ECDHE-RSA-RC4-SHA, RC4-SHA), tls-rc4-md5.conf
+# (RC4-MD5), tls-3des.conf (no ssl_dhparam: ECDHE-RSA-DES-CBC3-SHA, DES-CBC3-SHA),
+# tls-dh480/512.conf (the DHE suites of DHE_ONLY with a 480/512-bit group); all speak
+# TLS 1.1 and 1.2. dhGroups=[]: the server's own group, never an RFC 7919 one.
+_TLS_1_1_AND_1_2 = {"minVersion": (3, 2), "maxVersion": (3, 3)}
+_DHE_ONLY_TLSLITE = {
+    "cipherNames": ["aes128gcm", "aes256gcm", "aes128", "aes256"],
+    "macNames": ["sha", "sha256", "sha384", "aead"],
+    "keyExchangeNames": ["dhe_rsa"],
+    "dhGroups": [],
+    **_TLS_1_1_AND_1_2,
+}
+TLSLITE: dict[str, dict[str, object]] = {
+    "rc4": {"cipherNames": ["rc4"], "macNames": ["sha"], "keyExchangeNames": ["ecdhe_rsa", "rsa"], **_TLS_1_1_AND_1_2},
+    "rc4-md5": {"cipherNames": ["rc4"], "macNames": ["md5"], "keyExchangeNames": ["rsa"], **_TLS_1_1_AND_1_2},
+    "3des": {"cipherNames": ["3des"], "macNames": ["sha"], "keyExchangeNames": ["ecdhe_rsa", "rsa"], **_TLS_1_1_AND_1_2},
+    "dh480": _DHE_ONLY_TLSLITE,
+    "dh512": _DHE_ONLY_TLSLITE,
+}  # fmt: skip
 CASES = [
     # Certificate
     case("expired", "certificate", "bad", True, CERT, named="tls.cert.expired"),
@@ -309,9 +326,9 @@ CASES = [
         "the suites RFC 9325 §4.1 forbids (NULL, RC4, under 112 bits, export, anonymous); no "
         "published vigie ID says 'CBC suites only'",
     ),
-    case("rc4-md5", "cipher suite", "bad", True, CIPHER, left_out=NO_RC4_3DES),
-    case("rc4", "cipher suite", "bad", True, CIPHER, left_out=NO_RC4_3DES),
-    case("3des", "cipher suite", "bad", True, CIPHER, left_out=NO_RC4_3DES),
+    case("rc4-md5", "cipher suite", "bad", True, CIPHER, named="tls.cipher.weak"),
+    case("rc4", "cipher suite", "bad", True, CIPHER, named="tls.cipher.weak"),
+    case("3des", "cipher suite", "bad", True, CIPHER, named="tls.cipher.weak"),
     case("null", "cipher suite", "bad", True, CIPHER, named="tls.cipher.weak"),
     case("mozilla-old", "cipher suite", "bad", True, SUITES),
     case(
@@ -321,8 +338,8 @@ CASES = [
     ),
     case("mozilla-modern", "cipher suite", "good", False, SUITES),
     # Key exchange
-    case("dh480", "key exchange", "bad", True, DH, left_out=NO_SMALL_DH),
-    case("dh512", "key exchange", "bad", True, DH, left_out=NO_SMALL_DH),
+    case("dh480", "key exchange", "bad", True, DH),
+    case("dh512", "key exchange", "bad", True, DH),
     case("dh1024", "key exchange", "bad", True, DH),
     case(
         "dh2048", "key exchange", "dubious", True, None,
@@ -563,6 +580,8 @@ class Site:
     ip: str
     blocks: list[TlsSite]
     ports: list[OpenPort]
+    chain: list[Issued] = field(default_factory=list)
+    tlslite: dict[str, object] | None = None  # served by tlslite-ng, not nginx
 
 
 @dataclass
@@ -655,6 +674,7 @@ def build_world(folder: Path) -> BadsslWorld:
         },
     }  # fmt: skip
     dh2048 = (DATA / "dh2048.pem").read_bytes()
+    tlslite_dh = {"dh480": _safe_prime(480), "dh512": _safe_prime(512)}
     dhparams = {
         "dh1024": _dh_pem(MODP_1024_PRIME),
         "dh2048": dh2048,
@@ -666,7 +686,15 @@ def build_world(folder: Path) -> BadsslWorld:
     chains["rsa512"] = [leaf(key=rsa512()), intermediate]
     for n, item in enumerate(SERVED, start=1):
         ip = f"{NET}.{n}"
-        world.sites[item.name] = _site(item, ip, chains.get(item.name, normal), dhparams, dh2048)
+        chain = chains.get(item.name, normal)
+        if item.name in TLSLITE:
+            settings = dict(TLSLITE[item.name])
+            if item.name in tlslite_dh:
+                settings["dhParams"] = (2, tlslite_dh[item.name])
+            https = [OpenPort(443, service="https", tls=True)]
+            world.sites[item.name] = Site(item, ip, [], https, chain, settings)
+        else:
+            world.sites[item.name] = _site(item, ip, chain, dhparams, dh2048)
     return world
 
 
@@ -794,7 +822,10 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanned]:
     folder = tmp_path_factory.mktemp("badssl")
     world = build_world(folder)
     blocks = [block for site in world.sites.values() for block in site.blocks]
-    with NginxFarm(folder, blocks).run():
+    with NginxFarm(folder, blocks).run(), contextlib.ExitStack() as stack:
+        for site in world.sites.values():
+            if site.tlslite is not None:
+                stack.enter_context(tlslite_server(site.ip, 443, site.chain, **site.tlslite))
         yield scan_all(world)
 
 

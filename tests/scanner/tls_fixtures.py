@@ -538,3 +538,59 @@ def scan(cfg: Settings, targets: list[tuple[HostTarget, list[OpenPort]]]) -> lis
             await ctx.aclose()
 
     return asyncio.run(sweep())
+
+
+@contextmanager
+def tlslite_server(ip: str, port: int, chain: Sequence[Issued], **settings: Any) -> Iterator[None]:
+    """A TLS server made with tlslite-ng (pure Python), for what Debian's OpenSSL 3 cannot
+    serve: RC4 and 3DES suites, DH groups under 1024 bits. ``settings`` are tlslite's
+    ``HandshakeSettings`` attributes (cipherNames, macNames, keyExchangeNames, dhParams...).
+
+    Each connection is handshaken on its own thread, answered with one HTTP response,
+    and closed; a failed handshake is the client's refusal and is let go.
+    """
+    import socket
+    import threading
+
+    from tlslite import X509, HandshakeSettings, TLSConnection, X509CertChain
+    from tlslite.utils.keyfactory import parsePEMKey
+
+    certs = X509CertChain([X509().parse(item.pem.decode()) for item in chain])
+    key = parsePEMKey(chain[0].key_pem.decode(), private=True)
+    handshake = HandshakeSettings()
+    for name, value in settings.items():
+        setattr(handshake, name, value)
+
+    def serve(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        tls = TLSConnection(conn)
+        try:
+            tls.handshakeServer(certChain=certs, privateKey=key, settings=handshake)
+            tls.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+            tls.close()
+        except Exception:
+            pass
+        finally:
+            conn.close()
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((ip, port))
+    listener.listen(128)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the listener was closed: the server ends
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        listener.close()
+        thread.join(timeout=5)

@@ -79,6 +79,7 @@ from vigie.scanner.tls._model import (
     EndpointObservation,
     ProbeProblem,
     Protocol,
+    RefusedDhKey,
     StartTls,
     Vulnerabilities,
 )
@@ -282,8 +283,11 @@ def offer_suites(
         except ClientCertificateRequested:
             requested = True  # the server took the suite, then asked who we are
         except ServerTlsConfigurationNotSupported:
-            # nassl refused the server's DH group as too small: the server did pick the suite.
-            return Offer(client.get_current_cipher_name(), accepted=True)
+            # nassl refused the server's DH group as too small (sslyze raises this for
+            # OpenSSL's "dh key too small" only): the server did pick the suite, and its
+            # group is under OpenSSL's floor, which the DH check must hear of.
+            chosen = client.get_current_cipher_name()
+            return Offer(chosen, accepted=True, ephemeral_key=RefusedDhKey.unread())
         except ServerRejectedTlsHandshake as error:
             chosen = client.get_current_cipher_name()
             why = client_limit(error)

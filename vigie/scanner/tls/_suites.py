@@ -19,7 +19,7 @@ from sslyze import CipherSuitesScanResult
 
 from vigie.model import Finding, HostTarget
 from vigie.scanner.tls._common import first_items, tls_finding
-from vigie.scanner.tls._model import Endpoint, Protocol
+from vigie.scanner.tls._model import Endpoint, Protocol, RefusedDhKey
 
 SuiteResults = Mapping[Protocol, CipherSuitesScanResult]
 
@@ -184,8 +184,10 @@ def dh_findings(target: HostTarget, endpoint: Endpoint, suites: SuiteResults) ->
 
     NIST SP 800-57 Part 1 Rev. 5 Table 2: 2048-bit FFC gives 112 bits of security,
     the minimum; the DH group is read from the ServerKeyExchange (RFC 5246 §7.4.3).
+    A group OpenSSL's client refused as too small (:class:`RefusedDhKey`: under
+    1024 bits, badssl.com's dh480 and dh512) is weak without being read.
     """
-    weak: list[tuple[int, str, str]] = []
+    weak: list[tuple[int | None, str, str]] = []
     problems: set[str] = set()
     for protocol in Protocol:
         result = suites.get(protocol)
@@ -194,19 +196,27 @@ def dh_findings(target: HostTarget, endpoint: Endpoint, suites: SuiteResults) ->
             if not isinstance(key, DhEphemeralKeyInfo):
                 continue
             problem = None
-            if key.size < MIN_DH_BITS:
+            if isinstance(key, RefusedDhKey):
+                problem = (
+                    f"a group under {key.size} bits: the TLS client refused it"
+                    " (OpenSSL: dh key too small)"
+                )
+            elif key.size < MIN_DH_BITS:
                 problem = f"a {key.size}-bit group, under {MIN_DH_BITS} bits"
             elif key.prime:
                 problem = dh_group_problem(int.from_bytes(key.prime, "big"))
             if problem is not None:
                 problems.add(problem)
-                weak.append((key.size, accepted.cipher_suite.name, protocol.value))
+                read = None if isinstance(key, RefusedDhKey) else key.size
+                weak.append((read, accepted.cipher_suite.name, protocol.value))
     if not weak:
         return []
-    evidence = {
-        "dh_bits": min(size for size, _, _ in weak),
+    evidence: dict[str, object] = {
         "minimum_bits": MIN_DH_BITS,
         "problems": sorted(problems),
         "suites": first_items(sorted({f"{name} ({protocol})" for _, name, protocol in weak})),
     }
+    sizes = [size for size, _, _ in weak if size is not None]
+    if sizes:
+        evidence["dh_bits"] = min(sizes)
     return [tls_finding(target, endpoint, "tls.dh.weak", evidence)]
