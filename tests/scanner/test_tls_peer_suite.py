@@ -40,7 +40,7 @@ import contextlib
 import subprocess
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -482,22 +482,17 @@ def test_every_badssl_site_is_a_case() -> None:
 # --- the world: a PKI like badssl's, and its sites --------------------------------------------
 
 
-def _openssl_key(folder: Path, bits: int) -> Callable[[], rsa.RSAPrivateKey]:
-    """``openssl genrsa`` started now on the other core; the key when asked.
-
-    cryptography refuses keys under 1024 bits (rsa512), and an 8192-bit key takes
-    several seconds to find: started first, it is ready when the farm needs it.
-    """
+def _openssl_key(folder: Path, bits: int) -> rsa.RSAPrivateKey:
+    """``openssl genrsa``: cryptography refuses to make keys under 1024 bits (rsa512)."""
     path = folder / f"rsa{bits}.pem"
     argv = [require_program("openssl"), "genrsa", "-out", str(path), str(bits)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, capture_output=True)
+    return _private_key(path.read_bytes())
 
-    def key() -> rsa.RSAPrivateKey:
-        assert process.wait(timeout=120) == 0
-        loaded = serialization.load_pem_private_key(path.read_bytes(), None)
-        assert isinstance(loaded, rsa.RSAPrivateKey)
-        return loaded
 
+def _private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem, None)
+    assert isinstance(key, rsa.RSAPrivateKey)
     return key
 
 
@@ -506,9 +501,7 @@ def _badssl_ca(name: str) -> Issued:
     with warnings.catch_warnings():  # DSDTestProvider's serial number is negative
         warnings.simplefilter("ignore")
         cert = x509.load_pem_x509_certificate((DATA / f"ca-{name}.crt").read_bytes())
-    key = serialization.load_pem_private_key((DATA / f"ca-{name}.key").read_bytes(), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return Issued(cert, key)
+    return Issued(cert, _private_key((DATA / f"ca-{name}.key").read_bytes()))
 
 
 def _dh_pem(prime: int, generator: int = 2) -> bytes:
@@ -603,7 +596,7 @@ REDIRECT_80 = OpenPort(80, service="http", banner="HTTP/1.1 301 Moved Permanentl
 
 def build_world(folder: Path) -> BadsslWorld:
     """badssl's certificates (certs/Makefile) made again, under a root the scan trusts."""
-    rsa8192, rsa512 = _openssl_key(folder, 8192), _openssl_key(folder, 512)
+    rsa8192 = _private_key((DATA / "leaf-rsa8192.key").read_bytes())  # made once: slow to find
     root = make_ca("BadSSL Root Certificate Authority", rsa_key())
     intermediate = make_ca("BadSSL Intermediate Certificate Authority", rsa_key(), issuer=root)
     untrusted_root = make_ca("BadSSL Untrusted Root Certificate Authority", rsa_key())
@@ -682,8 +675,8 @@ def build_world(folder: Path) -> BadsslWorld:
         "dh-composite": (DATA / "dh-composite.pem").read_bytes(),
         "mozilla-old": _dh_pem(MODP_1024_PRIME),  # tls-mozilla-old.conf: dh1024.pem
     }
-    chains["rsa8192"] = [leaf(key=rsa8192()), intermediate]
-    chains["rsa512"] = [leaf(key=rsa512()), intermediate]
+    chains["rsa8192"] = [leaf(key=rsa8192), intermediate]
+    chains["rsa512"] = [leaf(key=_openssl_key(folder, 512)), intermediate]
     for n, item in enumerate(SERVED, start=1):
         ip = f"{NET}.{n}"
         chain = chains.get(item.name, normal)
