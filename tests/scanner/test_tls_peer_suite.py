@@ -73,6 +73,8 @@ from vigie.config import Settings
 from vigie.model import FamilyResult, Finding, HostTarget, OpenPort
 from vigie.scanner.tls import dh_group_problem
 
+# tlslite-ng imports asyncore for an integration this suite does not use
+pytestmark = pytest.mark.filterwarnings("ignore:The asyncore module:DeprecationWarning")
 NET = "127.0.40"
 ZONE = "badssl.test"  # badssl.com's names, under a test domain
 DATA = Path(__file__).resolve().parents[1] / "data" / "tls" / "badssl"
@@ -811,7 +813,8 @@ def http_findings(cfg: Settings, site: Site) -> list[Finding]:
 
 
 @pytest.fixture(scope="module")
-def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanned]:
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BadsslWorld]:
+    """Every site served: one nginx for the most, a tlslite-ng server for each of the rest."""
     folder = tmp_path_factory.mktemp("badssl")
     world = build_world(folder)
     blocks = [block for site in world.sites.values() for block in site.blocks]
@@ -819,15 +822,24 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanned]:
         for site in world.sites.values():
             if site.tlslite is not None:
                 stack.enter_context(tlslite_server(site.ip, 443, site.chain, **site.tlslite))
-        yield scan_all(world)
+        yield world
 
 
-def vigie_says_bad(item: Case, findings: list[Finding]) -> bool:
+@pytest.fixture(scope="module")
+def scanned(farm: BadsslWorld) -> Scanned:
+    return scan_all(farm)
+
+
+def says_bad(item: Case, check_ids: set[str]) -> bool:
     """The site's defect is reported: its named ID, else any of its equivalent IDs."""
     assert item.equivalent is not None
     if item.named:
-        return any(f.check_id == item.named for f in findings)
-    return any(f.check_id in item.equivalent for f in findings)
+        return item.named in check_ids
+    return bool(check_ids & item.equivalent)
+
+
+def vigie_says_bad(item: Case, findings: list[Finding]) -> bool:
+    return says_bad(item, {f.check_id for f in findings})
 
 
 @pytest.mark.parametrize(
@@ -913,3 +925,82 @@ def test_agreement_figures(scanned: Scanned) -> None:
     assert not any(
         f.check_id == "tls.missing" for findings in scanned.findings.values() for f in findings
     )
+
+
+# --- the real CLI: vigie init, targets import, scan --all ------------------------------------
+
+DNS_SERVER = f"{NET}.250"
+
+
+def _zone(world: BadsslWorld) -> str:
+    records = "".join(f"{site.case.name} A {site.ip}\n" for site in world.sites.values())
+    return (
+        f"$ORIGIN {ZONE}.\n$TTL 300\n"
+        f"@ SOA ns.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 300\n"
+        f"@ NS ns\nns A {DNS_SERVER}\n{records}"
+    )
+
+
+@dataclass
+class Swept:
+    check_ids: dict[str, set[str]]  # site name -> the check IDs stored for it
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def swept(farm: BadsslWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swept]:
+    """``vigie scan --all`` over every site, as an operator runs it (DNS served by Knot)."""
+    from click.testing import CliRunner
+
+    from tests.dns_server import free_port, start_zone_server
+    from vigie.cli import main
+    from vigie.db.session import dispose_engines
+
+    folder = tmp_path_factory.mktemp("badssl-cli")
+    port = free_port([DNS_SERVER])
+    registry = folder / "registry.csv"
+    rows = [f"BadSSL,BSSL,rssi@badssl.example,{host(name)},no" for name in farm.sites]
+    registry.write_text("agency,agency_code,agency_email,domain,mail_domain\n" + "\n".join(rows))
+    config = folder / "vigie.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{folder / "vigie.db"}"\n'
+        f'[scope]\nallow = ["{NET}.0/24"]\n'
+        f'[dns]\nresolvers = ["{DNS_SERVER}:{port}"]\nnameserver_port = {port}\n'
+        f'[tls]\nextra_ca_file = "{farm.ca_file}"\n'
+        "[scan]\nports = [80, 443, 1010, 1011, 1012]\nprobe_timeout_s = 3\nconcurrency = 32\n"
+    )
+
+    def invoke(*args: str) -> None:
+        result = CliRunner().invoke(main, ["--config", str(config), *args])
+        dispose_engines()
+        assert result.exit_code in (0, 1), result.output  # 1: findings at --fail-on
+
+    with start_zone_server(folder, DNS_SERVER, port, {ZONE: _zone(farm)}):
+        invoke("init")
+        invoke("targets", "import", str(registry))
+        started = time.monotonic()
+        invoke("scan", "--all", "--quiet")
+        seconds = time.monotonic() - started
+    import sqlite3
+
+    with sqlite3.connect(folder / "vigie.db") as connection:
+        rows = connection.execute("select domain, check_id from finding").fetchall()
+    check_ids: dict[str, set[str]] = {name: set() for name in farm.sites}
+    for domain, check_id in rows:
+        check_ids[str(domain).removesuffix(f".{ZONE}")].add(str(check_id))
+    yield Swept(check_ids, seconds)
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_vigie_scan_gives_the_same_verdicts(swept: Swept, scanned: Scanned) -> None:
+    # Given every site swept by the real CLI (port stage, every family, the store)
+    print(f"\nvigie scan --all over {len(swept.check_ids)} badssl sites: {swept.seconds:.1f} s")
+    for item in SERVED:
+        ids = swept.check_ids[item.name]
+        # Then each site gets the verdict the TLS family gave alone, and never tls.missing
+        assert says_bad(item, ids) is vigie_says_bad(item, scanned.findings[item.name]), (
+            item.name,
+            sorted(ids),
+        )
+        assert "tls.missing" not in ids, item.name
