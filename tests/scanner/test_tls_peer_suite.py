@@ -758,12 +758,12 @@ def _site(
 # --- scanning ---------------------------------------------------------------------------------
 
 
-def settings(world: BadsslWorld) -> Settings:
+def settings(world: BadsslWorld, **tls: object) -> Settings:
     return Settings.model_validate(
         {
             "scope": {"allow": [f"{NET}.0/24"]},
             "scan": {"max_rate_per_s": 100_000, "probe_timeout_s": 3},
-            "tls": {"extra_ca_file": str(world.ca_file)},
+            "tls": {"extra_ca_file": str(world.ca_file), **tls},
         }
     )
 
@@ -1004,3 +1004,17 @@ def test_vigie_scan_gives_the_same_verdicts(swept: Swept, scanned: Scanned) -> N
             sorted(ids),
         )
         assert "tls.missing" not in ids, item.name
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", ["dh480", "dh512"])
+def test_sslyze_per_suite_mode_also_sees_groups_the_client_refuses(
+    farm: BadsslWorld, name: str
+) -> None:
+    # Given a server whose DH group OpenSSL's client refuses ("dh key too small")
+    site = farm.sites[name]
+    cfg = settings(farm, suite_enumeration="per_suite")
+    # When vigie enumerates with sslyze's own one-suite-per-connection commands
+    [result] = scan(cfg, [(HostTarget(host(name), site.ip), site.ports)])
+    # Then the group is weak there too (sslyze keeps no key for such a suite)
+    assert "tls.dh.weak" in {f.check_id for f in result.findings}
