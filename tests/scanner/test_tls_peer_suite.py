@@ -224,6 +224,8 @@ TLSLITE: dict[str, dict[str, object]] = {
     "3des": {"cipherNames": ["3des"], "macNames": ["sha"], "keyExchangeNames": ["ecdhe_rsa", "rsa"], **_TLS_1_1_AND_1_2},
     "dh480": _DHE_ONLY_TLSLITE,
     "dh512": _DHE_ONLY_TLSLITE,
+    # ssl-v3.conf: SSLv3 only, nginx's default ciphers (HIGH:!aNULL:!MD5)
+    "ssl-v3": {"cipherNames": ["aes256", "aes128", "3des"], "macNames": ["sha"], "keyExchangeNames": ["rsa", "dhe_rsa"], "minVersion": (3, 0), "maxVersion": (3, 0)},
 }  # fmt: skip
 CASES = [
     # Certificate
@@ -369,6 +371,12 @@ CASES = [
         why="red page; dashboard 'Legacy Cryptography': RFC 8996 §3 deprecates TLS 1.1",
     ),
     case("tls-v1-2", "protocol", "good", False, PROTOCOL, port=1012),
+    # In the repository, off the front page (domains/protocol/ssl-v2.conf, ssl-v3.conf)
+    case(
+        "ssl-v2", "protocol", "bad", True, PROTOCOL, port=1002, named="tls.protocol.sslv2",
+        left_out="no server here speaks SSL 2.0 (Debian's OpenSSL 3 and tlslite-ng have none)",
+    ),
+    case("ssl-v3", "protocol", "bad", True, PROTOCOL, port=1003, named="tls.protocol.sslv3"),
     # Certificate Transparency
     *(
         no_equivalent(
@@ -470,6 +478,8 @@ def test_every_badssl_site_is_a_case() -> None:
     assert len(names) == len(set(names))
     assert front_page | local_only <= set(names)
     assert set(names) - front_page - local_only == {
+        "ssl-v2",
+        "ssl-v3",
         "reversed-chain",
         "preloaded-expect-ct",
         "xn--n1aae7f7o",
@@ -682,15 +692,14 @@ def build_world(folder: Path) -> BadsslWorld:
     for n, item in enumerate(SERVED, start=1):
         ip = f"{NET}.{n}"
         chain = chains.get(item.name, normal)
-        if item.name in TLSLITE:
-            settings = dict(TLSLITE[item.name])
+        site = _site(item, ip, chain, dhparams, dh2048)
+        if item.name in TLSLITE:  # tlslite-ng takes the site's own port from nginx
+            site.tlslite = dict(TLSLITE[item.name])
             if item.name in tlslite_dh:
-                settings["dhParams"] = (2, tlslite_dh[item.name])
-            to_https = TlsSite(ip, 80, extra=f"return 301 https://{host(item.name)}$request_uri;")
-            ports = [REDIRECT_80, OpenPort(443, service="https", tls=True)]
-            world.sites[item.name] = Site(item, ip, [to_https], ports, chain, settings)
-        else:
-            world.sites[item.name] = _site(item, ip, chain, dhparams, dh2048)
+                site.tlslite["dhParams"] = (2, tlslite_dh[item.name])
+            site.blocks = [block for block in site.blocks if block.port != item.port]
+            site.chain = chain
+        world.sites[item.name] = site
     return world
 
 
@@ -711,7 +720,12 @@ def _site(
         protocols, ciphers = DHE_ONLY
         dhparam = dhparams[name]
     elif item.group == "protocol":
-        version = {"tls-v1-0": "TLSv1", "tls-v1-1": "TLSv1.1", "tls-v1-2": "TLSv1.2"}[name]
+        version = {
+            "tls-v1-0": "TLSv1",
+            "tls-v1-1": "TLSv1.1",
+            "tls-v1-2": "TLSv1.2",
+            "ssl-v3": "SSLv3",
+        }[name]
         protocols, ciphers, dhparam = version, NGINX_DEFAULT_CIPHERS, None
     # Debian's OpenSSL 3 needs security level 0 to speak TLS 1.0/1.1, NULL suites, small keys
     ciphers += ":@SECLEVEL=0"
@@ -835,7 +849,8 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BadsslWorld]:
     with NginxFarm(folder, blocks).run(), contextlib.ExitStack() as stack:
         for site in world.sites.values():
             if site.tlslite is not None:
-                stack.enter_context(tlslite_server(site.ip, 443, site.chain, **site.tlslite))
+                tlslite = tlslite_server(site.ip, site.case.port, site.chain, **site.tlslite)
+                stack.enter_context(tlslite)
         yield world
 
 
@@ -988,7 +1003,7 @@ def swept(farm: BadsslWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         f'[scope]\nallow = ["{NET}.0/24"]\n'
         f'[dns]\nresolvers = ["{DNS_SERVER}:{port}"]\nnameserver_port = {port}\n'
         f'[tls]\nextra_ca_file = "{farm.ca_file}"\n'
-        "[scan]\nports = [80, 443, 1010, 1011, 1012]\nprobe_timeout_s = 3\nconcurrency = 32\n"
+        "[scan]\nports = [80, 443, 1003, 1010, 1011, 1012]\nprobe_timeout_s = 3\nconcurrency = 32\n"
     )
 
     def invoke(*args: str) -> None:
