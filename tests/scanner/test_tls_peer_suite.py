@@ -1058,3 +1058,13 @@ def test_sslyze_per_suite_mode_also_sees_groups_the_client_refuses(
     [result] = scan(cfg, [(HostTarget(host(name), site.ip), site.ports)])
     # Then the group is weak there too (sslyze keeps no key for such a suite)
     assert "tls.dh.weak" in {f.check_id for f in result.findings}
+
+
+@pytest.mark.network
+def test_a_certificate_list_over_one_record_is_probed_completely(scanned: Scanned) -> None:
+    # Given 1000-sans: its certificate message (about 30 kB) spans several TLS records
+    # (RFC 5246 §6.2.1, RFC 8446 §5.1: handshake messages may be fragmented)
+    result = scanned.results["1000-sans"]
+    # Then every probe completes, Heartbleed, CCS injection and ROBOT included
+    problems = [f.evidence.get("detail") for f in result.findings if f.check_id.startswith("scan.")]
+    assert result.complete and not problems, problems

@@ -84,9 +84,11 @@ from vigie.scanner.tls._model import (
     Vulnerabilities,
 )
 from vigie.scanner.tls._names import to_ace
+from vigie.scanner.tls._records import install as read_fragmented_handshakes
 from vigie.scanner.tls._suites import key_exchange_of
 
 T = TypeVar("T")
+read_fragmented_handshakes()  # for sslyze's Heartbleed, CCS-injection and ROBOT probes
 
 
 class Runner(TypingProtocol):
