@@ -17,17 +17,21 @@ for every site). The ``upgrade``/``http`` sites go through the HTTP family.
   the dashboard's set or the page's colour gives, with the standard that
   names the defect (``why``).
 - ``equivalent``: the vigie IDs whose presence means "vigie calls the site
-  bad" (``named``: the one ID for the defect the site names, which must be
-  the one reported: expired -> ``tls.cert.expired``); ``None`` when vigie has no equivalent check (revocation, pinning,
-  CT, EV, client certificates, mixed content, browser UI): such sites count
-  against coverage, not agreement.
+  bad"; ``named``: the one ID for the defect the site names, which must be
+  the one reported (expired -> ``tls.cert.expired``); ``None`` when vigie has
+  no equivalent check (revocation, pinning, CT, EV, client certificates,
+  mixed content, browser UI): such sites count against coverage, not
+  agreement.
 - ``disagree``: vigie gives the other verdict on purpose, naming the clause it
   follows; the case must still disagree, and counts against agreement.
-- ``tlslite``: sites Debian's OpenSSL 3 cannot serve (it is built without
-  RC4 and 3DES suites, and refuses DH groups under 1024 bits even at
-  security level 0) are served by tlslite-ng, an independent pure-Python TLS
-  server, with the site's suites, versions and DH group; ``left_out``: a
-  site no server here can give (none left), said why, never faked.
+- tlslite-ng, an independent pure-Python TLS server, serves with the site's
+  suites, versions and DH group what Debian's OpenSSL 3 cannot (it is built
+  without RC4 and 3DES suites and SSL 3.0, and refuses DH groups under 1024
+  bits even at security level 0); ``left_out``: a site no server here can
+  give (SSL 2.0), said why, never faked.
+- Finally ``vigie init``, ``vigie targets import`` and ``vigie scan --all``
+  sweep every site through the port stage and every family (Knot serves the
+  zone), and must give the same verdicts.
 
 Figures (cases, comparable, agreeing, recall on bad sites, false alarms) are
 computed by :func:`agreement` and asserted at the bottom; no site ever gets
