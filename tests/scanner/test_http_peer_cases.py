@@ -906,18 +906,21 @@ class Agreement:
     def coverage(self) -> float:
         return self.comparable / self.cases
 
+    def tally(self, case_id: str, vigie_fails: bool, peer_fails: bool) -> None:
+        """Count one comparable case."""
+        if vigie_fails is peer_fails:
+            self.agreeing += 1
+        elif peer_fails:
+            self.missed.append(case_id)
+        else:
+            self.false_alarms.append(case_id)
+
 
 def agreement() -> Agreement:
     comparable = [c for c in CASES if c.equivalent is not None]
     result = Agreement(len(CASES), len(comparable), 0)
     for item in comparable:
-        verdict = vigie_fails(item)
-        if verdict is item.peer_fails:
-            result.agreeing += 1
-        elif item.peer_fails:
-            result.missed.append(item.id)
-        else:
-            result.false_alarms.append(item.id)
+        result.tally(item.id, vigie_fails(item), item.peer_fails)
     return result
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509 import verification
 from nassl.ephemeral_key_info import DhEphemeralKeyInfo, OpenSslEvpPkeyEnum
 from sslyze import (
     CipherSuiteAcceptedByServer,
@@ -91,6 +92,7 @@ from vigie.scanner.tls import (
     vulnerability_findings,
     weakness_of,
 )
+from vigie.scanner.tls._model import RefusedDhKey
 from vigie.scanner.tls._probe import (
     Offer,
     answered_by_enumeration,
@@ -397,7 +399,8 @@ def test_host_names_follow_rfc_6125(
     assert covers_hostname(cert, hostname) is covered
 
 
-def test_common_name_counts_only_without_dns_san(pki: Pki) -> None:
+def test_common_name_never_counts(pki: Pki) -> None:
+    # Given a leaf naming its host only in the subject's CN (no subjectAltName)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "cn.vigie.test")]))
@@ -408,7 +411,16 @@ def test_common_name_counts_only_without_dns_san(pki: Pki) -> None:
         .not_valid_after(NOW + DAY)
     )
     cert = builder.sign(pki.intermediate.key, hashes.SHA256())  # type: ignore[arg-type]
-    assert covers_hostname(cert, "cn.vigie.test")
+    # Then it covers no name (RFC 9110 §4.3.4: "a reference identity of type CN-ID MUST NOT
+    # be used by clients"; RFC 9525 drops the CN-ID), as cryptography's web-PKI verifier
+    # refuses it for that name
+    store = verification.Store([pki.root.cert])
+    verifier = verification.PolicyBuilder().store(store).time(NOW)
+    with pytest.raises(verification.VerificationError):
+        verifier.build_server_verifier(x509.DNSName("cn.vigie.test")).verify(
+            cert, [pki.intermediate.cert]
+        )
+    assert not covers_hostname(cert, "cn.vigie.test")
     assert not covers_hostname(
         make_leaf(["san.vigie.test"], pki.server_key, pki.intermediate).cert, "cn.vigie.test"
     )
@@ -783,3 +795,17 @@ def test_out_of_scope_address_is_not_contacted() -> None:
     # Then nothing is sent and the family says why
     assert found(result) == {("scan.out_of_scope", "tls")}
     assert not result.complete
+
+
+def test_dh_group_the_client_refused_is_weak() -> None:
+    # Given a DHE suite the server chose and OpenSSL's client refused ("dh key too small":
+    # under 1024 bits, OpenSSL's floor at every security level), its group unread
+    refused = CipherSuiteAcceptedByServer(
+        cipher_suite=_dhe(2048).cipher_suite, ephemeral_key=RefusedDhKey.unread()
+    )
+    suites = {Protocol.TLS_1_2: accepted(Protocol.TLS_1_2, refused)}
+    # Then the group is weak, and the evidence says it is under 1024 bits
+    [finding] = dh_findings(TARGET, HTTPS, suites)
+    assert finding.check_id == "tls.dh.weak"
+    assert "dh_bits" not in finding.evidence
+    assert any("under 1024 bits" in p for p in finding.evidence["problems"])

@@ -42,19 +42,22 @@ from tests.scanner.tls_fixtures import (
     CA_ISSUERS_URL,
     CA_KEY_USAGE,
     NOW,
+    Found,
     Issued,
     NginxFarm,
     TlsSite,
+    found,
     make_ca,
     make_cert,
     make_leaf,
     openssl_server,
     rsa_key,
+    scan,
     smtp_server,
 )
 from tests.servers import require_program
 from vigie.config import Settings
-from vigie.model import FamilyResult, HostTarget, OpenPort
+from vigie.model import HostTarget, OpenPort
 from vigie.scanner.connection import probe_tls_context
 from vigie.scanner.http._family import web_endpoints
 from vigie.scanner.ports import answers_in_tls, identify_port
@@ -63,7 +66,6 @@ from vigie.scanner.tls import (
     CertificateIndex,
     Trust,
     TrustAnchors,
-    check_tls,
     covers_hostname,
     evaluate_chain,
     load_trust,
@@ -72,16 +74,11 @@ from vigie.scanner.tls import (
 )
 from vigie.scanner.tls._resources import MOZILLA_STORE_NAME
 
-Found = set[tuple[str, str]]
 NET = "127.0.25"
 
 
 def ip(n: int) -> str:
     return f"{NET}.{n}"
-
-
-def found(result: FamilyResult) -> Found:
-    return {(f.check_id, f.discriminator) for f in result.findings}
 
 
 def settings(ca_file: Path, resolver: str = "", **tls: object) -> Settings:
@@ -93,19 +90,6 @@ def settings(ca_file: Path, resolver: str = "", **tls: object) -> Settings:
     if resolver:
         data["dns"] = {"resolvers": [resolver]}
     return Settings.model_validate(data)
-
-
-def scan(cfg: Settings, targets: list[tuple[HostTarget, list[OpenPort]]]) -> list[FamilyResult]:
-    """check_tls for every target concurrently in one sweep context, as the engine does."""
-
-    async def sweep() -> list[FamilyResult]:
-        ctx = ProbeContext.from_settings(cfg)
-        try:
-            return list(await asyncio.gather(*(check_tls(ctx, t, p) for t, p in targets)))
-        finally:
-            await ctx.aclose()
-
-    return asyncio.run(sweep())
 
 
 def identify(cfg: Settings, address: str, port: int) -> OpenPort:

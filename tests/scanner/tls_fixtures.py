@@ -10,6 +10,7 @@ speak TLS 1.0/1.1; each server block then narrows protocols and suites itself.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import subprocess
 import textwrap
@@ -26,6 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from tests.servers import require_program, running, wait_for_port
+from vigie.config import Settings
+from vigie.model import FamilyResult, HostTarget, OpenPort
+from vigie.scanner.probe_context import ProbeContext
+from vigie.scanner.tls import check_tls
 
 NOW = dt.datetime.now(dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -184,7 +189,8 @@ class TlsSite:
 
     def block(self, folder: Path, name: str) -> str:
         if not self.chain:
-            return f"server {{ listen {self.ip}:{self.port}; return 200 'plain\\n'; }}\n"
+            body = self.extra or "return 200 'plain\\n';"  # extra: the whole plain-HTTP server
+            return f"server {{ listen {self.ip}:{self.port}; {body} }}\n"
         chain_path = folder / f"{name}.chain.pem"
         key_path = folder / f"{name}.key.pem"
         chain_path.write_bytes(b"".join(item.pem for item in self.chain))
@@ -259,29 +265,47 @@ class NginxFarm:
             yield
 
 
-def openssl_signed_leaf(
-    folder: Path, hostnames: Sequence[str], key: rsa.RSAPrivateKey, issuer: Issued, digest: str
+def openssl_signed(
+    folder: Path,
+    subject: str,
+    key: CertificateIssuerPrivateKeyTypes,
+    issuer: Issued,
+    digest: str,
+    extensions: Sequence[str],
+    days: int = 90,
 ) -> Issued:
-    """A leaf signed by the openssl command: cryptography refuses to sign with MD5 or SHA-1."""
+    """A certificate signed by the openssl command: cryptography refuses to sign with MD5 or SHA-1.
+
+    ``subject`` in openssl's ``/CN=...`` form; ``extensions`` as ``openssl req -addext`` values.
+    """
     openssl = require_program("openssl")
-    stem = folder / f"{hostnames[0]}.{digest}"
+    stem = folder / f"{subject.strip('/').replace('/', '_').replace('=', '-')}.{digest}"
     key_path, csr_path, cert_path = (stem.with_suffix(s) for s in (".key", ".csr", ".pem"))
     ca_path, ca_key_path = stem.with_suffix(".ca.pem"), stem.with_suffix(".ca.key")
     key_path.write_bytes(Issued(issuer.cert, key).key_pem)
     ca_path.write_bytes(issuer.pem)
     ca_key_path.write_bytes(issuer.key_pem)
-    sans = ",".join(f"DNS:{h}" for h in hostnames)
+    addext = [arg for extension in extensions for arg in ("-addext", extension)]
     subprocess.run(
-        [openssl, "req", "-new", "-key", str(key_path), "-subj", f"/CN={hostnames[0]}",
-         "-addext", f"subjectAltName={sans}", "-out", str(csr_path)],
+        [openssl, "req", "-new", "-key", str(key_path), "-subj", subject, *addext, "-out", str(csr_path)],
         check=True, capture_output=True,
     )  # fmt: skip
     subprocess.run(
         [openssl, "x509", "-req", "-in", str(csr_path), "-CA", str(ca_path), "-CAkey", str(ca_key_path),
-         f"-{digest}", "-days", "90", "-copy_extensions", "copy", "-out", str(cert_path)],
+         f"-{digest}", "-days", str(days), "-copy_extensions", "copy", "-out", str(cert_path)],
         check=True, capture_output=True,
     )  # fmt: skip
     return Issued(x509.load_pem_x509_certificate(cert_path.read_bytes()), key)
+
+
+def openssl_signed_leaf(
+    folder: Path, hostnames: Sequence[str], key: rsa.RSAPrivateKey, issuer: Issued, digest: str
+) -> Issued:
+    """A leaf for ``hostnames`` signed with ``digest`` (md5, sha1) by the openssl command."""
+    sans = ",".join(f"DNS:{h}" for h in hostnames)
+    return openssl_signed(
+        folder, f"/CN={hostnames[0]}", key, issuer, digest, [f"subjectAltName={sans}"]
+    )
 
 
 @dataclass
@@ -453,6 +477,7 @@ def make_cert(
     key: CertificateIssuerPrivateKeyTypes,
     issuer: Issued,
     extensions: Sequence[tuple[x509.ExtensionType, bool]],
+    subject: x509.Name | None = None,
 ) -> Issued:
     """A certificate with exactly ``extensions`` (value, critical), signed by ``issuer``.
 
@@ -462,7 +487,7 @@ def make_cert(
     """
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name))
+        .subject_name(_name(common_name) if subject is None else subject)
         .issuer_name(issuer.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -493,3 +518,79 @@ def openssl_server(folder: Path, ip: str, chain: Sequence[Issued], *options: str
         argv += ["-cert_chain", str(rest)]
     with running([*argv, *options], listen=(ip, 443), log=folder / f"{name}.log"):
         yield
+
+
+Found = set[tuple[str, str]]
+
+
+def found(result: FamilyResult) -> Found:
+    return {(f.check_id, f.discriminator) for f in result.findings}
+
+
+def scan(cfg: Settings, targets: list[tuple[HostTarget, list[OpenPort]]]) -> list[FamilyResult]:
+    """check_tls for every target concurrently in one sweep context, as the engine does."""
+
+    async def sweep() -> list[FamilyResult]:
+        ctx = ProbeContext.from_settings(cfg)
+        try:
+            return list(await asyncio.gather(*(check_tls(ctx, t, p) for t, p in targets)))
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(sweep())
+
+
+@contextmanager
+def tlslite_server(ip: str, port: int, chain: Sequence[Issued], **settings: Any) -> Iterator[None]:
+    """A TLS server made with tlslite-ng (pure Python), for what Debian's OpenSSL 3 cannot
+    serve: RC4 and 3DES suites, DH groups under 1024 bits. ``settings`` are tlslite's
+    ``HandshakeSettings`` attributes (cipherNames, macNames, keyExchangeNames, dhParams...).
+
+    Each connection is handshaken on its own thread, answered with one HTTP response,
+    and closed; a failed handshake is the client's refusal and is let go.
+    """
+    import socket
+    import threading
+
+    from tlslite import X509, HandshakeSettings, TLSConnection, X509CertChain
+    from tlslite.utils.keyfactory import parsePEMKey
+
+    certs = X509CertChain([X509().parse(item.pem.decode()) for item in chain])
+    key = parsePEMKey(chain[0].key_pem.decode(), private=True)
+    handshake = HandshakeSettings()
+    for name, value in settings.items():
+        setattr(handshake, name, value)
+
+    def serve(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        tls = TLSConnection(conn)
+        try:
+            tls.handshakeServer(certChain=certs, privateKey=key, settings=handshake)
+            tls.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+            tls.close()
+        except Exception:
+            pass
+        finally:
+            conn.close()
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((ip, port))
+    listener.listen(128)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the listener was closed: the server ends
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        listener.close()
+        thread.join(timeout=5)

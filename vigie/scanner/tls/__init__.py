@@ -64,6 +64,7 @@ from vigie.scanner.tls._resources import TlsSweep, load_trust, sweep_of
 from vigie.scanner.tls._suites import (
     cipher_findings,
     dh_findings,
+    dh_group_problem,
     has_forward_secrecy,
     protocol_findings,
     weakness_of,
@@ -94,6 +95,7 @@ __all__ = [
     "covers_hostname",
     "describe",
     "dh_findings",
+    "dh_group_problem",
     "endpoint_findings",
     "endpoints_to_scan",
     "enumerate_by_elimination",

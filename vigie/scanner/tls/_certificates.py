@@ -42,9 +42,11 @@ server sends the certificates up to, and optionally including, the root):
 
 Before all of these: a chain that holds, or is issued by, a root whose private
 key was published (``vigie/data/tls/compromised_roots.pem``: Superfish,
-eDellRoot, DSDTestProvider, webpack-dev-server's CA, blocked by browsers
-through Mozilla OneCRL and Chrome CRLSet) is ``untrusted``, whatever the
-stores say: anyone can issue under it.
+eDellRoot, DSDTestProvider, webpack-dev-server's and preact-cli's CAs,
+blocked by browsers through Mozilla OneCRL and Chrome CRLSet, and badssl.com's
+"MITM software" test root, which Chrome names as interception) is
+``untrusted``, whatever the stores say: anyone can issue under it. This holds
+for a lone leaf too, which would otherwise be ``incomplete_chain``.
 
 A lone leaf signed directly by a private root is thus ``incomplete_chain``
 (the server did not send the certificate its clients need), not

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from cryptography import x509
+from nassl.ephemeral_key_info import DhEphemeralKeyInfo, OpenSslEvpPkeyEnum
 from sslyze import (
     CipherSuitesScanResult,
     CompressionScanResult,
@@ -41,6 +42,28 @@ class Protocol(str, Enum):
     @property
     def sslyze(self) -> TlsVersionEnum:
         return TlsVersionEnum[self.name]
+
+
+# OpenSSL's TLS clients refuse a server's DH group under 80 bits of security, 1024 bits,
+# even at security level 0 (ssl_security_default_callback, SSL_SECOP_TMP_DH; 1.0.2: 768).
+CLIENT_MIN_DH_BITS = 1024
+
+
+@dataclass(frozen=True)
+class RefusedDhKey(DhEphemeralKeyInfo):
+    """The DH group of a suite the server chose and the TLS client refused as too small
+    (OpenSSL: "dh key too small"): its parameters were not kept, its size is under
+    ``CLIENT_MIN_DH_BITS``, which is what ``size`` holds (an upper bound)."""
+
+    @classmethod
+    def unread(cls) -> RefusedDhKey:
+        return cls(
+            type=OpenSslEvpPkeyEnum.DH,
+            size=CLIENT_MIN_DH_BITS,
+            public_bytes=bytearray(),
+            prime=bytearray(),
+            generator=bytearray(),
+        )
 
 
 class StartTls(str, Enum):

@@ -1,13 +1,15 @@
-"""Does a certificate cover a host name? RFC 6125 §6.4, IDNA 2008, the Public Suffix List.
+"""Does a certificate cover a host name? RFC 9525 §6 (RFC 6125 §6.4), IDNA 2008, the PSL.
 
 - Reference identifiers (the name vigie scanned) are compared in their
   A-label form: IDNA 2008 (RFC 5891 §4, with the UTS #46 mapping,
   non-transitional, as browsers do), so ``faß.de`` is ``xn--fa-hia.de`` and
   never ``fass.de`` (the IDNA 2003 reading of Python's ``idna`` codec).
-- Presented identifiers: the subjectAltName dNSName and iPAddress entries;
-  the subject CN only when the certificate has no DNS name at all
-  (RFC 6125 §6.4.4). Comparison is case-insensitive (RFC 6125 §6.4.1,
-  RFC 4343).
+- Presented identifiers: the subjectAltName dNSName and iPAddress entries
+  only, never the subject's CN: RFC 9525 (which obsoletes RFC 6125 and its
+  §6.4.4 CN fallback) drops the CN-ID, and RFC 9110 §4.3.4 says "a reference
+  identity of type CN-ID MUST NOT be used by clients"; browsers refuse such
+  certificates (badssl.com's no-san). Comparison is case-insensitive
+  (RFC 6125 §6.4.1, RFC 4343).
 - Wildcards (RFC 6125 §6.4.3): only a whole left-most label ``*``, covering
   exactly one label, never over a public suffix (CA/B Forum BR §3.2.2.6:
   ``*.co.uk``, ``*.gouv.ml`` match nothing; ICANN section of the Public
@@ -25,7 +27,6 @@ import ipaddress
 
 import idna
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 from publicsuffixlist import PublicSuffixList
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -114,20 +115,12 @@ def ip_names(cert: x509.Certificate) -> list[IpAddress]:
     return [ip for ip in san.get_values_for_type(x509.IPAddress) if isinstance(ip, IpAddress)]
 
 
-def common_names(cert: x509.Certificate) -> list[str]:
-    try:
-        attributes = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    except ValueError:
-        return []
-    return [str(attribute.value).lower().rstrip(".") for attribute in attributes]
-
-
 def covers_hostname(cert: x509.Certificate, hostname: str) -> bool:
     """Does ``cert`` cover ``hostname`` (a DNS name or an IP literal)? RFC 6125 §6.4.
 
     IP literals match iPAddress entries only (RFC 6125 §1.7.2, RFC 5280
-    §4.2.1.6). DNS names match the dNSName entries; the subject CN counts only
-    when the certificate has no dNSName at all (RFC 6125 §6.4.4), as OpenSSL does.
+    §4.2.1.6). DNS names match the dNSName entries only: the subject CN never
+    counts (RFC 9110 §4.3.4, RFC 9525; see the module docstring).
     """
     if not isinstance(hostname, str):
         return False
@@ -137,5 +130,4 @@ def covers_hostname(cert: x509.Certificate, hostname: str) -> bool:
         address = None
     if address is not None:
         return address in ip_names(cert)
-    patterns = dns_names(cert) or common_names(cert)
-    return any(name_matches(pattern, hostname) for pattern in patterns)
+    return any(name_matches(pattern, hostname) for pattern in dns_names(cert))

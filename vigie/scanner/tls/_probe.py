@@ -79,13 +79,16 @@ from vigie.scanner.tls._model import (
     EndpointObservation,
     ProbeProblem,
     Protocol,
+    RefusedDhKey,
     StartTls,
     Vulnerabilities,
 )
 from vigie.scanner.tls._names import to_ace
+from vigie.scanner.tls._records import install as read_fragmented_handshakes
 from vigie.scanner.tls._suites import key_exchange_of
 
 T = TypeVar("T")
+read_fragmented_handshakes()  # for sslyze's Heartbleed, CCS-injection and ROBOT probes
 
 
 class Runner(TypingProtocol):
@@ -282,8 +285,11 @@ def offer_suites(
         except ClientCertificateRequested:
             requested = True  # the server took the suite, then asked who we are
         except ServerTlsConfigurationNotSupported:
-            # nassl refused the server's DH group as too small: the server did pick the suite.
-            return Offer(client.get_current_cipher_name(), accepted=True)
+            # nassl refused the server's DH group as too small (sslyze raises this for
+            # OpenSSL's "dh key too small" only): the server did pick the suite, and its
+            # group is under OpenSSL's floor, which the DH check must hear of.
+            chosen = client.get_current_cipher_name()
+            return Offer(chosen, accepted=True, ephemeral_key=RefusedDhKey.unread())
         except ServerRejectedTlsHandshake as error:
             chosen = client.get_current_cipher_name()
             why = client_limit(error)
@@ -322,7 +328,20 @@ def _test_one_suite(
         outcome = connect_with_cipher_suite(info, group.protocol.sslyze, suite)
     except NoCiphersAvailableBugInSSlyze:
         return None  # sslyze skips suites its OpenSSL cannot offer with this protocol
-    return outcome if isinstance(outcome, CipherSuiteAcceptedByServer) else None
+    return with_refused_dh(outcome) if isinstance(outcome, CipherSuiteAcceptedByServer) else None
+
+
+# Key exchanges whose ServerKeyExchange carries a finite-field DH group (RFC 5246 §7.4.3).
+_FINITE_FIELD_EPHEMERAL = ("DHE_", "DH_anon")
+
+
+def with_refused_dh(accepted: CipherSuiteAcceptedByServer) -> CipherSuiteAcceptedByServer:
+    """sslyze's one-suite test keeps no key when its client refused the server's DH group
+    ("dh key too small"): a finite-field DHE suite it accepts has one in every other case."""
+    kex = key_exchange_of(accepted.cipher_suite.name)
+    if accepted.ephemeral_key is None and kex.startswith(_FINITE_FIELD_EPHEMERAL):
+        return replace(accepted, ephemeral_key=RefusedDhKey.unread())
+    return accepted
 
 
 def _suite_named(
@@ -567,24 +586,6 @@ def _probing_result(
     return None
 
 
-async def client_limit_of(run: Runner, info: ServerConnectivityInfo) -> str:
-    """Why the client could not complete any handshake, when the server did answer ("" if not).
-
-    One handshake per suite group, offering all its suites (as the first step of
-    the elimination); only asked after sslyze found no usable protocol.
-    """
-
-    async def first_offer(group: SuiteGroup) -> str:
-        try:
-            offer = await run(functools.partial(offer_suites, info, group, group.suites))
-        except PROBE_FAILURES:
-            return ""
-        return offer.client_failure
-
-    reasons = await asyncio.gather(*(first_offer(group) for group in suite_groups()))
-    return next((why for why in reasons if why), "")
-
-
 async def enumerate_per_suite(
     run: Runner,
     location: ServerNetworkLocation,
@@ -596,15 +597,10 @@ async def enumerate_per_suite(
     try:
         probing = await run(functools.partial(check_connectivity_to_server, location, network))
     except ServerTlsConfigurationNotSupported:
-        # sslyze's verdict when no protocol worked; a client limit is no refusal.
-        why = await client_limit_of(
-            run, ServerConnectivityInfo(location, network, _ENUMERATION_PROBING)
-        )
-        if why:
-            collected.problems.append(ProbeProblem("tls.handshake", False, why))
-        else:
-            collected.speaks_tls = False
-        return collected, None
+        # sslyze's verdict when no handshake completed, its own client's refusals included
+        # (a DH group under OpenSSL's floor, a certificate list over its limit): the
+        # elimination tells those from the server's refusals, and reads what it can.
+        return await enumerate_by_elimination(run, location, network, endpoint)
     except ServerRejectedOpportunisticTlsNegotiation:
         collected.speaks_tls = False
         return collected, None
@@ -620,7 +616,8 @@ async def enumerate_per_suite(
     )
     for protocol, result in zip(_SUITE_COMMANDS, suite_results, strict=True):
         if isinstance(result, CipherSuitesScanResult):
-            collected.suites[protocol] = result
+            accepted = [with_refused_dh(a) for a in result.accepted_cipher_suites]
+            collected.suites[protocol] = replace(result, accepted_cipher_suites=accepted)
     certificates = await collected.attempt(
         "tls.certificate", run_command(run, info, ScanCommand.CERTIFICATE_INFO)
     )

@@ -10,6 +10,8 @@ protocol; the names spell out the key exchange and the cipher.
 
 from __future__ import annotations
 
+import functools
+import secrets
 from collections.abc import Mapping
 
 from nassl.ephemeral_key_info import DhEphemeralKeyInfo
@@ -17,7 +19,7 @@ from sslyze import CipherSuitesScanResult
 
 from vigie.model import Finding, HostTarget
 from vigie.scanner.tls._common import first_items, tls_finding
-from vigie.scanner.tls._model import Endpoint, Protocol
+from vigie.scanner.tls._model import Endpoint, Protocol, RefusedDhKey
 
 SuiteResults = Mapping[Protocol, CipherSuitesScanResult]
 
@@ -125,20 +127,96 @@ def cipher_findings(target: HostTarget, endpoint: Endpoint, suites: SuiteResults
     return findings
 
 
+# Miller-Rabin rounds per number. For a modulus not built to fool the test, a few rounds
+# leave a negligible error (the Damgard-Landrock-Pomerance bounds behind FIPS 186-5
+# Appendix B.3's round counts for candidates of 1024 bits and more); a server that crafts
+# a pseudoprime only hides its own weakness. Each 2048-bit round costs ~17 ms.
+_MILLER_RABIN_ROUNDS = 4
+_SMALL_PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)
+
+
+def is_probable_prime(n: int) -> bool:
+    """Miller-Rabin with random bases (FIPS 186-5 Appendix B.3.1): False means composite."""
+    if n < 2:
+        return False
+    for small in _SMALL_PRIMES:
+        if n % small == 0:
+            return n == small
+    odd, shifts = n - 1, 0
+    while odd % 2 == 0:
+        odd, shifts = odd // 2, shifts + 1
+    for _ in range(_MILLER_RABIN_ROUNDS):
+        x = pow(2 + secrets.randbelow(n - 3), odd, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(shifts - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def dh_group_problem(prime: int) -> str | None:
+    """What is wrong with a DH modulus of at least the minimum size; None: a safe prime.
+
+    RFC 5246 §7.4.3 makes ``dh_p`` a prime modulus: a composite one is no group
+    at all (the discrete logarithm splits over its factors). RFC 7919 §5.1: the
+    only check a peer can make of the other's public value, 1 < Y < p-1, keeps
+    it out of small subgroups only when p is a safe prime (p = 2q + 1, q prime),
+    as every group of RFC 7919 and RFC 3526 is; with another prime, p - 1 has
+    small factors whose subgroups leak the exponent of a server that reuses it
+    (the small-subgroup attacks of Valenta et al., NDSS 2017, which badssl's
+    dh-small-subgroup site serves). Groups are cached: servers share a few.
+    """
+    if not is_probable_prime(prime):
+        return "the modulus p is not prime"
+    if not is_probable_prime((prime - 1) // 2):
+        return "the modulus p is not a safe prime ((p-1)/2 is not prime): small subgroups"
+    return None
+
+
 def dh_findings(target: HostTarget, endpoint: Endpoint, suites: SuiteResults) -> list[Finding]:
-    """``tls.dh.weak`` once per endpoint when any finite-field DH group is under 2048 bits."""
-    weak: list[tuple[int, str, str]] = []
+    """``tls.dh.weak`` once per endpoint: a finite-field DH group under 2048 bits, or one whose
+    modulus is not a safe prime (:func:`dh_group_problem`).
+
+    NIST SP 800-57 Part 1 Rev. 5 Table 2: 2048-bit FFC gives 112 bits of security,
+    the minimum; the DH group is read from the ServerKeyExchange (RFC 5246 §7.4.3).
+    A group OpenSSL's client refused as too small (:class:`RefusedDhKey`: under
+    1024 bits, badssl.com's dh480 and dh512) is weak without being read.
+    """
+    weak: list[tuple[int | None, str, str]] = []
+    problems: set[str] = set()
     for protocol in Protocol:
         result = suites.get(protocol)
         for accepted in result.accepted_cipher_suites if result else []:
             key = accepted.ephemeral_key
-            if isinstance(key, DhEphemeralKeyInfo) and key.size < MIN_DH_BITS:
-                weak.append((key.size, accepted.cipher_suite.name, protocol.value))
+            if not isinstance(key, DhEphemeralKeyInfo):
+                continue
+            problem = None
+            if isinstance(key, RefusedDhKey):
+                problem = (
+                    f"a group under {key.size} bits: the TLS client refused it"
+                    " (OpenSSL: dh key too small)"
+                )
+            elif key.size < MIN_DH_BITS:
+                problem = f"a {key.size}-bit group, under {MIN_DH_BITS} bits"
+            elif key.prime:
+                problem = dh_group_problem(int.from_bytes(key.prime, "big"))
+            if problem is not None:
+                problems.add(problem)
+                read = None if isinstance(key, RefusedDhKey) else key.size
+                weak.append((read, accepted.cipher_suite.name, protocol.value))
     if not weak:
         return []
-    evidence = {
-        "dh_bits": min(size for size, _, _ in weak),
+    evidence: dict[str, object] = {
         "minimum_bits": MIN_DH_BITS,
+        "problems": sorted(problems),
         "suites": first_items(sorted({f"{name} ({protocol})" for _, name, protocol in weak})),
     }
+    sizes = [size for size, _, _ in weak if size is not None]
+    if sizes:
+        evidence["dh_bits"] = min(sizes)
     return [tls_finding(target, endpoint, "tls.dh.weak", evidence)]

@@ -24,8 +24,8 @@ defect gives one finding:
 Two questions stay with vigie's builder, because cryptography cannot ask
 them: chains signed with MD5 or SHA-1 (the verifier refuses the algorithm
 outright; ``tls.cert.weak_signature`` reports it) and leaves without a
-subjectAltName (the server verifier requires one; RFC 6125 §6.4.4 lets the
-name come from the CN). For those, the leaf's EKU and basic constraints are
+subjectAltName (the server verifier requires one; such a leaf names no host,
+RFC 9110 §4.3.4, which ``tls.cert.hostname_mismatch`` reports). For those, the leaf's EKU and basic constraints are
 checked here directly (:func:`leaf_profile_problem`).
 """
 
