@@ -202,6 +202,33 @@ def test_each_producing_function_names_its_check_id() -> None:
     assert missing == []
 
 
+# A citation: an RFC or a numbered clause, a named specification with its section, a CWE,
+# CIS safeguard, CISA directive or OWASP test; or the plain statement that the check is vigie's
+# own account (scan.*), which no standard defines.
+CITATION = re.compile(
+    r"RFC \d{3,4}|§\s?\d|\[MS-[A-Z0-9]+\]|CWE-\d+|CIS Controls|CISA BOD|OWASP WSTG|"
+    r"NIST SP|No external\s+standard"
+)
+
+
+def test_each_producing_function_cites_what_it_implements() -> None:
+    # Given each function the registry lists for a check ID
+    import inspect
+
+    from vigie.scanner.families import check_registry
+
+    # Then its docstring cites the clause of the standard (or reference) it implements
+    uncited = sorted(
+        {
+            f"{function.__module__}.{function.__qualname__}"
+            for functions in check_registry().values()
+            for function in functions
+            if not CITATION.search(inspect.getdoc(function) or "")
+        }
+    )
+    assert uncited == []
+
+
 # --- Remediation snippets -------------------------------------------------------------------
 
 

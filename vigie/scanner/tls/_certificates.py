@@ -565,7 +565,25 @@ def certificate_findings(
     verdicts: Sequence[ChainVerdict],
     policy: CertificatePolicy,
 ) -> list[Finding]:
-    """One finding per defect and endpoint, listing every certificate (RSA, ECDSA...) that has it."""
+    """One finding per defect and endpoint, listing every certificate (RSA, ECDSA...) that has it.
+
+    - ``tls.cert.expired`` / ``tls.cert.not_yet_valid``: the validity period
+      (RFC 5280 §4.1.2.5, checked in path validation §6.1.3 (a)(2));
+      ``tls.cert.expiring_soon``: notAfter within the configured window;
+    - ``tls.cert.self_signed``: a leaf that is its own issuer (RFC 5280 §6.1: a path
+      ends at a trust anchor, which a server cannot make itself);
+    - ``tls.cert.untrusted``: no path to the trust store that a web client accepts
+      (RFC 5280 §6.1, decided by cryptography's web-PKI verifier: EKU, CA flag,
+      name constraints), or a root whose private key is public;
+    - ``tls.cert.incomplete_chain``: the server omits intermediates (RFC 8446
+      §4.4.2, RFC 5246 §7.4.2: the server sends the chain up to the root);
+    - ``tls.cert.hostname_mismatch``: no subjectAltName DNS-ID covers the name
+      (RFC 9525 §6.3, RFC 6125 §6.4; the subject CN is not consulted);
+    - ``tls.cert.weak_key``: under 112 bits of security (NIST SP 800-57 Part 1
+      Rev. 5 Table 2: RSA 2048, EC 224; vigie asks 256 for EC);
+    - ``tls.cert.weak_signature``: MD5 (RFC 6151) or SHA-1 (RFC 6194; CA/Browser
+      Forum Baseline Requirements §7.1.3.2).
+    """
     grouped: dict[str, list[dict[str, Any]]] = {}
     extras: dict[str, dict[str, Any]] = {}
     for verdict in verdicts:

@@ -58,7 +58,9 @@ def tls_missing_findings(
     ports: Sequence[OpenPort],
     observations: Sequence[EndpointObservation],
 ) -> list[Finding]:
-    """``tls.missing`` when HTTP answers and no web TLS port completed a handshake.
+    """``tls.missing`` when HTTP answers and no web TLS port completed a handshake
+    (RFC 9325 §3.2, "Strict TLS": web content is served over the ``https`` scheme of
+    RFC 9110 §4.2.2).
 
     Mail ports do not count: STARTTLS on port 25 gives the web application no
     HTTPS. Only said when every web TLS probe finished: a timeout proves nothing.

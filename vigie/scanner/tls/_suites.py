@@ -86,7 +86,11 @@ def _protocols_by_suite(suites: SuiteResults) -> dict[str, list[str]]:
 def protocol_findings(
     target: HostTarget, endpoint: Endpoint, suites: SuiteResults
 ) -> list[Finding]:
-    """One finding per legacy protocol accepted, and ``no_tls1_3`` when TLS 1.3 was refused."""
+    """One finding per legacy protocol accepted, and ``no_tls1_3`` when TLS 1.3 was refused.
+
+    SSL 2.0 is prohibited (RFC 6176), SSL 3.0 too (RFC 7568), TLS 1.0 and 1.1 are
+    deprecated (RFC 8996); RFC 9325 §3.1.1: servers SHOULD support TLS 1.3.
+    """
     findings = []
     for protocol, check_id in PROTOCOL_CHECKS.items():
         result = suites.get(protocol)
@@ -108,7 +112,13 @@ def protocol_findings(
 
 
 def cipher_findings(target: HostTarget, endpoint: Endpoint, suites: SuiteResults) -> list[Finding]:
-    """One finding per weak suite and per suite without forward secrecy (discriminator: the suite)."""
+    """One finding per weak suite and per suite without forward secrecy (discriminator: the suite).
+
+    - ``tls.cipher.weak``: NULL, anonymous, EXPORT, DES, 3DES (RFC 9325 §4.1: MUST
+      NOT be negotiated) and RC4 (RFC 7465);
+    - ``tls.cipher.no_forward_secrecy``: RSA key transport or static (EC)DH (RFC 9325
+      §4.1 and §4.2; RFC 10015 deprecates them in TLS 1.2).
+    """
     findings = []
     for name, protocols in sorted(_protocols_by_suite(suites).items()):
         reason = weakness_of(name)

@@ -24,7 +24,19 @@ ROBOT_VULNERABLE = frozenset(
 def vulnerability_findings(
     target: HostTarget, endpoint: Endpoint, found: Vulnerabilities
 ) -> list[Finding]:
-    """One finding per vulnerability sslyze confirmed on ``endpoint``."""
+    """One finding per vulnerability sslyze confirmed on ``endpoint``.
+
+    - ``tls.vuln.heartbleed``: CVE-2014-0160, an over-read in the heartbeat
+      extension (RFC 6520 §4 requires the length to be checked);
+    - ``tls.vuln.ccs_injection``: CVE-2014-0224 (ChangeCipherSpec accepted early,
+      against RFC 5246 §7.1);
+    - ``tls.vuln.robot``: a Bleichenbacher padding oracle on RSA key transport
+      (CVE-2017-13099 and siblings; RFC 8446 Appendix E.8);
+    - ``tls.renegotiation.insecure``: renegotiation without RFC 5746's
+      renegotiation_info, or client-initiated renegotiation (RFC 9325 §3.5);
+    - ``tls.compression``: TLS-level compression (CRIME, RFC 7457 §2.6; RFC 9325
+      §3.3: MUST NOT be used).
+    """
     findings = []
     if found.heartbleed is not None and found.heartbleed.is_vulnerable_to_heartbleed:
         findings.append(tls_finding(target, endpoint, "tls.vuln.heartbleed", {"heartbleed": True}))
