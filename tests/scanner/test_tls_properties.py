@@ -13,14 +13,19 @@ from __future__ import annotations
 import functools
 
 import idna
+import pytest
 from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tls_parser.exceptions import NotEnoughData, UnknownTlsVersionByte, UnknownTypeByte
+from tls_parser.handshake_protocol import TlsHandshakeMessage, TlsHandshakeTypeByte
+from tls_parser.parser import TlsRecordParser
 
 from tests.scanner.tls_fixtures import Issued, make_ca, make_leaf, rsa_key
 from vigie.scanner.tls import covers_hostname, is_public_suffix, name_matches, to_ace
 from vigie.scanner.tls._mail import MailExchangers, parse_mx
 from vigie.scanner.tls._names import wildcard_matches
+from vigie.scanner.tls._records import reassembling
 
 # Every code point, surrogates and controls included.
 ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, categories=None)
@@ -106,3 +111,46 @@ def test_a_wildcard_covers_exactly_one_label(label: str, base: str) -> None:
     assert name_matches(pattern, base) is False
     # and covers "label.base" exactly when base is no public suffix (CA/B BR §3.2.2.6)
     assert name_matches(pattern, f"{label}.{base}") is (not is_public_suffix(base))
+
+
+# What tls_parser's own record parser may raise on bytes that are not a record: sslyze's
+# probes catch these; the reassembling parser must raise nothing else.
+PARSER_ERRORS = (NotEnoughData, UnknownTypeByte, UnknownTlsVersionByte, ValueError)
+RECORD = st.builds(
+    lambda kind, version, body: bytes([kind]) + version + len(body).to_bytes(2, "big") + body,
+    st.sampled_from([20, 21, 22, 23, 99]),
+    st.sampled_from([b"\x03\x01", b"\x03\x03", b"\x09\x09"]),
+    st.binary(max_size=40),
+)
+
+
+@given(st.one_of(st.binary(max_size=200), st.lists(RECORD, max_size=5).map(b"".join)))
+def test_reassembling_record_parser_raises_only_what_the_original_raises(raw: bytes) -> None:
+    parse = reassembling(TlsRecordParser.parse_bytes)
+    try:
+        record, used = parse(raw)
+    except PARSER_ERRORS:
+        return
+    assert 0 < used <= len(raw) and record.header is not None
+
+
+def test_a_message_split_over_two_records_is_read_whole() -> None:
+    # Given a Certificate message (RFC 5246 §7.4.2) split over two handshake records
+    # (RFC 5246 §6.2.1), built with tls_parser's own serialiser
+    message = TlsHandshakeMessage(TlsHandshakeTypeByte.CERTIFICATE, b"\xff" * 300).to_bytes()
+    first, second = message[:100], message[100:]
+
+    def record(fragment: bytes) -> bytes:
+        return b"\x16\x03\x03" + len(fragment).to_bytes(2, "big") + fragment
+
+    raw = record(first) + record(second)
+    # When the reassembling parser reads them, Then it returns the one message, whole
+    parsed, used = reassembling(TlsRecordParser.parse_bytes)(raw)
+    assert used == len(raw)
+    assert [m.handshake_type for m in parsed.subprotocol_messages] == [
+        TlsHandshakeTypeByte.CERTIFICATE
+    ]
+    # And tls_parser's own parser, record by record, cannot (the failure sslyze's probes met)
+    original = TlsRecordParser.parse_bytes.__wrapped__  # type: ignore[attr-defined]
+    with pytest.raises(PARSER_ERRORS):
+        original(record(second))

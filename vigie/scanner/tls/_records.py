@@ -81,4 +81,5 @@ def install() -> None:
         return
     patched = reassembling(current)
     patched._vigie_reassembling = True  # type: ignore[attr-defined]
+    patched.__wrapped__ = current  # type: ignore[attr-defined]
     TlsRecordParser.parse_bytes = staticmethod(patched)  # type: ignore[method-assign,assignment]
