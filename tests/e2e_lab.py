@@ -476,6 +476,7 @@ EXPECTED_PROBLEMS: dict[str, frozenset[tuple[str, int | None, str]]] = {
             ("scan.error", None, "resolve"),
             ("scan.error", None, "dns:mx"),
             ("scan.error", None, "dns:cname"),
+            ("scan.error", None, "dns:caa"),  # RFC 8659 §3: the name's own CAA lookup loops too
             ("scan.error", None, "mail:mx"),
             ("scan.error", None, f"ipv6:web {name('tourne')}"),
         }
