@@ -3,8 +3,8 @@
 SPF: pyspf (the SPF reference implementation in Python, by the RFC's
 editor's project) runs check_host() for a client address no test record
 lists; its result maps onto vigie's IDs. DMARC: the ``dmarc`` package
-parses the records (strict RFC 7489 grammar) and decides the disposition
-for a failing message; ``publicsuffix2`` (another Public Suffix List
+parses the records (RFC 7489 grammar; as a receiver, it discards invalid
+optional values, §6.3) and decides the disposition for a failing message; ``publicsuffix2`` (another Public Suffix List
 implementation than vigie's) gives the organisational domain. Only the DNS
 transport (the test resolver's address and port) is glue written here.
 """
@@ -111,7 +111,7 @@ def _meant_as_dmarc(text: str) -> bool:
 
 
 def dmarc_ids(name: str, txt: Callable[[str], list[str]]) -> set[str]:
-    """RFC 7489 §6.6.3 discovery with the ``dmarc`` package's strict parser and evaluation."""
+    """RFC 7489 §6.6.3 discovery with the ``dmarc`` package's receiver parser and evaluation."""
     verdict = _dmarc_at(name, name, None, txt(f"_dmarc.{name}"))
     if verdict is not None:
         return verdict
@@ -129,7 +129,9 @@ def _dmarc_at(name: str, owner: str, org: str | None, records: list[str]) -> set
     attempts = 0
     for record in records:
         try:
-            policies.append(dmarc.DMARC().parse_record(record, name, org, STRANGER, strict=True))
+            # strict=False: the package's receiver mode, invalid values other than p are
+            # discarded for their defaults (RFC 7489 §6.3); strict mode refuses the record
+            policies.append(dmarc.DMARC().parse_record(record, name, org, STRANGER, strict=False))
         except dmarc.RecordSyntaxError as exc:
             discarded = "must start with" in str(exc) or "is not a valid record" in str(exc)
             if not discarded:

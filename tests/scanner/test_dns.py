@@ -694,7 +694,12 @@ def test_spf_macro_only_a_receiver_can_expand_gives_no_verdict() -> None:
         (["v=DMARC1; p=bogus"], ["dns.dmarc.invalid"]),
         (["v=dmarc1; p=reject"], ["dns.dmarc.invalid"]),
         (["p=reject; v=DMARC1"], ["dns.dmarc.invalid"]),
-        (["v=DMARC1; p=reject; pct=150"], ["dns.dmarc.invalid"]),
+        # RFC 7489 §6.3: other syntax errors are discarded for the default (pct=100)
+        (["v=DMARC1; p=reject; pct=150"], []),
+        (["v=DMARC1; p=quarantine; pct=abc; adkim=x"], []),
+        # §6.6.3 step 6: an invalid sp= spoils the record like an invalid p=
+        (["v=DMARC1; p=reject; sp=bogus"], ["dns.dmarc.invalid"]),
+        (["v=DMARC1; p=reject; sp=bogus; rua=mailto:d@example.ml"], ["dns.dmarc.policy_none"]),
     ],
 )
 def test_dmarc_findings(records: list[str], expected: list[str]) -> None:

@@ -145,7 +145,10 @@ def dmarc_findings(
     ``records`` are the TXT records at ``_dmarc.<domain>``; ``organisational``
     is (organisational domain, TXT records at its ``_dmarc``), consulted
     when the domain's own set holds no DMARC record (step 2: its ``sp``
-    applies). Several records -> discovery ends (step 3): ``dns.dmarc.invalid``.
+    applies). Several records -> discovery ends (step 3): ``dns.dmarc.invalid``;
+    so does a record without a valid ``p`` or with an invalid ``sp`` and no
+    ``rua`` (step 6). Other invalid values are discarded for their defaults
+    (§6.3) and only noted in the evidence.
     """
     own = [r for r in records if is_dmarc_record(r)]
     malformed = [r for r in records if looks_like_dmarc(r)]
@@ -182,22 +185,20 @@ def _judge(domain: str, texts: list[str], where: str, *, subdomain: bool) -> lis
         evidence["inherited"] = True
     if record.errors:
         evidence["tag_errors"] = list(record.errors[:10])
-    if "p" not in record.tags or record.policy is None:
+    if record.policy is None or _invalid_sp(record):
+        what = "no valid p= tag" if record.policy is None else "an invalid sp= tag"
         if not record.has_report_address:
-            reason = f"the DMARC record at {where} has no valid p= tag and no rua=: receivers discard it (RFC 7489 §6.6.3)"
+            reason = f"the DMARC record at {where} has {what} and no rua=: receivers discard it (RFC 7489 §6.6.3)"
             return [_invalid(domain, reason, texts, where)]
         evidence["reason"] = (
-            "no valid p= tag; with a rua= address receivers act as p=none (RFC 7489 §6.6.3)"
+            f"{what}; with a rua= address receivers act as p=none (RFC 7489 §6.6.3)"
         )
         return [Finding(check_id="dns.dmarc.policy_none", domain=domain, evidence=evidence)]
+    # Any other bad value (pct=, adkim=, aspf=, ri=, fo=, a malformed or repeated tag) is
+    # discarded for its default, the record still applies (RFC 7489 §6.3): evidence only.
     findings: list[Finding] = []
-    if record.errors:
-        reason = (
-            f"invalid tag values in the DMARC record at {where}: {'; '.join(record.errors[:3])}"
-        )
-        findings.append(_invalid(domain, reason, texts, where))
-    if policy is None:
-        return findings  # an invalid sp=: reported above
+    if policy is None:  # never: a missing or invalid p= or sp= returned above
+        return findings
     evidence["policy"] = policy
     pct = record.pct
     if "pct" in record.tags:
@@ -216,6 +217,11 @@ def _judge(domain: str, texts: list[str], where: str, *, subdomain: bool) -> lis
         )
         findings.append(Finding(check_id="dns.dmarc.partial", domain=domain, evidence=evidence))
     return findings
+
+
+def _invalid_sp(record: DmarcRecord) -> bool:
+    """RFC 7489 §6.6.3 step 6: an ``sp`` tag that is not valid spoils the record like a bad ``p``."""
+    return "sp" in record.tags and record.subdomain_policy is None
 
 
 def _invalid(domain: str, reason: str, records: Sequence[str], where: str) -> Finding:
