@@ -1,4 +1,4 @@
-"""A test world for the DNS checks against the standards, on 127.0.24.0/24.
+"""A test world for the DNS checks against the standards, on 127.0.24.0/24 by default.
 
 Knot serves a signed parent zone ``vtest.`` with the DS records Knot's own
 ``keymgr`` computes for the child zones it signs, plus the child zones:
@@ -82,6 +82,16 @@ DMARC_CASES: dict[str, list[str]] = {
     "dm-missing": [],
 }
 
+# Every mail name of the world, and the registered domains its scans are told about
+MAIL_NAMES = [
+    *(f"{name}.vtest" for name in SPF_CASES),
+    *(f"{name}.vtest" for name in DMARC_CASES),
+    "sub.org.vtest",
+    "sub.orgnone.vtest",
+    "agence.gouv.ml",
+]
+REGISTERED = {"vtest", "gouv.ml", "org.vtest", "orgnone.vtest"}
+
 CHILD_ZONES = {
     "signed.vtest": '@ CAA 0 issue "ca.example"\n',
     "island.vtest": '@ CAA 0 issue "ca.example"\n',
@@ -101,9 +111,11 @@ CHILD_ZONES = {
 SIGNED = {"vtest", "signed.vtest", "island.vtest", "wrongds.vtest", "alone.example"}
 
 
-def parent_zone(ds: list[str], serial: int = 1) -> str:
-    body = ["ns1 A 127.0.24.1", "mx A 127.0.24.2", '@ CAA 0 issue "ca.example"']
-    body += [f"h{n} A 127.0.24.{10 + n}" for n in range(1, 7)]
+def parent_zone(ds: list[str], serial: int = 1, address: str = KNOT) -> str:
+    """The zone ``vtest.``; its hosts get addresses of ``address``'s /24 (where Knot runs)."""
+    net = address.rpartition(".")[0]
+    body = [f"ns1 A {address}", f"mx A {net}.2", '@ CAA 0 issue "ca.example"']
+    body += [f"h{n} A {net}.{10 + n}" for n in range(1, 7)]
     body += [f"manymx MX {n} h{n % 6 + 1}.vtest." for n in range(11)]
     for child in CHILD_ZONES:
         if child.endswith(".vtest") and child.count(".") == 1:
@@ -129,18 +141,23 @@ class StandardsWorld:
 
     @property
     def resolver(self) -> str:
-        return f"{KNOT}:{self.port}"
+        return f"{self.knot.address}:{self.port}"
 
 
 @contextlib.contextmanager
-def standards_world(tmp_path: Path) -> Iterator[StandardsWorld]:
-    port = free_port([KNOT])
-    zones = {"vtest": parent_zone([])}
+def standards_world(tmp_path: Path, address: str = KNOT) -> Iterator[StandardsWorld]:
+    """The world on ``address`` (default 127.0.24.1; another /24 for another test module)."""
+    port = free_port([address])
+    zones = {"vtest": parent_zone([], address=address)}
     zones.update({name: zone(name, body) for name, body in CHILD_ZONES.items()})
-    with start_zone_server(tmp_path, KNOT, port, zones, signed=SIGNED) as knot:
+    with start_zone_server(tmp_path, address, port, zones, signed=SIGNED) as knot:
         signed_ds = knot.ds_records("signed.vtest")
         wrong = [line.replace("signed.vtest.", "wrongds.vtest.", 1) for line in signed_ds]
         ds = tuple(signed_ds + wrong)
-        knot.replace_zone("vtest", parent_zone(list(ds), serial=2), expect=("signed.vtest.", "DS"))
+        knot.replace_zone(
+            "vtest",
+            parent_zone(list(ds), serial=2, address=address),
+            expect=("signed.vtest.", "DS"),
+        )
         anchor = tuple(knot.dnskey_records("vtest"))
         yield StandardsWorld(knot, port, ds, anchor)
