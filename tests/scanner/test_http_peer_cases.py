@@ -21,11 +21,12 @@ computed by :func:`agreement` and asserted at the bottom.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pytest
 
-from vigie.model import HostTarget
+from vigie.model import Finding, HostTarget
 from vigie.scanner.http import (
     PROBE_ORIGIN,
     Baseline,
@@ -871,12 +872,17 @@ def vigie_fails(item: Case) -> bool:
         response = HttpObservation("GET", SITE_URL, 200, tuple(headers), item.body.encode())
         visit = Visit(Endpoint("https", 443), (response,), response)
     findings = visit_findings(TARGET, [visit], graded_sites([visit]))
+    return bool(named_ids(findings) & item.equivalent)
+
+
+def named_ids(findings: Iterable[Finding]) -> set[str]:
+    """The check IDs found, and ``ID:directive`` for each weak directive a finding lists."""
     named = set()
     for finding in findings:
         named.add(finding.check_id)
         for line in finding.evidence.get("weak", []):
             named.add(f"{finding.check_id}:{line.split(':')[0]}")
-    return bool(named & item.equivalent)
+    return named
 
 
 @pytest.mark.parametrize("item", [c for c in CASES if c.equivalent is not None], ids=lambda c: c.id)
