@@ -495,6 +495,14 @@ def cookies(*lines: str) -> list[tuple[str, str]]:
     return [GOOD_HSTS, *(("Set-Cookie", line) for line in lines)]
 
 
+# The peer's "samesite not awarded if not all cookies samesite" cookies, all four.
+NOT_ALL_SAMESITE = (
+    "SESSIONID_SAMESITE_STRICT=bar; Domain=mozilla.org; Path=/; Secure; HttpOnly; SameSite=Strict",
+    "SESSIONID_SAMESITE_NO_SAMESITE=bar; Domain=mozilla.org; Path=/; Secure; HttpOnly",
+    "SESSIONID_SAMESITE_LAX=bar; Domain=mozilla.org; Path=/; Secure; HttpOnly; SameSite=Lax",
+    "SESSIONID_SAMESITE_NONE=bar; Domain=mozilla.org; Path=/; Secure; HttpOnly; SameSite=None",
+)
+
 COOKIE_CASES = [
     case("cookies", "none", False, COOKIES | SAMESITE, cookies()),
     case(
@@ -531,20 +539,14 @@ COOKIE_CASES = [
         "not all SameSite",
         True,
         SAMESITE,
-        cookies(
-            "SESSIONID_SAMESITE_STRICT=bar; Domain=mozilla.org; Path=/; Secure; HttpOnly; SameSite=Strict",
-            "SESSIONID_SAMESITE_NO_SAMESITE=bar; Domain=mozilla.org; Path=/; Secure; HttpOnly",
-        ),
+        cookies(*NOT_ALL_SAMESITE),
     ),
     case(
         "cookies",
         "not all SameSite (flags)",
         False,
         COOKIES,
-        cookies(
-            "SESSIONID_SAMESITE_STRICT=bar; Domain=mozilla.org; Path=/; Secure; HttpOnly; SameSite=Strict",
-            "SESSIONID_SAMESITE_NO_SAMESITE=bar; Domain=mozilla.org; Path=/; Secure; HttpOnly",
-        ),
+        cookies(*NOT_ALL_SAMESITE),
     ),
     case(
         "cookies",
@@ -868,7 +870,7 @@ def vigie_fails(item: Case) -> bool:
     else:
         headers = list(item.headers)
         if not any(name.lower() == "content-type" for name, _ in headers):
-            headers.append(("Content-Type", "text/html; charset=utf-8"))
+            headers.append(("Content-Type", "text/html"))  # the peer's emptyRequests()
         response = HttpObservation("GET", SITE_URL, 200, tuple(headers), item.body.encode())
         visit = Visit(Endpoint("https", 443), (response,), response)
     findings = visit_findings(TARGET, [visit], graded_sites([visit]))
