@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -268,7 +269,10 @@ class HostileServers:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
 
-    def serve(self, address: str, port: int, handler: Handler) -> None:
+    def serve(
+        self, address: str, port: int, handler: Handler, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """Run ``handler`` for each connection to ``address:port`` (over TLS with ``tls``)."""
         key = (address, port)
         self.connections[key] = 0
 
@@ -282,7 +286,7 @@ class HostileServers:
                 writer.close()
 
         async def start() -> asyncio.Server:
-            return await asyncio.start_server(counted, address, port)
+            return await asyncio.start_server(counted, address, port, ssl=tls)
 
         server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
         self._servers.append(server)

@@ -296,6 +296,26 @@ def test_cookies_over_http_are_judged_and_insecure_when_the_host_has_https() -> 
     }
 
 
+def test_a_secure_cookie_on_a_plain_http_redirect_is_not_judged() -> None:
+    # Given port 80's redirect to HTTPS setting the site's Secure session cookies too
+    # (the peer's "all SameSite" cookies, on both doors: MDN HTTP Observatory passes them)
+    lines = [
+        ("Location", "https://agence.vigie-http.test/"),
+        ("Set-Cookie", "SID_NONE=1; Path=/; Secure; HttpOnly; SameSite=None"),
+        ("Set-Cookie", "SID_BARE=1; Path=/; Secure"),
+    ]
+    response = obs("http://agence.vigie-http.test/", 301, lines)
+    # When judged, Then nothing: RFC 6265bis §5.7, the user agent ignores a cookie with
+    # the Secure attribute from a non-secure request URI entirely (nothing is stored)
+    assert cookie_findings(Site(TARGET, 80), response, has_https=True) == []
+    # And the same lines over HTTPS are judged as ever (SameSite=None is valid with Secure)
+    https = obs("https://agence.vigie-http.test/", 200, lines[1:])
+    assert {(f.check_id, f.discriminator) for f in cookie_findings(SITE, https)} == {
+        ("http.cookie.no_httponly", "SID_BARE"),
+        ("http.cookie.no_samesite", "SID_BARE"),
+    }
+
+
 @pytest.mark.parametrize(
     ("attributes", "fires"),
     [

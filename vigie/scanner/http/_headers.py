@@ -717,13 +717,19 @@ def cookie_findings(
       valid ``SameSite``, or ``SameSite=None`` without ``Secure`` (§4.1.2.7).
 
     Cookies the platform's router sets (``PLATFORM_COOKIES``) are not judged:
-    nothing the agency configures changes them.
+    nothing the agency configures changes them. Nor is a ``Secure`` cookie on a
+    plain-HTTP response (a redirect to HTTPS that sets the site's cookies too):
+    RFC 6265bis §5.7 (storage model), the user agent ignores a cookie whose
+    secure-only-flag is set when the request URI's scheme is not secure, so
+    nothing is stored; the same cookie is judged where HTTPS sets it.
     """
     findings = []
     https = response.scheme == "https"
     for line in response.header_values("set-cookie"):
         cookie = parse_set_cookie(line)
         if cookie is None or cookie.deleted or cookie.name.lower() in PLATFORM_COOKIES:
+            continue
+        if not https and "secure" in cookie.attributes:
             continue
         evidence = response.evidence()
         evidence["cookie"] = cookie.masked()
