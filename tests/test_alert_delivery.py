@@ -50,9 +50,7 @@ def timed_sweep(settings: Settings, hook: object = None) -> float:
     return elapsed
 
 
-def test_a_stalling_mail_server_does_not_hold_the_sweep(
-    lab: Lab, tmp_path: Path
-) -> None:
+def test_a_stalling_mail_server_does_not_hold_the_sweep(lab: Lab, tmp_path: Path) -> None:
     tls = TlsFiles.make(tmp_path, SMTP_IP)
     with SmtpServer(SMTP_IP, tls=tls) as server:
         # Given a mail server that takes every message and then says nothing for 30 s
