@@ -277,10 +277,17 @@ def import_files(
 def sweep_data_note(settings: Settings, *, vuln_checks: bool) -> str:
     """The summary note on the data a sweep matches against, from the import records alone
     (the distributed front says it without loading the index its workers load)."""
-    infos = [
-        SourceInfo(s.kind, s.name, s.data_date, s.imported_at, s.records) for s in sources(settings)
-    ]
+    with Session(get_engine(settings)) as session:
+        infos = _source_infos(session)
     return data_note(infos, utcnow(), settings.vulns.max_age_days, vuln_checks=vuln_checks)
+
+
+def _source_infos(session: Session) -> list[SourceInfo]:
+    """What each imported file is (kind, name, data date), without its records."""
+    return [
+        SourceInfo(s.kind, s.name, s.data_date, s.imported_at, s.records)
+        for s in session.exec(select(VulnSource))
+    ]
 
 
 def sources(settings: Settings) -> list[VulnSource]:
@@ -302,10 +309,7 @@ def load_match_index(settings: Settings) -> MatchIndex:
     """Everything a sweep matches against, for the products vigie identifies."""
     index = MatchIndex()
     with Session(get_engine(settings)) as session:
-        index.sources = [
-            SourceInfo(s.kind, s.name, s.data_date, s.imported_at, s.records)
-            for s in session.exec(select(VulnSource))
-        ]
+        index.sources = _source_infos(session)
         if not index.sources:
             return index
         _load_cves(session, index)
