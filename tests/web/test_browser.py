@@ -169,13 +169,23 @@ def wait_for(condition: Any, timeout: float = 60.0) -> Any:
 
 def click_and_load(browser: Any, element: Any) -> None:
     """Click something that loads a new page, and wait until the new page is there."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old))
+
+    def old_page_gone(_: Any) -> bool:
+        # Mid-navigation chromium may answer "node does not belong to the document"
+        # rather than "stale element": either way the old page is gone.
+        try:
+            old.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(browser, 30).until(old_page_gone)
     WebDriverWait(browser, 30).until(
         lambda b: b.execute_script("return document.readyState") == "complete"
     )
