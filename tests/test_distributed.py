@@ -78,6 +78,22 @@ def host_scans(database_url: str) -> int:
     return int(count)
 
 
+def holds_a_batch(database_url: str, process_group: int) -> bool:
+    """Whether a process of this worker's group (Celery's pool child) scans a batch now."""
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        workers = connection.execute(
+            sa.text("select worker from runbatch where status = 'running'")
+        ).scalars()
+        pids = [int(str(name).rsplit(":", 1)[1]) for name in workers if name]
+    engine.dispose()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == process_group:
+                return True
+    return False
+
+
 @contextlib.contextmanager
 def worker(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     argv = [sys.executable, "-m", "vigie", "--config", str(config), "worker", "--concurrency", "1"]
@@ -124,8 +140,12 @@ def test_distributed_sweep_survives_a_killed_worker_and_equals_the_embedded_one(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        # (once the sweep is under way and the first worker holds a batch: its kill must
+        # leave a batch behind, whichever worker the broker gave the early ones to)
         deadline = time.monotonic() + 60
-        while host_scans(database_url) < 2 and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (
+            host_scans(database_url) >= 2 and holds_a_batch(database_url, first.pid)
+        ):
             time.sleep(0.3)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first.pid, signal.SIGKILL)
